@@ -1,0 +1,94 @@
+"""Emulated NVMe blobs: ``<db_root>/daos_nvme/<dev-uuid>/blob-<id>``.
+
+Block 0 holds ``layout.blob_header`` naming pool, target, blob id and
+device: the backup from which SMD can be rebuilt (``smd_sync``). Values live
+at ``block * blk_sz``; which blocks are free is the shard's VEA, not ours.
+The file is sparse: only written blocks take space.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from . import layout as L
+from .codec import decode, encode
+from .constants import BLOB_HDR_MAGIC
+from .errors import CorruptionError, FormatError
+from .keys import uuid_str
+from .pagefile import DataFile, sync_dir
+
+NVME_DIR = "daos_nvme"
+BLOB_HDR_VERSION = 1
+
+
+@dataclass
+class BlobHeader:
+    blk_sz: int
+    hdr_blks: int
+    vos_id: int
+    blob_id: int
+    dev_uuid: bytes
+    pool_uuid: bytes
+    version: int = BLOB_HDR_VERSION
+
+
+def blob_path(db_root: str, dev_uuid: bytes, blob_id: int) -> str:
+    return os.path.join(db_root, NVME_DIR, uuid_str(dev_uuid), f"blob-{blob_id}")
+
+
+def encode_header(h: BlobHeader) -> bytes:
+    body = dict(magic=BLOB_HDR_MAGIC, version=h.version, blk_sz=h.blk_sz, hdr_blks=h.hdr_blks,
+                vos_id=h.vos_id, blob_id=h.blob_id, dev_uuid=h.dev_uuid, pool_uuid=h.pool_uuid)
+    return encode(L.blob_header, dict(body=dict(value=body)), structure="blob_header")
+
+
+def decode_header(raw: bytes, path: str) -> BlobHeader:
+    if len(raw) < L.blob_header.sizeof():
+        raise CorruptionError("blob header is truncated", offset=0, structure="blob_header",
+                              file=path)
+    if int.from_bytes(raw[:4], "little") != BLOB_HDR_MAGIC:
+        raise FormatError(f"{path}: not an NVMe blob (bad header magic)")
+    c = decode(L.blob_header, raw[:L.blob_header.sizeof()], offset=0, structure="blob_header")
+    v = c.body.value
+    return BlobHeader(v.blk_sz, v.hdr_blks, v.vos_id, v.blob_id, bytes(v.dev_uuid),
+                      bytes(v.pool_uuid), v.version)
+
+
+def create_blob(path: str, header: BlobHeader, size: int) -> None:
+    """Create a blob file of ``size`` bytes with its header, atomically (tmp + rename)."""
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    tmp = path + ".tmp"
+    if os.path.exists(tmp):
+        os.unlink(tmp)
+    with DataFile(tmp, writable=True, create=True) as f:
+        raw = encode_header(header)
+        f.write(0, raw + bytes(header.blk_sz * header.hdr_blks - len(raw)))
+        f.truncate(size)
+        f.sync()
+    os.replace(tmp, path)
+    sync_dir(os.path.dirname(path))
+
+
+def read_header(path: str) -> BlobHeader:
+    with DataFile(path) as f:
+        return decode_header(f.read(0, L.blob_header.sizeof()), path)
+
+
+def scan_blobs(db_root: str):
+    """Yield (path, BlobHeader | VosError) for every blob under daos_nvme/."""
+    from .errors import VosError
+    base = os.path.join(db_root, NVME_DIR)
+    if not os.path.isdir(base):
+        return
+    for dev in sorted(os.listdir(base)):
+        ddir = os.path.join(base, dev)
+        if not os.path.isdir(ddir):
+            continue
+        for name in sorted(os.listdir(ddir)):
+            if not name.startswith("blob-") or name.endswith(".tmp"):
+                continue
+            p = os.path.join(ddir, name)
+            try:
+                yield p, read_header(p)
+            except VosError as e:
+                yield p, e

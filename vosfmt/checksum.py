@@ -1,0 +1,138 @@
+"""Checksums: crc32c for metadata, a small algorithm table for value checksums."""
+from __future__ import annotations
+
+import hashlib
+import zlib
+
+from crc32c import crc32c as _crc32c
+
+from .constants import CsumType
+
+
+def crc32c(data, value: int = 0) -> int:
+    return _crc32c(data, value)
+
+
+class _Crc:
+    """Incremental CRC digest with hashlib's update/digest shape."""
+
+    def __init__(self, fn, init: int, size: int, final_xor: int = 0):
+        self._fn, self._value, self._size, self._xor = fn, init, size, final_xor
+
+    def update(self, data) -> None:
+        self._value = self._fn(data, self._value)
+
+    def digest(self) -> bytes:
+        return (self._value ^ self._xor).to_bytes(self._size, "little")
+
+
+def _crc64_update(data, crc: int) -> int:
+    """CRC-64/ECMA-182 (reflected), table driven; only for the rare crc64 container."""
+    table = _CRC64_TABLE
+    for b in bytes(data):
+        crc = table[(crc ^ b) & 0xFF] ^ (crc >> 8)
+    return crc
+
+
+def _make_crc64_table():
+    poly = 0xC96C5795D7870F42
+    table = []
+    for i in range(256):
+        crc = i
+        for _ in range(8):
+            crc = (crc >> 1) ^ poly if crc & 1 else crc >> 1
+        table.append(crc)
+    return table
+
+
+_CRC64_TABLE = _make_crc64_table()
+_M64 = 0xFFFFFFFFFFFFFFFF
+
+#: type -> (name, digest length, factory of an incremental hasher)
+CSUM_ALGOS = {
+    CsumType.CRC32: ("crc32", 4, lambda: _Crc(zlib.crc32, 0, 4)),
+    CsumType.CRC32C: ("crc32c", 4, lambda: _Crc(_crc32c, 0, 4)),
+    CsumType.ADLER32: ("adler32", 4, lambda: _Crc(zlib.adler32, 1, 4)),
+    CsumType.CRC64: ("crc64", 8, lambda: _Crc(_crc64_update, _M64, 8, _M64)),
+    CsumType.SHA1: ("sha1", 20, hashlib.sha1),
+    CsumType.SHA256: ("sha256", 32, hashlib.sha256),
+}
+
+
+def csum_name(ctype: int) -> str:
+    if ctype == CsumType.OFF:
+        return "off"
+    algo = CSUM_ALGOS.get(ctype)
+    return algo[0] if algo else f"unknown({ctype})"
+
+
+def csum_len(ctype: int) -> int:
+    algo = CSUM_ALGOS.get(ctype)
+    return algo[1] if algo else 0
+
+
+def hasher(ctype: int):
+    """An incremental hasher for a value checksum, or None when checksums are off."""
+    algo = CSUM_ALGOS.get(ctype)
+    return algo[2]() if algo else None
+
+
+def csum_of(ctype: int, data) -> bytes:
+    """Digest of one chunk (or one whole single value); empty when checksums are off."""
+    h = hasher(ctype)
+    if h is None:
+        return b""
+    h.update(data)
+    return h.digest()
+
+
+class ChunkSummer:
+    """Incremental per-chunk checksums with chunks cut at absolute offsets.
+
+    DAOS cuts array checksum chunks at absolute byte offsets of the array
+    (``lo * rsize`` is where an extent starts), so an extent's first and
+    last chunks may be partial.
+    """
+
+    def __init__(self, ctype: int, chunk_size: int, start_byte: int):
+        self.ctype, self.chunk = ctype, chunk_size
+        self.left = chunk_size - (start_byte % chunk_size)
+        self.cur = hasher(ctype)
+        self.out: list[bytes] = []
+        self.pending = False
+
+    def update(self, data) -> None:
+        if self.cur is None:
+            return
+        view = memoryview(data)
+        while view:
+            n = min(self.left, len(view))
+            self.cur.update(view[:n])
+            self.pending = True
+            view = view[n:]
+            self.left -= n
+            if self.left == 0:
+                self.out.append(self.cur.digest())
+                self.cur, self.left, self.pending = hasher(self.ctype), self.chunk, False
+
+    def digest(self) -> bytes:
+        tail = [self.cur.digest()] if self.cur is not None and self.pending else []
+        return b"".join(self.out + tail)
+
+
+def chunk_csums(ctype: int, chunk_size: int, start_byte: int, data) -> bytes:
+    """Checksums of ``data`` cut at absolute chunk boundaries (see ChunkSummer)."""
+    if ctype not in CSUM_ALGOS or not data:
+        return b""
+    s = ChunkSummer(ctype, chunk_size, start_byte)
+    s.update(data)
+    return s.digest()
+
+
+def csum_type_by_name(name: str) -> CsumType:
+    for ctype, (n, _, _) in CSUM_ALGOS.items():
+        if n == name:
+            return ctype
+    if name == "off":
+        return CsumType.OFF
+    raise ValueError(f"unknown checksum type {name!r}")

@@ -1,0 +1,76 @@
+"""The single door between bytes and construct.
+
+``decode``/``encode`` wrap construct so that malformed input becomes a
+``CorruptionError`` naming the structure and offset. ``fast`` derives a
+``struct.Struct`` from the fixed-size prefix of a construct declaration so
+hot loops can skip construct's per-field overhead while the declaration
+stays the single source of truth (tests compare the two byte for byte).
+"""
+from __future__ import annotations
+
+import struct
+
+import construct as cs
+
+from .errors import CorruptionError
+
+
+def decode(con: cs.Construct, data, *, offset: int | None = None,
+           structure: str = "record", path: str | None = None):
+    try:
+        return con.parse(bytes(data))
+    except (cs.ConstructError, struct.error, ValueError, OverflowError) as e:
+        raise CorruptionError(f"cannot decode {structure} ({_short(e)})", offset=offset,
+                              structure=structure, path=path) from None
+
+
+def encode(con: cs.Construct, obj, *, structure: str = "record") -> bytes:
+    try:
+        return con.build(obj)
+    except (cs.ConstructError, struct.error, ValueError, OverflowError) as e:
+        raise ValueError(f"cannot encode {structure}: {_short(e)}") from None
+
+
+def _short(e: Exception) -> str:
+    text = str(e).strip().splitlines()
+    return text[-1] if text else type(e).__name__
+
+
+def _fields(con):
+    """Yield (name, fmt) for each leading fixed-size field of a Struct."""
+    for sub in con.subcons:
+        name = getattr(sub, "name", None)
+        inner = sub.subcon if isinstance(sub, cs.Renamed) else sub
+        if isinstance(inner, cs.Const):
+            inner = inner.subcon
+        if isinstance(inner, cs.FormatField):
+            yield name, inner.fmtstr[1:]
+        elif isinstance(inner, cs.Padded) and isinstance(inner.length, int):
+            yield None, f"{inner.length}x"
+        elif isinstance(inner, cs.Bytes) and isinstance(inner.length, int):
+            yield name, f"{inner.length}s"
+        elif isinstance(inner, cs.Struct):
+            inner_fields = list(_fields(inner))
+            if sum(struct.calcsize("<" + f) for _, f in inner_fields) != inner.sizeof():
+                return
+            for n, f in inner_fields:
+                yield (f"{name}.{n}" if n else None), f
+        else:
+            return
+
+
+class Fast:
+    """A struct fast path for the fixed-size prefix of a construct Struct."""
+
+    def __init__(self, con: cs.Struct):
+        fields = list(_fields(con))
+        self.names = tuple(n for n, _ in fields if n)
+        self.struct = struct.Struct("<" + "".join(f for _, f in fields))
+        self.size = self.struct.size
+        self.unpack_from = self.struct.unpack_from
+        self.pack = self.struct.pack
+        self.pack_into = self.struct.pack_into
+
+
+def fast(con: cs.Struct) -> Fast:
+    return Fast(con)

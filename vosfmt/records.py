@@ -1,0 +1,463 @@
+"""Decoded records and their byte codecs (fast paths over vosfmt.layout).
+
+Each ``dec_*`` takes the raw value bytes of a tree record and returns a
+dataclass; each ``enc_*`` does the reverse. They use ``struct`` layouts
+derived from the construct declarations, so the declarations remain the
+source of truth; ``tests/test_layout.py`` checks both agree byte for byte.
+Decoders raise ``CorruptionError`` on malformed input, never
+``struct.error``.
+"""
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass, field
+
+from . import layout as L
+from .codec import fast
+from .constants import (DTX_LID_ABORTED, DTX_LID_COMMITTED, DTX_LID_SOLO_FLAG, AddrFlags,
+                        IlogStatus, KrecFlags, Media, TreeClass)
+from .errors import CorruptionError
+from .keys import Oid, Xid
+
+_ROOT = fast(L.tree_root_fixed)
+_ILOG_HDR = fast(L.ilog_header)
+_ILOG_ENT = fast(L.ilog_entry)
+_EXTB = fast(L.ext_bytes_fixed)
+_CONT = fast(L.container_rec_fixed)
+_OBJ = fast(L.object_rec_fixed)
+_SV = fast(L.sv_rec_fixed)
+_EXT = fast(L.ext_rec_fixed)
+_DTXA = fast(L.dtx_act_rec_fixed)
+_DTXC = fast(L.dtx_cmt_rec)
+_VEA = fast(L.vea_rec)
+_U8 = struct.Struct("<B")
+_REF_OID = fast(L.unit_oid)
+
+
+# --- building blocks ------------------------------------------------------------
+
+@dataclass(slots=True)
+class TreeRoot:
+    """A B+tree root descriptor; ``embed`` holds an embedded single leaf."""
+    tclass: int
+    key_kind: int = 0
+    page: int = 0
+    count: int = 0
+    depth: int = 0
+    flags: int = 0
+    embed: bytes = b""
+
+    @property
+    def empty(self) -> bool:
+        return self.count == 0
+
+
+def enc_root(r: TreeRoot) -> bytes:
+    return _ROOT.pack(r.page, r.count, r.tclass, r.key_kind, r.depth, r.flags,
+                      len(r.embed)) + r.embed
+
+
+def dec_root(buf, pos: int) -> tuple[TreeRoot, int]:
+    page, count, tclass, kk, depth, flags, elen = _ROOT.unpack_from(buf, pos)
+    pos += _ROOT.size
+    embed = bytes(buf[pos:pos + elen])
+    if len(embed) != elen:
+        raise struct.error("embedded tree runs past its record")
+    return TreeRoot(tclass, kk, page, count, depth, flags, embed), pos + elen
+
+
+@dataclass(slots=True)
+class IlogEntry:
+    epoch: int
+    tx_id: int = DTX_LID_COMMITTED
+    punch_minor: int = 0
+    update_minor: int = 1
+
+    @property
+    def is_punch(self) -> bool:
+        return self.punch_minor > self.update_minor
+
+    @property
+    def minor(self) -> int:
+        return max(self.punch_minor, self.update_minor)
+
+    def status(self, active_lids=None) -> IlogStatus:
+        """Status as ddb shows it; ``active_lids`` is the container's live LID set."""
+        if self.tx_id == DTX_LID_COMMITTED or self.tx_id & DTX_LID_SOLO_FLAG:
+            return IlogStatus.COMMITTED
+        if self.tx_id == DTX_LID_ABORTED:
+            return IlogStatus.REMOVED
+        if active_lids is not None and self.tx_id not in active_lids:
+            return IlogStatus.INVALID
+        return IlogStatus.UNCOMMITTED
+
+
+@dataclass(slots=True)
+class Ilog:
+    entries: list = field(default_factory=list)
+    flags: int = 0
+    mod_count: int = 0
+
+
+def enc_ilog(il: Ilog) -> bytes:
+    out = [_ILOG_HDR.pack(len(il.entries), il.flags, il.mod_count & 0xFFFF)]
+    out.extend(_ILOG_ENT.pack(e.epoch, e.tx_id, e.punch_minor, e.update_minor) for e in il.entries)
+    return b"".join(out)
+
+
+def dec_ilog(buf, pos: int) -> tuple[Ilog, int]:
+    nr, flags, mod = _ILOG_HDR.unpack_from(buf, pos)
+    pos += _ILOG_HDR.size
+    end = pos + nr * _ILOG_ENT.size
+    if end > len(buf):
+        raise struct.error("ilog runs past its record")
+    entries = [IlogEntry(*t) for t in _ILOG_ENT.struct.iter_unpack(buf[pos:end])]
+    return Ilog(entries, flags, mod), end
+
+
+@dataclass(slots=True)
+class ExtBytes:
+    """Bytes inline in a record (``data``) or in a run of shard pages at ``off``."""
+    media: int = Media.INLINE
+    len: int = 0
+    off: int = 0
+    data: bytes | None = b""
+
+
+def enc_extb(x: ExtBytes) -> bytes:
+    head = _EXTB.pack(x.media, x.len, x.off)
+    return head + x.data if x.media == Media.INLINE else head
+
+
+def dec_extb(buf, pos: int) -> tuple[ExtBytes, int]:
+    media, n, off = _EXTB.unpack_from(buf, pos)
+    pos += _EXTB.size
+    if media == Media.INLINE:
+        data = bytes(buf[pos:pos + n])
+        if len(data) != n:
+            raise struct.error("inline bytes run past their record")
+        return ExtBytes(media, n, off, data), pos + n
+    return ExtBytes(media, n, off, None), pos
+
+
+# --- tree records -----------------------------------------------------------------
+
+@dataclass(slots=True)
+class ContainerRec:
+    uuid: bytes
+    hae: int = 0
+    newest_aggregated: int = 0
+    global_stable_epoch: int = 0
+    csum_type: int = 0
+    chunk_size: int = 0
+    obj_root: TreeRoot = field(default_factory=lambda: TreeRoot(TreeClass.OBJ_TABLE))
+    dtx_act_root: TreeRoot = field(default_factory=lambda: TreeRoot(TreeClass.DTX_ACT))
+    dtx_cmt_root: TreeRoot = field(default_factory=lambda: TreeRoot(TreeClass.DTX_CMT))
+
+    SUBTREES = ("obj_root", "dtx_act_root", "dtx_cmt_root")
+
+
+def enc_container(c: ContainerRec) -> bytes:
+    return b"".join((_CONT.pack(c.uuid, c.hae, c.newest_aggregated, c.global_stable_epoch,
+                                c.csum_type, 0, c.chunk_size),
+                     enc_root(c.obj_root), enc_root(c.dtx_act_root), enc_root(c.dtx_cmt_root)))
+
+
+def dec_container(buf) -> ContainerRec:
+    u, hae, na, gse, ct, _pad, cz = _CONT.unpack_from(buf, 0)
+    r1, pos = dec_root(buf, _CONT.size)
+    r2, pos = dec_root(buf, pos)
+    r3, pos = dec_root(buf, pos)
+    _expect_end(buf, pos)
+    return ContainerRec(u, hae, na, gse, ct, cz, r1, r2, r3)
+
+
+@dataclass(slots=True)
+class ObjectRec:
+    oid: Oid
+    sync_epoch: int = 0
+    max_write: int = 0
+    ilog: Ilog = field(default_factory=Ilog)
+    dkey_root: TreeRoot = field(default_factory=lambda: TreeRoot(TreeClass.DKEY))
+
+    SUBTREES = ("dkey_root",)
+
+
+def enc_object(o: ObjectRec) -> bytes:
+    return b"".join((_OBJ.pack(*o.oid, o.sync_epoch, o.max_write), enc_ilog(o.ilog),
+                     enc_root(o.dkey_root)))
+
+
+def dec_object(buf) -> ObjectRec:
+    hi, lo, shard, layout, sync, maxw = _OBJ.unpack_from(buf, 0)
+    il, pos = dec_ilog(buf, _OBJ.size)
+    root, pos = dec_root(buf, pos)
+    _expect_end(buf, pos)
+    return ObjectRec(Oid(hi, lo, shard, layout), sync, maxw, il, root)
+
+
+@dataclass(slots=True)
+class KeyRec:
+    """A dkey or akey record; the key bytes are the tree key (see keys.dkey_uncollate)."""
+    flags: int
+    ilog: Ilog = field(default_factory=Ilog)
+    child_root: TreeRoot = field(default_factory=lambda: TreeRoot(TreeClass.AKEY))
+
+    SUBTREES = ("child_root",)
+
+    @property
+    def is_dkey(self) -> bool:
+        return bool(self.flags & KrecFlags.DKEY)
+
+    @property
+    def value_kind(self) -> str | None:
+        """'sv' or 'array' for an akey that holds values, else None."""
+        if self.flags & KrecFlags.DKEY:
+            return None
+        if self.flags & KrecFlags.EVT:
+            return "array"
+        if self.flags & KrecFlags.BTR:
+            return "sv"
+        return None
+
+
+def enc_key(k: KeyRec) -> bytes:
+    return _U8.pack(k.flags) + enc_ilog(k.ilog) + enc_root(k.child_root)
+
+
+def dec_key(buf) -> KeyRec:
+    flags = buf[0]
+    il, pos = dec_ilog(buf, 1)
+    root, pos = dec_root(buf, pos)
+    _expect_end(buf, pos)
+    return KeyRec(flags, il, root)
+
+
+@dataclass(slots=True)
+class SingleValue:
+    """One version of a single value (DAOS vos_irec_df)."""
+    epoch: int
+    size: int
+    minor: int = 0
+    dtx_lid: int = 0
+    ver: int = 0
+    media: int = Media.INLINE
+    aflags: int = 0
+    gsize: int = 0
+    off: int = 0
+    csum_type: int = 0
+    csum: bytes = b""
+    data: bytes | None = None       # inline bytes (media INLINE)
+
+    @property
+    def is_punch(self) -> bool:
+        return self.size == 0 or bool(self.aflags & AddrFlags.HOLE)
+
+
+def enc_sv(v: SingleValue) -> bytes:
+    head = _SV.pack(v.minor, v.csum_type, len(v.csum), v.dtx_lid, v.ver, v.media, v.aflags, 0,
+                    v.size, v.gsize, v.off)
+    if v.media == Media.INLINE:
+        return head + v.csum + (v.data or b"")
+    return head + v.csum
+
+
+def dec_sv(buf, epoch: int) -> SingleValue:
+    minor, ct, cl, lid, ver, media, af, _pad, size, gsize, off = _SV.unpack_from(buf, 0)
+    pos = _SV.size
+    csum = bytes(buf[pos:pos + cl])
+    pos += cl
+    data = None
+    if media == Media.INLINE:
+        data = bytes(buf[pos:pos + size])
+        pos += size
+    _expect_end(buf, pos)
+    return SingleValue(epoch, size, minor, lid, ver, media, af, gsize, off, ct, csum, data)
+
+
+@dataclass(slots=True)
+class Extent:
+    """One stored array extent (DAOS evtree rectangle + evt_desc)."""
+    lo: int
+    nr: int
+    epoch: int
+    minor: int = 0
+    rsize: int = 1
+    dtx_lid: int = 0
+    ver: int = 0
+    media: int = Media.INLINE
+    aflags: int = 0
+    off: int = 0
+    csum_type: int = 0
+    csum_len: int = 0
+    chunk_size: int = 0
+    csums: ExtBytes = field(default_factory=ExtBytes)
+    data: bytes | None = None
+
+    @property
+    def hi(self) -> int:
+        return self.lo + self.nr - 1
+
+    @property
+    def is_punch(self) -> bool:
+        return bool(self.aflags & AddrFlags.HOLE)
+
+    @property
+    def nbytes(self) -> int:
+        return 0 if self.is_punch else self.nr * self.rsize
+
+
+def enc_extent(e: Extent) -> bytes:
+    head = _EXT.pack(e.nr, e.rsize, e.dtx_lid, e.ver, e.csum_type, e.csum_len, e.media,
+                     e.aflags, e.chunk_size, e.off)
+    tail = e.data or b"" if e.media == Media.INLINE and not e.is_punch else b""
+    return head + enc_extb(e.csums) + tail
+
+
+def dec_extent(buf, lo: int, epoch: int, minor: int) -> Extent:
+    nr, rsize, lid, ver, ct, cl, media, af, cz, off = _EXT.unpack_from(buf, 0)
+    csums, pos = dec_extb(buf, _EXT.size)
+    data = None
+    if media == Media.INLINE and not af & AddrFlags.HOLE:
+        n = nr * rsize
+        data = bytes(buf[pos:pos + n])
+        if len(data) != n:
+            raise struct.error("inline extent data runs past its record")
+        pos += n
+    _expect_end(buf, pos)
+    return Extent(lo, nr, epoch, minor, rsize, lid, ver, media, af, off, ct, cl, cz, csums, data)
+
+
+@dataclass(slots=True)
+class DtxRecRef:
+    """Logical reference from an active DTX entry to one record it wrote."""
+    type: int
+    oid: Oid
+    dkey: bytes = b""
+    akey: bytes = b""
+    vkey: bytes = b""               # collated epoch (SVT) / extent key (EVT)
+
+
+def enc_refs(refs) -> bytes:
+    out = []
+    for r in refs:
+        out.append(_U8.pack(r.type) + _REF_OID.pack(*r.oid))
+        out.append(len(r.dkey).to_bytes(2, "little") + r.dkey)
+        out.append(len(r.akey).to_bytes(2, "little") + r.akey)
+        out.append(_U8.pack(len(r.vkey)) + r.vkey)
+    return b"".join(out)
+
+
+def dec_refs(buf, count: int) -> list[DtxRecRef]:
+    refs, pos = [], 0
+    try:
+        for _ in range(count):
+            t = buf[pos]
+            oid = Oid(*_REF_OID.unpack_from(buf, pos + 1))
+            pos += 1 + _REF_OID.size
+            parts = []
+            for width in (2, 2, 1):
+                n = int.from_bytes(buf[pos:pos + width], "little")
+                pos += width
+                parts.append(bytes(buf[pos:pos + n]))
+                if len(parts[-1]) != n:
+                    raise struct.error("reference runs past its list")
+                pos += n
+            refs.append(DtxRecRef(t, oid, *parts))
+    except IndexError:
+        raise struct.error("reference list truncated") from None
+    if pos != len(buf):
+        raise struct.error("trailing bytes after the reference list")
+    return refs
+
+
+@dataclass(slots=True)
+class DtxActive:
+    """An active (prepared, not yet committed) DTX entry."""
+    xid: Xid
+    epoch: int
+    lid: int
+    flags: int = 0
+    mbs_flags: int = 0
+    ver: int = 0
+    tgt_cnt: int = 1
+    grp_cnt: int = 1
+    oid: Oid = Oid(0, 0)
+    dkey_hash: int = 0
+    rec_cnt: int = 0
+    records: ExtBytes = field(default_factory=ExtBytes)
+    mbs: ExtBytes = field(default_factory=ExtBytes)
+
+
+def enc_dtx_active(d: DtxActive) -> bytes:
+    return (_DTXA.pack(d.epoch, d.lid, d.flags, d.mbs_flags, d.ver, d.tgt_cnt, d.grp_cnt,
+                       *d.oid, d.dkey_hash, d.rec_cnt) + enc_extb(d.records) + enc_extb(d.mbs))
+
+
+def dec_dtx_active(buf, xid: Xid) -> DtxActive:
+    (epoch, lid, flags, mbsf, ver, tgt, grp, hi, lo, shard, layout, dh,
+     rc) = _DTXA.unpack_from(buf, 0)
+    recs, pos = dec_extb(buf, _DTXA.size)
+    mbs, pos = dec_extb(buf, pos)
+    _expect_end(buf, pos)
+    return DtxActive(xid, epoch, lid, flags, mbsf, ver, tgt, grp, Oid(hi, lo, shard, layout),
+                     dh, rc, recs, mbs)
+
+
+@dataclass(slots=True)
+class DtxCommitted:
+    xid: Xid
+    epoch: int
+    cmt_time: int
+
+
+def enc_dtx_committed(d: DtxCommitted) -> bytes:
+    return _DTXC.pack(d.epoch, d.cmt_time)
+
+
+def dec_dtx_committed(buf, xid: Xid) -> DtxCommitted:
+    epoch, t = _DTXC.unpack_from(buf, 0)
+    _expect_end(buf, _DTXC.size)
+    return DtxCommitted(xid, epoch, t)
+
+
+@dataclass(slots=True)
+class FreeExtent:
+    """A free region of the NVMe blob, in blocks (DAOS vea_free_extent)."""
+    off: int
+    cnt: int
+    age: int = 0
+
+
+def enc_vea(cnt: int, age: int = 0) -> bytes:
+    return _VEA.pack(cnt, age)
+
+
+def dec_vea(buf) -> tuple[int, int]:
+    cnt, age = _VEA.unpack_from(buf, 0)
+    _expect_end(buf, _VEA.size)
+    return cnt, age
+
+
+def _expect_end(buf, pos: int) -> None:
+    if pos != len(buf):
+        raise struct.error(f"record is {len(buf)} bytes, its fields end at {pos}")
+
+
+#: tree class -> (decode, encode, record structure name); used by generic code.
+def record_name(tclass: int) -> str:
+    return {
+        TreeClass.CONT_TABLE: "container_rec", TreeClass.OBJ_TABLE: "object_rec",
+        TreeClass.DKEY: "key_rec", TreeClass.AKEY: "key_rec", TreeClass.SINGV: "sv_rec",
+        TreeClass.EVT: "ext_rec", TreeClass.DTX_ACT: "dtx_act_rec",
+        TreeClass.DTX_CMT: "dtx_cmt_rec", TreeClass.VEA: "vea_rec",
+    }.get(tclass, "record")
+
+
+def guarded(fn, buf, *args, offset=None, tclass=0, path=None):
+    """Call a decoder, turning malformed bytes into CorruptionError."""
+    try:
+        return fn(buf, *args)
+    except (struct.error, IndexError, ValueError) as e:
+        raise CorruptionError(f"malformed {record_name(tclass)} ({e})", offset=offset,
+                              structure=record_name(tclass), path=path) from None

@@ -1,0 +1,568 @@
+"""Opening a pool shard and navigating it (the read API).
+
+``open_shard`` reads the two superblock slots and nothing else, so opening
+costs the same for a 1 MiB and a 4 GiB shard. Navigation objects
+(``Container``, ``VosObject``, ``DKey``, ``AKey``) are thin handles that
+hold their decoded record and read child trees only when asked. Every
+read is bounds- and checksum-checked; trouble surfaces as
+``CorruptionError`` naming the structure, offset and VOS path.
+"""
+from __future__ import annotations
+
+import os
+import struct
+from dataclasses import dataclass, fields
+
+from . import layout as L
+from .blob import blob_path
+from .btree import TreeReader
+from .checksum import chunk_csums, csum_len, hasher
+from .codec import decode, encode
+from .constants import (EPOCH_MAX, FORMAT_VERSION, KNOWN_INCOMPAT, KNOWN_RO_COMPAT, PAGE_SIZE,
+                        POOL_DF_MAGIC, SUPERBLOCK_SLOTS, VEA_MAGIC, AddrFlags, KeyKind, Media, TreeClass,
+                        akey_kind, dkey_kind)
+from .errors import (ChecksumError, CorruptionError, FormatError, NotFoundError, ReadOnlyError,
+                     VosError)
+from .keys import (Oid, Xid, blk_from_key, dkey_collate, dkey_uncollate, epoch_from_key,
+                   extent_from_key, oid_from_key, oid_key, uuid_bytes, uuid_str, xid_from_key,
+                   xid_key)
+from .pagefile import DataFile
+from .records import (ContainerRec, DtxActive, DtxCommitted, Extent, FreeExtent, KeyRec,
+                      ObjectRec, SingleValue, TreeRoot, dec_container, dec_dtx_active,
+                      dec_dtx_committed, dec_extent, dec_key, dec_object, dec_refs, dec_sv,
+                      dec_vea, guarded)
+
+
+@dataclass
+class Superblock:
+    """The decoded superblock of the generation in use."""
+    format_version: int
+    compat: int
+    ro_compat: int
+    incompat: int
+    pool_uuid: bytes
+    target_idx: int
+    page_size: int
+    generation: int
+    total_pages: int
+    scm_size: int
+    nvme_size: int
+    nvme_threshold: int
+    blk_size: int
+    hdr_blks: int
+    tot_blks: int
+    vea_root: TreeRoot
+    cont_root: TreeRoot
+    freelist_head: int
+    free_pages: int
+    slot: int = 0
+
+    @property
+    def cont_count(self) -> int:
+        return self.cont_root.count
+
+
+_ROOT_FIELDS = ("page", "count", "tclass", "key_kind", "depth", "flags")
+
+
+def encode_superblock(sb: Superblock) -> bytes:
+    body = {f.name: getattr(sb, f.name) for f in fields(sb) if f.name != "slot"}
+    for name in ("vea_root", "cont_root"):
+        r = body[name]
+        body[name] = dict({k: getattr(r, k) for k in _ROOT_FIELDS}, embed_len=0)
+    body.update(magic=POOL_DF_MAGIC, vea_magic=VEA_MAGIC, sb_size=L.SUPERBLOCK_SIZE,
+                reserved=bytes(64))
+    return encode(L.superblock, dict(body=dict(value=body)), structure="superblock")
+
+
+def decode_superblock(raw: bytes, slot: int, path: str) -> Superblock:
+    off = slot * PAGE_SIZE
+    c = decode(L.superblock, raw, offset=off, structure="superblock", path=None)
+    v = c.body.value
+
+    def root(r):
+        if r.embed_len:
+            raise CorruptionError("superblock tree root claims embedded entries", offset=off,
+                                  structure="superblock", file=path)
+        return TreeRoot(r.tclass, r.key_kind, r.page, r.count, r.depth, r.flags)
+
+    return Superblock(v.format_version, v.compat, v.ro_compat, v.incompat, bytes(v.pool_uuid),
+                      v.target_idx, v.page_size, v.generation, v.total_pages, v.scm_size,
+                      v.nvme_size, v.nvme_threshold, v.blk_size, v.hdr_blks, v.tot_blks,
+                      root(v.vea_root), root(v.cont_root), v.freelist_head, v.free_pages, slot)
+
+
+def key_label(key: bytes) -> str:
+    """A short readable form of a key for error messages."""
+    try:
+        text = key.decode("ascii")
+        if text.isprintable():
+            return text.replace("\\", "\\\\").replace("/", "\\/")
+    except UnicodeDecodeError:
+        pass
+    return "{bin:0x" + key.hex() + "}"
+
+
+class Shard:
+    """An open pool shard file (read-only unless opened with ``write=True``)."""
+
+    def __init__(self, path: str, *, write: bool = False, db_root: str | None = None,
+                 hooks=None):
+        self.path = path
+        self.hooks = hooks
+        self.df = DataFile(path, writable=write, hooks=hooks)
+        try:
+            self.sb = self._read_superblock()
+            self._check_features(write)
+        except Exception:
+            self.df.close()
+            raise
+        self.writable = write
+        self.db_root = db_root if db_root is not None else default_db_root(path)
+        self.reader = TreeReader(self.df, self.sb.page_size, self.sb.generation,
+                                 self.sb.total_pages)
+        self._blob: DataFile | None = None
+        self._blob_path: str | None = None
+        self._tx = None
+
+    # --- opening --------------------------------------------------------------
+    def _read_superblock(self) -> Superblock:
+        candidates, problems, magic_seen = [], [], False
+        for slot in SUPERBLOCK_SLOTS:
+            raw = self.df.read(slot * PAGE_SIZE, L.SUPERBLOCK_SIZE)
+            if len(raw) < L.SUPERBLOCK_SIZE:
+                problems.append(f"slot {slot} is truncated")
+                continue
+            if int.from_bytes(raw[:4], "little") != POOL_DF_MAGIC:
+                problems.append(f"slot {slot} has no superblock magic")
+                continue
+            magic_seen = True
+            try:
+                candidates.append(decode_superblock(raw, slot, self.path))
+            except CorruptionError as e:
+                problems.append(f"slot {slot}: {e.reason}")
+        if not candidates:
+            if not magic_seen:
+                raise FormatError(f"{self.path}: not a VOS pool shard (no superblock magic)")
+            raise CorruptionError("no valid superblock (" + "; ".join(problems) + ")",
+                                  offset=0, structure="superblock", file=self.path)
+        sb = max(candidates, key=lambda s: s.generation)
+        self.superblock_problems = problems
+        if sb.format_version != FORMAT_VERSION:
+            raise FormatError(f"{self.path}: format version {sb.format_version} is not supported "
+                              f"(this tool reads version {FORMAT_VERSION})")
+        if sb.page_size != PAGE_SIZE:
+            raise FormatError(f"{self.path}: page size {sb.page_size} is not supported")
+        size = self.df.size()
+        if size < sb.total_pages * sb.page_size:
+            raise CorruptionError(f"shard file is truncated: {size} bytes, the superblock "
+                                  f"describes {sb.total_pages} pages", offset=size,
+                                  structure="superblock", file=self.path)
+        return sb
+
+    def _check_features(self, write: bool) -> None:
+        sb = self.sb
+        unknown = sb.incompat & ~KNOWN_INCOMPAT
+        if unknown:
+            raise FormatError(f"{self.path}: unsupported incompatible features {unknown:#x}; "
+                              "refusing to open")
+        ro = sb.ro_compat & ~KNOWN_RO_COMPAT
+        if ro and write:
+            raise ReadOnlyError(f"{self.path}: unknown read-only-compatible features {ro:#x}; "
+                                "the shard can only be opened read-only")
+
+    def close(self) -> None:
+        self.df.close()
+        if self._blob is not None:
+            self._blob.close()
+            self._blob = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    @property
+    def pool_uuid(self) -> str:
+        return uuid_str(self.sb.pool_uuid)
+
+    @property
+    def generation(self) -> int:
+        return self.sb.generation
+
+    def begin(self):
+        """Start a Transaction (write mode only)."""
+        from .txn import Transaction
+        return Transaction(self)
+
+    def _after_commit(self, sb: Superblock) -> None:
+        self.sb = sb
+        self.reader.generation = sb.generation
+        self.reader.total_pages = sb.total_pages
+
+    # --- containers -------------------------------------------------------------
+    def containers(self):
+        for k, v in self.reader.items(self.sb.cont_root, path="/"):
+            yield Container(self, guarded(dec_container, v, tclass=TreeClass.CONT_TABLE,
+                                          path="/" + uuid_str(k)))
+
+    def container(self, cuuid) -> "Container":
+        key = uuid_bytes(cuuid)
+        v = self.reader.get(self.sb.cont_root, key, path="/")
+        if v is None:
+            raise NotFoundError(f"no container {uuid_str(key)}")
+        return Container(self, guarded(dec_container, v, tclass=TreeClass.CONT_TABLE,
+                                       path="/" + uuid_str(key)))
+
+    def container_at(self, index: int) -> "Container":
+        kv = self.reader.nth(self.sb.cont_root, index, path="/")
+        if kv is None:
+            raise NotFoundError(f"no container at index {index}")
+        return Container(self, guarded(dec_container, kv[1], tclass=TreeClass.CONT_TABLE,
+                                       path="/" + uuid_str(kv[0])))
+
+    def container_count(self) -> int:
+        return self.sb.cont_root.count
+
+    def container_index(self, cuuid) -> int | None:
+        return self.reader.index_of(self.sb.cont_root, uuid_bytes(cuuid), path="/")
+
+    # --- space -------------------------------------------------------------------
+    def vea_free_extents(self) -> list[FreeExtent]:
+        out = []
+        for k, v in self.reader.items(self.sb.vea_root, path="vea"):
+            cnt, age = guarded(dec_vea, v, tclass=TreeClass.VEA, path="vea")
+            out.append(FreeExtent(blk_from_key(k), cnt, age))
+        return out
+
+    def free_page_extents(self) -> list[tuple[int, int]]:
+        return [e for _page, es in self.freelist_pages() for e in es]
+
+    def freelist_pages(self):
+        """Yield (page, [(start, count)...]) along the free-page chain."""
+        from .space import read_freelist_page
+        page, seen = self.sb.freelist_head, set()
+        while page:
+            if page in seen:
+                raise CorruptionError("free-page list loops", offset=page * PAGE_SIZE,
+                                      structure="freelist_page", file=self.path)
+            seen.add(page)
+            nxt, extents = read_freelist_page(self, page)
+            yield page, extents
+            page = nxt
+
+    # --- values --------------------------------------------------------------------
+    def blob_file(self) -> DataFile:
+        """The NVMe blob of this shard, located through SMD (opened once)."""
+        if self._blob is None:
+            from .smd import SysDb
+            if not self.sb.nvme_size:
+                raise VosError(f"pool {self.pool_uuid} has no NVMe blob (SCM-only)")
+            try:
+                with SysDb(self.db_root) as db:
+                    dev, blob_id = db.blob_location(self.sb.pool_uuid, self.sb.target_idx)
+            except VosError as e:
+                raise VosError(f"cannot locate the NVMe blob of pool {self.pool_uuid} target "
+                               f"{self.sb.target_idx}: {e}") from None
+            self._blob_path = blob_path(self.db_root, dev, blob_id)
+            self._blob = DataFile(self._blob_path, writable=self.writable, hooks=self.hooks)
+        return self._blob
+
+    def _media_file(self, media: int) -> DataFile:
+        return self.df if media == Media.SCM else self.blob_file()
+
+    def value_chunks(self, v, chunk: int = 1 << 20, path: str | None = None):
+        """Yield the bytes of a SingleValue or Extent in pieces of at most ``chunk``."""
+        size = v.size if isinstance(v, SingleValue) else v.nbytes
+        if size == 0 or v.aflags & AddrFlags.HOLE:
+            return
+        if v.media == Media.INLINE:
+            yield v.data
+            return
+        if v.media not in (Media.SCM, Media.NVME):
+            raise CorruptionError(f"unknown media type {v.media}", structure="value address",
+                                  path=path)
+        f = self._media_file(v.media)
+        end = v.off + size
+        if end > f.size() or (v.media == Media.SCM and v.off < 2 * PAGE_SIZE):
+            raise CorruptionError(f"value of {size} bytes at {v.off:#x} lies outside "
+                                  f"{os.path.basename(f.path)}", offset=v.off,
+                                  structure="value address", path=path, file=f.path)
+        pos = v.off
+        while pos < end:
+            n = min(chunk, end - pos)
+            yield f.read(pos, n)
+            pos += n
+
+    def read_value(self, v, path: str | None = None) -> bytes:
+        return b"".join(self.value_chunks(v, path=path))
+
+    def ext_bytes(self, x, path: str | None = None, what: str = "ext_bytes") -> bytes:
+        if x.media == Media.INLINE:
+            return x.data or b""
+        if x.media != Media.SCM or x.off + x.len > self.df.size():
+            raise CorruptionError(f"{what} of {x.len} bytes at {x.off:#x} is out of bounds",
+                                  offset=x.off, structure=what, path=path, file=self.path)
+        return self.df.read(x.off, x.len)
+
+    def value_checksum(self, container: "Container", v, path: str | None = None) -> bytes:
+        """Recompute the stored checksum(s) of a value from its bytes."""
+        if isinstance(v, SingleValue):
+            h = hasher(v.csum_type)
+            if h is None:
+                return b""
+            for piece in self.value_chunks(v, path=path):
+                h.update(piece)
+            return h.digest()
+        return chunk_csums(v.csum_type, v.chunk_size, v.lo * v.rsize,
+                           self.read_value(v, path=path)) if v.csum_type else b""
+
+    def stored_checksum(self, v, path: str | None = None) -> bytes:
+        if isinstance(v, SingleValue):
+            return v.csum
+        return self.ext_bytes(v.csums, path, "extent checksums")
+
+    def verify_value(self, container: "Container", v, path: str | None = None) -> None:
+        """Raise ChecksumError if the value's bytes do not match their checksum."""
+        if v.is_punch or not v.csum_type:
+            return
+        if self.value_checksum(container, v, path) != self.stored_checksum(v, path):
+            raise ChecksumError("value checksum mismatch", offset=v.off, structure="value",
+                                path=path)
+
+
+def default_db_root(shard_path: str) -> str:
+    """``<db_root>/<pool-uuid>/vos-N`` -> ``<db_root>``."""
+    return os.path.dirname(os.path.dirname(os.path.abspath(shard_path)))
+
+
+def open_shard(path: str, *, write: bool = False, db_root: str | None = None,
+               hooks=None) -> Shard:
+    return Shard(path, write=write, db_root=db_root, hooks=hooks)
+
+
+# --- navigation handles ----------------------------------------------------------
+
+class Container:
+    __slots__ = ("shard", "rec", "path")
+
+    def __init__(self, shard: Shard, rec: ContainerRec):
+        self.shard, self.rec = shard, rec
+        self.path = "/" + uuid_str(rec.uuid)
+
+    def __repr__(self):
+        return f"<container {self.uuid}>"
+
+    @property
+    def uuid(self) -> str:
+        return uuid_str(self.rec.uuid)
+
+    def _obj(self, k, v) -> "VosObject":
+        rec = guarded(dec_object, v, tclass=TreeClass.OBJ_TABLE,
+                      path=f"{self.path}/{oid_from_key(k)}")
+        return VosObject(self, rec)
+
+    def objects(self):
+        for k, v in self.shard.reader.items(self.rec.obj_root, path=self.path):
+            yield self._obj(k, v)
+
+    def object(self, oid: Oid) -> "VosObject":
+        v = self.shard.reader.get(self.rec.obj_root, oid_key(oid), path=self.path)
+        if v is None:
+            raise NotFoundError(f"no object {oid} in container {self.uuid}")
+        return self._obj(oid_key(oid), v)
+
+    def object_at(self, index: int) -> "VosObject":
+        kv = self.shard.reader.nth(self.rec.obj_root, index, path=self.path)
+        if kv is None:
+            raise NotFoundError(f"no object at index {index} in container {self.uuid}")
+        return self._obj(*kv)
+
+    def object_count(self) -> int:
+        return self.rec.obj_root.count
+
+    def object_index(self, oid: Oid) -> int | None:
+        return self.shard.reader.index_of(self.rec.obj_root, oid_key(oid), path=self.path)
+
+    def dtx_active(self):
+        for k, v in self.shard.reader.items(self.rec.dtx_act_root, path=self.path + " (dtx)"):
+            yield guarded(dec_dtx_active, v, xid_from_key(k), tclass=TreeClass.DTX_ACT,
+                          path=self.path)
+
+    def dtx_committed(self):
+        for k, v in self.shard.reader.items(self.rec.dtx_cmt_root, path=self.path + " (dtx)"):
+            yield guarded(dec_dtx_committed, v, xid_from_key(k), tclass=TreeClass.DTX_CMT,
+                          path=self.path)
+
+    def dtx_lookup(self, xid: Xid):
+        """The active or committed entry for ``xid`` (active first), or None."""
+        v = self.shard.reader.get(self.rec.dtx_act_root, xid_key(xid), path=self.path)
+        if v is not None:
+            return guarded(dec_dtx_active, v, xid, tclass=TreeClass.DTX_ACT, path=self.path)
+        v = self.shard.reader.get(self.rec.dtx_cmt_root, xid_key(xid), path=self.path)
+        if v is not None:
+            return guarded(dec_dtx_committed, v, xid, tclass=TreeClass.DTX_CMT, path=self.path)
+        return None
+
+    def dtx_records(self, entry: DtxActive):
+        raw = self.shard.ext_bytes(entry.records, self.path, "dtx record list")
+        try:
+            return dec_refs(raw, entry.rec_cnt)
+        except (struct.error, IndexError) as e:
+            raise CorruptionError(f"malformed dtx record list ({e})", structure="dtx_rec_ref",
+                                  path=f"{self.path} dtx {entry.xid}") from None
+
+
+class VosObject:
+    __slots__ = ("container", "rec", "path", "shard")
+
+    def __init__(self, container: Container, rec: ObjectRec):
+        self.container, self.rec, self.shard = container, rec, container.shard
+        self.path = f"{container.path}/{rec.oid}"
+
+    def __repr__(self):
+        return f"<object {self.oid}>"
+
+    @property
+    def oid(self) -> Oid:
+        return self.rec.oid
+
+    @property
+    def ilog(self):
+        return self.rec.ilog
+
+    @property
+    def dkey_kind(self) -> KeyKind:
+        return dkey_kind(self.oid.otype)
+
+    def _dkey(self, k, v) -> "DKey":
+        key = dkey_uncollate(self.rec.dkey_root.key_kind, k)
+        return DKey(self, key, guarded(dec_key, v, tclass=TreeClass.DKEY,
+                                       path=f"{self.path}/{key_label(key)}"))
+
+    def dkeys(self):
+        for k, v in self.shard.reader.items(self.rec.dkey_root, path=self.path):
+            yield self._dkey(k, v)
+
+    def dkey(self, key: bytes) -> "DKey":
+        ck = dkey_collate(self.rec.dkey_root.key_kind or self.dkey_kind, key)
+        v = self.shard.reader.get(self.rec.dkey_root, ck, path=self.path)
+        if v is None:
+            raise NotFoundError(f"no dkey {key_label(key)} in object {self.oid}")
+        return self._dkey(ck, v)
+
+    def dkey_at(self, index: int) -> "DKey":
+        kv = self.shard.reader.nth(self.rec.dkey_root, index, path=self.path)
+        if kv is None:
+            raise NotFoundError(f"no dkey at index {index} in object {self.oid}")
+        return self._dkey(*kv)
+
+    def dkey_count(self) -> int:
+        return self.rec.dkey_root.count
+
+    def dkey_index(self, key: bytes) -> int | None:
+        ck = dkey_collate(self.rec.dkey_root.key_kind or self.dkey_kind, key)
+        return self.shard.reader.index_of(self.rec.dkey_root, ck, path=self.path)
+
+
+class DKey:
+    __slots__ = ("obj", "key", "rec", "path", "shard")
+
+    def __init__(self, obj: VosObject, key: bytes, rec: KeyRec):
+        self.obj, self.key, self.rec, self.shard = obj, key, rec, obj.shard
+        self.path = f"{obj.path}/{key_label(key)}"
+
+    def __repr__(self):
+        return f"<dkey {key_label(self.key)}>"
+
+    @property
+    def ilog(self):
+        return self.rec.ilog
+
+    @property
+    def akey_kind(self) -> KeyKind:
+        return akey_kind(self.obj.oid.otype)
+
+    def _akey(self, k, v) -> "AKey":
+        key = dkey_uncollate(self.rec.child_root.key_kind, k)
+        return AKey(self, key, guarded(dec_key, v, tclass=TreeClass.AKEY,
+                                       path=f"{self.path}/{key_label(key)}"))
+
+    def akeys(self):
+        for k, v in self.shard.reader.items(self.rec.child_root, path=self.path):
+            yield self._akey(k, v)
+
+    def akey(self, key: bytes) -> "AKey":
+        ck = dkey_collate(self.rec.child_root.key_kind or self.akey_kind, key)
+        v = self.shard.reader.get(self.rec.child_root, ck, path=self.path)
+        if v is None:
+            raise NotFoundError(f"no akey {key_label(key)} under dkey {key_label(self.key)}")
+        return self._akey(ck, v)
+
+    def akey_at(self, index: int) -> "AKey":
+        kv = self.shard.reader.nth(self.rec.child_root, index, path=self.path)
+        if kv is None:
+            raise NotFoundError(f"no akey at index {index} under dkey {key_label(self.key)}")
+        return self._akey(*kv)
+
+    def akey_count(self) -> int:
+        return self.rec.child_root.count
+
+    def akey_index(self, key: bytes) -> int | None:
+        ck = dkey_collate(self.rec.child_root.key_kind or self.akey_kind, key)
+        return self.shard.reader.index_of(self.rec.child_root, ck, path=self.path)
+
+
+class AKey:
+    __slots__ = ("dkey", "key", "rec", "path", "shard")
+
+    def __init__(self, dkey: DKey, key: bytes, rec: KeyRec):
+        self.dkey, self.key, self.rec, self.shard = dkey, key, rec, dkey.shard
+        self.path = f"{dkey.path}/{key_label(key)}"
+
+    def __repr__(self):
+        return f"<akey {key_label(self.key)}>"
+
+    @property
+    def ilog(self):
+        return self.rec.ilog
+
+    @property
+    def value_kind(self) -> str | None:
+        return self.rec.value_kind
+
+    def single_values(self):
+        """Every stored version, oldest epoch first."""
+        if self.value_kind != "sv":
+            return
+        for k, v in self.shard.reader.items(self.rec.child_root, path=self.path):
+            yield guarded(dec_sv, v, epoch_from_key(k), tclass=TreeClass.SINGV, path=self.path)
+
+    def single_value(self, epoch: int = EPOCH_MAX) -> SingleValue | None:
+        """The newest version at or before ``epoch``."""
+        best = None
+        for sv in self.single_values():
+            if sv.epoch <= epoch:
+                best = sv
+        return best
+
+    def extents(self):
+        """Every stored extent, ordered by (lo, epoch, minor)."""
+        if self.value_kind != "array":
+            return
+        for k, v in self.shard.reader.items(self.rec.child_root, path=self.path):
+            lo, epoch, minor = extent_from_key(k)
+            yield guarded(dec_extent, v, lo, epoch, minor, tclass=TreeClass.EVT, path=self.path)
+
+    def value_count(self) -> int:
+        return self.rec.child_root.count
+
+    def value_at(self, index: int):
+        kv = self.shard.reader.nth(self.rec.child_root, index, path=self.path)
+        if kv is None:
+            raise NotFoundError(f"no value at index {index} under akey {key_label(self.key)}")
+        k, v = kv
+        if self.value_kind == "sv":
+            return guarded(dec_sv, v, epoch_from_key(k), tclass=TreeClass.SINGV, path=self.path)
+        return guarded(dec_extent, v, *extent_from_key(k), tclass=TreeClass.EVT, path=self.path)

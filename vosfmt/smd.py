@@ -1,0 +1,194 @@
+"""The SMD sys db: ``<db_root>/daos_sys/sys_db``, an LMDB environment.
+
+This module is the only lmdb user in the project. Tables are named
+databases (DAOS keeps them as dkeys of a tiny VOS pool; the content is the
+same): ``device`` (device uuid -> state and targets), ``target`` (target id
+-> device uuid), ``pool`` (pool uuid -> blob size, targets, blob ids) and
+``metadata`` (``version`` -> 1). Read-only opens use ``lock=False`` so they
+never write, not even LMDB's lock file.
+"""
+from __future__ import annotations
+
+import os
+import struct
+from dataclasses import dataclass, field
+
+import lmdb
+
+from . import layout as L
+from .codec import decode, encode
+from .errors import CorruptionError, FormatError, NotFoundError, VosError
+from .keys import uuid_str
+
+SYS_DB_DIR = os.path.join("daos_sys", "sys_db")
+SMD_VERSION = 1
+TABLES = (b"device", b"target", b"pool", b"metadata")
+DEV_NORMAL, DEV_FAULTY = 0, 1
+_MAP_SIZE = 64 << 20
+_U32 = struct.Struct("<I")
+
+
+@dataclass
+class DeviceRow:
+    uuid: bytes
+    state: int = DEV_NORMAL
+    tgts: list = field(default_factory=list)
+
+
+@dataclass
+class PoolRow:
+    uuid: bytes
+    blob_sz: int
+    flags: int = 0
+    tgts: list = field(default_factory=list)
+    blobs: list = field(default_factory=list)
+
+    def blob_of(self, target: int) -> int | None:
+        for t, b in zip(self.tgts, self.blobs):
+            if t == target:
+                return b
+        return None
+
+
+def sys_db_path(db_root: str) -> str:
+    return os.path.join(db_root, SYS_DB_DIR)
+
+
+class SysDb:
+    """One open sys db. Use as a context manager; writes happen in ``write()``."""
+
+    def __init__(self, db_root: str, *, write: bool = False, create: bool = False):
+        self.path = sys_db_path(db_root)
+        self.writable = write
+        if not create and not os.path.isfile(os.path.join(self.path, "data.mdb")):
+            raise NotFoundError(f"no SMD sys db at {self.path}")
+        if create:
+            os.makedirs(self.path, exist_ok=True)
+        try:
+            self.env = lmdb.open(self.path, map_size=_MAP_SIZE, max_dbs=len(TABLES) + 1,
+                                 subdir=True, readonly=not write, lock=write, create=create,
+                                 lib_version=0)
+            self.dbs = {}
+            for name in TABLES:
+                if write:
+                    self.dbs[name] = self.env.open_db(name, create=True)
+                else:
+                    try:
+                        self.dbs[name] = self.env.open_db(name, create=False)
+                    except lmdb.NotFoundError:
+                        self.dbs[name] = None
+        except lmdb.Error as e:
+            raise CorruptionError(f"cannot open the SMD sys db ({e})", structure="sys_db",
+                                  file=self.path) from None
+        if not create:
+            self._check_version()
+
+    def close(self) -> None:
+        if self.env is not None:
+            self.env.close()
+            self.env = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    # --- reading -------------------------------------------------------------
+    def _rows(self, table: bytes):
+        db = self.dbs.get(table)
+        if db is None:
+            return []
+        try:
+            with self.env.begin(db=db) as txn:
+                return [(bytes(k), bytes(v)) for k, v in txn.cursor()]
+        except lmdb.Error as e:
+            raise CorruptionError(f"cannot read SMD table {table.decode()} ({e})",
+                                  structure="sys_db", file=self.path) from None
+
+    def _check_version(self) -> None:
+        rows = dict(self._rows(b"metadata"))
+        raw = rows.get(b"version")
+        if raw is None:
+            raise CorruptionError("SMD sys db has no version row", structure="sys_db",
+                                  file=self.path)
+        v = decode(L.smd_version, raw, structure="smd_version").version
+        if v != SMD_VERSION:
+            raise FormatError(f"{self.path}: SMD version {v} is not supported (expected {SMD_VERSION})")
+
+    def version(self) -> int:
+        return decode(L.smd_version, dict(self._rows(b"metadata"))[b"version"]).version
+
+    def devices(self) -> dict[bytes, DeviceRow]:
+        out = {}
+        for k, v in self._rows(b"device"):
+            c = decode(L.smd_device, v, structure="smd_device", path=f"device {uuid_str(k)}")
+            out[k] = DeviceRow(k, c.state, list(c.tgts[:c.tgt_cnt]))
+        return out
+
+    def targets(self) -> dict[int, bytes]:
+        out = {}
+        for k, v in self._rows(b"target"):
+            if len(k) != 4:
+                raise CorruptionError("malformed SMD target key", structure="smd_target",
+                                      file=self.path)
+            out[_U32.unpack(k)[0]] = bytes(decode(L.smd_target, v, structure="smd_target").dev_uuid)
+        return out
+
+    def pools(self) -> dict[bytes, PoolRow]:
+        out = {}
+        for k, v in self._rows(b"pool"):
+            c = decode(L.smd_pool, v, structure="smd_pool", path=f"pool {uuid_str(k)}")
+            n = c.tgt_cnt
+            out[k] = PoolRow(k, c.blob_sz, c.flags, list(c.tgts[:n]), list(c.blobs[:n]))
+        return out
+
+    def blob_location(self, pool_uuid: bytes, target: int) -> tuple[bytes, int]:
+        """(device uuid, blob id) holding the NVMe data of (pool, target)."""
+        pool = self.pools().get(pool_uuid)
+        if pool is None:
+            raise NotFoundError(f"SMD has no pool {uuid_str(pool_uuid)}")
+        blob = pool.blob_of(target)
+        if blob is None:
+            raise NotFoundError(f"SMD pool {uuid_str(pool_uuid)} has no blob for target {target}")
+        dev = self.targets().get(target)
+        if dev is None:
+            raise NotFoundError(f"SMD has no device for target {target}")
+        return dev, blob
+
+    # --- writing -------------------------------------------------------------
+    def _put(self, txn, table: bytes, key: bytes, value: bytes) -> None:
+        txn.put(key, value, db=self.dbs[table])
+
+    def write(self, *, version: int | None = None, devices=(), targets=None, pools=(),
+              delete_pools=(), delete_devices=(), delete_targets=()) -> None:
+        """Apply a batch of row changes in one LMDB transaction (all or nothing)."""
+        if not self.writable:
+            raise VosError("SMD sys db opened read-only")
+        try:
+            with self.env.begin(write=True) as txn:
+                if version is not None:
+                    self._put(txn, b"metadata", b"version", encode(L.smd_version, dict(version=version)))
+                for d in devices:
+                    tg = list(d.tgts) + [0] * (L.SMD_MAX_TGTS - len(d.tgts))
+                    self._put(txn, b"device", d.uuid, encode(L.smd_device, dict(
+                        state=d.state, tgt_cnt=len(d.tgts), tgts=tg)))
+                for t, dev in (targets or {}).items():
+                    self._put(txn, b"target", _U32.pack(t), encode(L.smd_target, dict(dev_uuid=dev)))
+                for p in pools:
+                    pad = L.SMD_MAX_TGTS - len(p.tgts)
+                    self._put(txn, b"pool", p.uuid, encode(L.smd_pool, dict(
+                        blob_sz=p.blob_sz, flags=p.flags, tgt_cnt=len(p.tgts),
+                        tgts=list(p.tgts) + [0] * pad, blobs=list(p.blobs) + [0] * pad)))
+                for u in delete_pools:
+                    txn.delete(u, db=self.dbs[b"pool"])
+                for u in delete_devices:
+                    txn.delete(u, db=self.dbs[b"device"])
+                for t in delete_targets:
+                    txn.delete(_U32.pack(t), db=self.dbs[b"target"])
+            self.env.sync(True)
+        except lmdb.MapFullError:
+            from .errors import SpaceError
+            raise SpaceError(f"SMD sys db at {self.path} is full") from None
+        except lmdb.Error as e:
+            raise VosError(f"cannot update the SMD sys db: {e}") from None

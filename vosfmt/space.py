@@ -1,0 +1,136 @@
+"""Extent allocators for shard pages and NVMe blob blocks, with the COW rule.
+
+Both allocators start a transaction from the free extents of the durable
+state G and hand out space only from those: space freed by the transaction
+was live in G, so it is *deferred* and becomes allocatable only in the next
+transaction, after this commit is durable. Space allocated and released
+within the same transaction goes straight back.
+
+Extents are ``[start, count]`` pairs kept sorted and coalesced.
+"""
+from __future__ import annotations
+
+import struct
+from bisect import bisect_left
+
+from . import layout as L
+from .btree import page_crc
+from .codec import fast
+from .constants import FREELIST_MAGIC
+from .errors import ChecksumError, CorruptionError, SpaceError
+
+
+def coalesce(extents) -> list[tuple[int, int]]:
+    """Sort and merge overlapping or adjacent (start, count) extents."""
+    out: list[list[int]] = []
+    for start, count in sorted(extents):
+        if count <= 0:
+            continue
+        if out and start <= out[-1][0] + out[-1][1]:
+            out[-1][1] = max(out[-1][1], start + count - out[-1][0])
+        else:
+            out.append([start, count])
+    return [(s, c) for s, c in out]
+
+
+class ExtentAllocator:
+    """First-fit allocation over sorted free extents, optionally growing at the end."""
+
+    def __init__(self, free, *, end: int, limit: int | None, what: str):
+        self.avail = [list(e) for e in coalesce(free)]
+        self.end = end              # first unit past the space in use (file growth point)
+        self.limit = limit          # growth limit (None: unbounded)
+        self.what = what
+        self.fresh: dict[int, int] = {}   # start -> count allocated in this transaction
+        self.deferred: list[tuple[int, int]] = []
+
+    def alloc(self, count: int) -> int:
+        for i, ext in enumerate(self.avail):
+            if ext[1] >= count:
+                start = ext[0]
+                ext[0] += count
+                ext[1] -= count
+                if not ext[1]:
+                    del self.avail[i]
+                self.fresh[start] = count
+                return start
+        if self.limit is None or self.end + count <= self.limit:
+            start = self.end
+            self.end += count
+            self.fresh[start] = count
+            return start
+        raise SpaceError(f"{self.what} is full: no room for {count} more")
+
+    def free(self, start: int, count: int) -> None:
+        if self.fresh.get(start) == count:
+            del self.fresh[start]
+            self._give_back(start, count)
+        else:
+            self.deferred.append((start, count))
+
+    def _give_back(self, start: int, count: int) -> None:
+        i = bisect_left(self.avail, [start, 0])
+        self.avail.insert(i, [start, count])
+        merged = coalesce(self.avail)
+        self.avail = [list(e) for e in merged]
+
+    def take_from_avail(self, count: int = 1) -> int | None:
+        """Allocate only from space free in G (never by growing); None if none."""
+        for i, ext in enumerate(self.avail):
+            if ext[1] >= count:
+                start = ext[0]
+                ext[0] += count
+                ext[1] -= count
+                if not ext[1]:
+                    del self.avail[i]
+                return start
+        return None
+
+    def final_free(self) -> list[tuple[int, int]]:
+        """The free extents of the state being committed."""
+        return coalesce([tuple(e) for e in self.avail] + self.deferred)
+
+
+# --- the persistent free-page list ---------------------------------------------
+
+_FL_HDR = fast(L.freelist_header)
+_FL_EXT = fast(L.free_extent)
+
+
+def freelist_capacity(page_size: int) -> int:
+    return (page_size - _FL_HDR.size) // _FL_EXT.size
+
+
+def build_freelist_page(page_size: int, page: int, generation: int, nxt: int, extents) -> bytes:
+    buf = bytearray(page_size)
+    _FL_HDR.pack_into(buf, 0, FREELIST_MAGIC, 0, len(extents), 0, generation, page, nxt)
+    pos = _FL_HDR.size
+    for start, count in extents:
+        _FL_EXT.pack_into(buf, pos, start, count)
+        pos += _FL_EXT.size
+    struct.pack_into("<I", buf, 4, page_crc(buf))
+    return bytes(buf)
+
+
+def read_freelist_page(shard, page: int):
+    """Return (next page, [(start, count)]) of one free-list page, verified."""
+    ps = shard.sb.page_size
+    off = page * ps
+
+    def bad(msg, cls=CorruptionError):
+        return cls(msg, offset=off, structure="freelist_page", file=shard.path)
+
+    if page < 2 or page >= shard.sb.total_pages:
+        raise bad(f"free-page list points at page {page}, outside the shard")
+    buf = shard.df.read(off, ps)
+    if len(buf) != ps:
+        raise bad("free-page list page is past the end of the file")
+    magic, crc, nr, _pad, gen, selfpage, nxt = _FL_HDR.unpack_from(buf, 0)
+    if magic != FREELIST_MAGIC:
+        raise bad(f"bad free-page list magic {magic:#010x}")
+    if crc != page_crc(buf):
+        raise bad("free-page list checksum mismatch", ChecksumError)
+    if selfpage != page or nr > freelist_capacity(ps) or gen > shard.sb.generation:
+        raise bad("free-page list header is inconsistent")
+    extents = [_FL_EXT.unpack_from(buf, _FL_HDR.size + i * _FL_EXT.size) for i in range(nr)]
+    return nxt, extents
