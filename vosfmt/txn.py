@@ -383,6 +383,8 @@ class Transaction:
         if epoch <= 0:
             raise TransactionError("epoch must be positive")
         size = _source_size(data, stream, size, punch)
+        if size == 0 and not punch:
+            raise TransactionError("a single value cannot be empty (size 0 means a punch)")
         c, tree, _ak = self._value_tree(cuuid, oid, dkey, akey, "sv")
         ctype = c.rec.csum_type
         sv = SingleValue(epoch, size, minor, dtx_lid, ver, gsize=size if gsize is None else gsize,
