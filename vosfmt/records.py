@@ -454,10 +454,22 @@ def record_name(tclass: int) -> str:
     }.get(tclass, "record")
 
 
+def path_text(path) -> str | None:
+    """Error paths may be given lazily (a callable or a handle with ``.path``)."""
+    if path is None or isinstance(path, str):
+        return path
+    if callable(path):
+        return path()
+    return getattr(path, "path", str(path))
+
+
 def guarded(fn, buf, *args, offset=None, tclass=0, path=None):
-    """Call a decoder, turning malformed bytes into CorruptionError."""
+    """Call a decoder, turning malformed bytes into CorruptionError.
+
+    ``path`` may be lazy (see path_text) so the hot path never formats it.
+    """
     try:
         return fn(buf, *args)
     except (struct.error, IndexError, ValueError) as e:
         raise CorruptionError(f"malformed {record_name(tclass)} ({e})", offset=offset,
-                              structure=record_name(tclass), path=path) from None
+                              structure=record_name(tclass), path=path_text(path)) from None

@@ -360,7 +360,7 @@ class Container:
 
     def _obj(self, k, v) -> "VosObject":
         rec = guarded(dec_object, v, tclass=TreeClass.OBJ_TABLE,
-                      path=f"{self.path}/{oid_from_key(k)}")
+                      path=lambda: f"{self.path}/{oid_from_key(k)}")
         return VosObject(self, rec)
 
     def objects(self):
@@ -415,11 +415,14 @@ class Container:
 
 
 class VosObject:
-    __slots__ = ("container", "rec", "path", "shard")
+    __slots__ = ("container", "rec", "shard")
 
     def __init__(self, container: Container, rec: ObjectRec):
         self.container, self.rec, self.shard = container, rec, container.shard
-        self.path = f"{container.path}/{rec.oid}"
+
+    @property
+    def path(self) -> str:
+        return f"{self.container.path}/{self.rec.oid}"
 
     def __repr__(self):
         return f"<object {self.oid}>"
@@ -439,10 +442,10 @@ class VosObject:
     def _dkey(self, k, v) -> "DKey":
         key = dkey_uncollate(self.rec.dkey_root.key_kind, k)
         return DKey(self, key, guarded(dec_key, v, tclass=TreeClass.DKEY,
-                                       path=f"{self.path}/{key_label(key)}"))
+                                       path=lambda: f"{self.path}/{key_label(key)}"))
 
     def dkeys(self):
-        for k, v in self.shard.reader.items(self.rec.dkey_root, path=self.path):
+        for k, v in self.shard.reader.items(self.rec.dkey_root, path=self):
             yield self._dkey(k, v)
 
     def dkey(self, key: bytes) -> "DKey":
@@ -467,11 +470,14 @@ class VosObject:
 
 
 class DKey:
-    __slots__ = ("obj", "key", "rec", "path", "shard")
+    __slots__ = ("obj", "key", "rec", "shard")
 
     def __init__(self, obj: VosObject, key: bytes, rec: KeyRec):
         self.obj, self.key, self.rec, self.shard = obj, key, rec, obj.shard
-        self.path = f"{obj.path}/{key_label(key)}"
+
+    @property
+    def path(self) -> str:
+        return f"{self.obj.path}/{key_label(self.key)}"
 
     def __repr__(self):
         return f"<dkey {key_label(self.key)}>"
@@ -487,10 +493,10 @@ class DKey:
     def _akey(self, k, v) -> "AKey":
         key = dkey_uncollate(self.rec.child_root.key_kind, k)
         return AKey(self, key, guarded(dec_key, v, tclass=TreeClass.AKEY,
-                                       path=f"{self.path}/{key_label(key)}"))
+                                       path=lambda: f"{self.path}/{key_label(key)}"))
 
     def akeys(self):
-        for k, v in self.shard.reader.items(self.rec.child_root, path=self.path):
+        for k, v in self.shard.reader.items(self.rec.child_root, path=self):
             yield self._akey(k, v)
 
     def akey(self, key: bytes) -> "AKey":
@@ -515,11 +521,14 @@ class DKey:
 
 
 class AKey:
-    __slots__ = ("dkey", "key", "rec", "path", "shard")
+    __slots__ = ("dkey", "key", "rec", "shard")
 
     def __init__(self, dkey: DKey, key: bytes, rec: KeyRec):
         self.dkey, self.key, self.rec, self.shard = dkey, key, rec, dkey.shard
-        self.path = f"{dkey.path}/{key_label(key)}"
+
+    @property
+    def path(self) -> str:
+        return f"{self.dkey.path}/{key_label(self.key)}"
 
     def __repr__(self):
         return f"<akey {key_label(self.key)}>"
@@ -536,8 +545,8 @@ class AKey:
         """Every stored version, oldest epoch first."""
         if self.value_kind != "sv":
             return
-        for k, v in self.shard.reader.items(self.rec.child_root, path=self.path):
-            yield guarded(dec_sv, v, epoch_from_key(k), tclass=TreeClass.SINGV, path=self.path)
+        for k, v in self.shard.reader.items(self.rec.child_root, path=self):
+            yield guarded(dec_sv, v, epoch_from_key(k), tclass=TreeClass.SINGV, path=self)
 
     def single_value(self, epoch: int = EPOCH_MAX) -> SingleValue | None:
         """The newest version at or before ``epoch``."""
@@ -551,9 +560,9 @@ class AKey:
         """Every stored extent, ordered by (lo, epoch, minor)."""
         if self.value_kind != "array":
             return
-        for k, v in self.shard.reader.items(self.rec.child_root, path=self.path):
+        for k, v in self.shard.reader.items(self.rec.child_root, path=self):
             lo, epoch, minor = extent_from_key(k)
-            yield guarded(dec_extent, v, lo, epoch, minor, tclass=TreeClass.EVT, path=self.path)
+            yield guarded(dec_extent, v, lo, epoch, minor, tclass=TreeClass.EVT, path=self)
 
     def value_count(self) -> int:
         return self.rec.child_root.count
@@ -564,5 +573,5 @@ class AKey:
             raise NotFoundError(f"no value at index {index} under akey {key_label(self.key)}")
         k, v = kv
         if self.value_kind == "sv":
-            return guarded(dec_sv, v, epoch_from_key(k), tclass=TreeClass.SINGV, path=self.path)
+            return guarded(dec_sv, v, epoch_from_key(k), tclass=TreeClass.SINGV, path=self)
         return guarded(dec_extent, v, *extent_from_key(k), tclass=TreeClass.EVT, path=self.path)
