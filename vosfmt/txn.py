@@ -91,6 +91,7 @@ class Transaction:
         self.cont = self._tree(self.sb.cont_root, "/")
         self._blob_written = False
         self._sb_dirty = False
+        self._orig_size = shard.df.size()
         self.closed = False
         shard._tx = self
 
@@ -653,8 +654,10 @@ class Transaction:
         self._check_open()
         try:
             self._commit()
-        finally:
-            self._finish()
+        except BaseException:
+            self.abort()
+            raise
+        self._finish()
 
     def _commit(self) -> None:
         sb, shard = self.sb, self.shard
@@ -703,9 +706,15 @@ class Transaction:
         shard._after_commit(sb)
 
     def abort(self) -> None:
-        """Discard every edit; the shard is left exactly as it was."""
+        """Discard every edit; the shard is left as it was.
+
+        Value bytes streamed into pages that are free stay there as garbage
+        nobody references; pages appended past the end are cut off again.
+        """
         if not self.closed:
             self._finish()
+            if self.shard.df.size() > self._orig_size:
+                self.shard.df.truncate(self._orig_size)
 
     def _finish(self) -> None:
         self.closed = True
