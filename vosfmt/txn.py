@@ -74,6 +74,9 @@ class Transaction:
             raise ReadOnlyError(f"{shard.path} is opened read-only")
         if getattr(shard, "_tx", None) is not None:
             raise TransactionError("a transaction is already open on this shard")
+        if getattr(shard, "_in_doubt", False):
+            raise VosError(f"{shard.path}: the last commit failed after writing its superblock; "
+                           "close and reopen the shard to see which state is durable")
         self.shard = shard
         self.reader = shard.reader
         self.sb: Superblock = dataclasses.replace(shard.sb)
@@ -92,6 +95,7 @@ class Transaction:
         self._blob_written = False
         self._sb_dirty = False
         self._orig_size = shard.df.size()
+        self._superblock_issued = False
         self.closed = False
         shard._tx = self
 
@@ -655,6 +659,8 @@ class Transaction:
         try:
             self._commit()
         except BaseException:
+            if self._superblock_issued:
+                self.shard._in_doubt = True
             self.abort()
             raise
         self._finish()
@@ -701,6 +707,7 @@ class Transaction:
         if self._blob_written:
             self._blob().sync()
         shard.df.sync()
+        self._superblock_issued = True       # from here on the new state may be durable
         shard.df.write(sb.slot * PAGE_SIZE, encode_superblock(sb))
         shard.df.sync()
         shard._after_commit(sb)
@@ -713,7 +720,7 @@ class Transaction:
         """
         if not self.closed:
             self._finish()
-            if self.shard.df.size() > self._orig_size:
+            if not self._superblock_issued and self.shard.df.size() > self._orig_size:
                 self.shard.df.truncate(self._orig_size)
 
     def _finish(self) -> None:
