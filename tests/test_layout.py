@@ -191,9 +191,24 @@ def test_node_pages_parse_with_construct(built):
             hdr = L.node_header.parse(raw)
             con = L.leaf_node if hdr.flags & 1 else L.branch_node
             c = con.parse(raw)
+            assert con.build(c) == raw[:32 + hdr.used]
             node = TreeReader.node(sh.reader, p, hdr.tclass)
             assert [bytes(e.key) for e in c.entries] == node.keys
             if hdr.flags & 1:
                 assert [bytes(e.value) for e in c.entries] == node.vals
             else:
                 assert [e.child for e in c.entries] == node.kids
+
+
+def test_freelist_pages_parse_with_construct(built):
+    from vosfmt import open_shard
+    from vosfmt.image import list_shards
+    root = built("unit")
+    with open_shard(list_shards(root)[0], db_root=root) as sh:
+        pages = list(sh.freelist_pages())
+        assert pages
+        for page, extents in pages:
+            raw = sh.df.read(page * 4096, 4096)
+            c = L.freelist_page.parse(raw)
+            assert [(e.start, e.count) for e in c.extents] == extents
+            assert L.freelist_page.build(c) == raw[:L.freelist_header.sizeof() + 16 * len(extents)]

@@ -1,7 +1,6 @@
 """Build a spec, read it back: the image holds exactly what the spec says."""
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 
@@ -9,6 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from conftest import file_state
 from fixtures import build, export_image, preset
 from fixtures.spec import SpecError, normalize_image
 from vosfmt import open_shard
@@ -55,13 +55,7 @@ def test_large_preset_has_a_million_records():
 
 
 def _tree_digest(root: str) -> dict:
-    out = {}
-    for d, _, files in os.walk(root):
-        for f in files:
-            p = os.path.join(d, f)
-            with open(p, "rb") as fh:
-                out[os.path.relpath(p, root)] = hashlib.sha256(fh.read()).hexdigest()
-    return out
+    return {os.path.relpath(p, root): h for p, (h, _mtime) in file_state(root).items()}
 
 
 @pytest.mark.parametrize("name", ["small", "dtx"])

@@ -16,18 +16,17 @@ from dataclasses import dataclass, fields
 from . import layout as L
 from .blob import blob_path
 from .btree import TreeReader
-from .checksum import chunk_csums, csum_len, hasher
+from .checksum import chunk_csums, hasher
 from .codec import decode, encode
 from .constants import (EPOCH_MAX, FORMAT_VERSION, KNOWN_INCOMPAT, KNOWN_RO_COMPAT, PAGE_SIZE,
-                        POOL_DF_MAGIC, SUPERBLOCK_SLOTS, VEA_MAGIC, AddrFlags, KeyKind, Media, TreeClass,
-                        akey_kind, dkey_kind)
+                        POOL_DF_MAGIC, SUPERBLOCK_SLOTS, VEA_MAGIC, AddrFlags, Media, TreeClass)
 from .errors import (ChecksumError, CorruptionError, FormatError, NotFoundError, ReadOnlyError,
                      VosError)
 from .keys import (Oid, Xid, blk_from_key, dkey_collate, dkey_uncollate, epoch_from_key,
                    extent_from_key, oid_from_key, oid_key, uuid_bytes, uuid_str, xid_from_key,
                    xid_key)
 from .pagefile import DataFile
-from .records import (ContainerRec, DtxActive, DtxCommitted, Extent, FreeExtent, KeyRec,
+from .records import (ContainerRec, DtxActive, FreeExtent, KeyRec,
                       ObjectRec, SingleValue, TreeRoot, dec_container, dec_dtx_active,
                       dec_dtx_committed, dec_extent, dec_key, dec_object, dec_refs, dec_sv,
                       dec_vea, guarded)
@@ -414,8 +413,50 @@ class Container:
                                   path=f"{self.path} dtx {entry.xid}") from None
 
 
-class VosObject:
+class _KeyParent:
+    """Objects own a dkey tree and dkeys an akey tree; both navigate the same way."""
+    __slots__ = ()
+    _FIELD = "child_root"
+    _TCLASS = TreeClass.AKEY
+    _WHAT = "akey"
+    _CHILD: type
+
+    def _root(self) -> TreeRoot:
+        return getattr(self.rec, self._FIELD)
+
+    def _make(self, k, v):
+        key = dkey_uncollate(self._root().key_kind, k)
+        return self._CHILD(self, key, guarded(dec_key, v, tclass=self._TCLASS,
+                                              path=lambda: f"{self.path}/{key_label(key)}"))
+
+    def _children(self):
+        for k, v in self.shard.reader.items(self._root(), path=self):
+            yield self._make(k, v)
+
+    def _child(self, key: bytes):
+        ck = dkey_collate(self._root().key_kind, key)
+        v = self.shard.reader.get(self._root(), ck, path=self)
+        if v is None:
+            raise NotFoundError(f"no {self._WHAT} {key_label(key)} in {self.path}")
+        return self._make(ck, v)
+
+    def _child_at(self, index: int):
+        kv = self.shard.reader.nth(self._root(), index, path=self)
+        if kv is None:
+            raise NotFoundError(f"no {self._WHAT} at index {index} in {self.path}")
+        return self._make(*kv)
+
+    def _child_count(self) -> int:
+        return self._root().count
+
+    def _child_index(self, key: bytes) -> int | None:
+        ck = dkey_collate(self._root().key_kind, key)
+        return self.shard.reader.index_of(self._root(), ck, path=self)
+
+
+class VosObject(_KeyParent):
     __slots__ = ("container", "rec", "shard")
+    _FIELD, _TCLASS, _WHAT = "dkey_root", TreeClass.DKEY, "dkey"
 
     def __init__(self, container: Container, rec: ObjectRec):
         self.container, self.rec, self.shard = container, rec, container.shard
@@ -435,41 +476,14 @@ class VosObject:
     def ilog(self):
         return self.rec.ilog
 
-    @property
-    def dkey_kind(self) -> KeyKind:
-        return dkey_kind(self.oid.otype)
-
-    def _dkey(self, k, v) -> "DKey":
-        key = dkey_uncollate(self.rec.dkey_root.key_kind, k)
-        return DKey(self, key, guarded(dec_key, v, tclass=TreeClass.DKEY,
-                                       path=lambda: f"{self.path}/{key_label(key)}"))
-
-    def dkeys(self):
-        for k, v in self.shard.reader.items(self.rec.dkey_root, path=self):
-            yield self._dkey(k, v)
-
-    def dkey(self, key: bytes) -> "DKey":
-        ck = dkey_collate(self.rec.dkey_root.key_kind or self.dkey_kind, key)
-        v = self.shard.reader.get(self.rec.dkey_root, ck, path=self.path)
-        if v is None:
-            raise NotFoundError(f"no dkey {key_label(key)} in object {self.oid}")
-        return self._dkey(ck, v)
-
-    def dkey_at(self, index: int) -> "DKey":
-        kv = self.shard.reader.nth(self.rec.dkey_root, index, path=self.path)
-        if kv is None:
-            raise NotFoundError(f"no dkey at index {index} in object {self.oid}")
-        return self._dkey(*kv)
-
-    def dkey_count(self) -> int:
-        return self.rec.dkey_root.count
-
-    def dkey_index(self, key: bytes) -> int | None:
-        ck = dkey_collate(self.rec.dkey_root.key_kind or self.dkey_kind, key)
-        return self.shard.reader.index_of(self.rec.dkey_root, ck, path=self.path)
+    dkeys = _KeyParent._children
+    dkey = _KeyParent._child
+    dkey_at = _KeyParent._child_at
+    dkey_count = _KeyParent._child_count
+    dkey_index = _KeyParent._child_index
 
 
-class DKey:
+class DKey(_KeyParent):
     __slots__ = ("obj", "key", "rec", "shard")
 
     def __init__(self, obj: VosObject, key: bytes, rec: KeyRec):
@@ -486,38 +500,11 @@ class DKey:
     def ilog(self):
         return self.rec.ilog
 
-    @property
-    def akey_kind(self) -> KeyKind:
-        return akey_kind(self.obj.oid.otype)
-
-    def _akey(self, k, v) -> "AKey":
-        key = dkey_uncollate(self.rec.child_root.key_kind, k)
-        return AKey(self, key, guarded(dec_key, v, tclass=TreeClass.AKEY,
-                                       path=lambda: f"{self.path}/{key_label(key)}"))
-
-    def akeys(self):
-        for k, v in self.shard.reader.items(self.rec.child_root, path=self):
-            yield self._akey(k, v)
-
-    def akey(self, key: bytes) -> "AKey":
-        ck = dkey_collate(self.rec.child_root.key_kind or self.akey_kind, key)
-        v = self.shard.reader.get(self.rec.child_root, ck, path=self.path)
-        if v is None:
-            raise NotFoundError(f"no akey {key_label(key)} under dkey {key_label(self.key)}")
-        return self._akey(ck, v)
-
-    def akey_at(self, index: int) -> "AKey":
-        kv = self.shard.reader.nth(self.rec.child_root, index, path=self.path)
-        if kv is None:
-            raise NotFoundError(f"no akey at index {index} under dkey {key_label(self.key)}")
-        return self._akey(*kv)
-
-    def akey_count(self) -> int:
-        return self.rec.child_root.count
-
-    def akey_index(self, key: bytes) -> int | None:
-        ck = dkey_collate(self.rec.child_root.key_kind or self.akey_kind, key)
-        return self.shard.reader.index_of(self.rec.child_root, ck, path=self.path)
+    akeys = _KeyParent._children
+    akey = _KeyParent._child
+    akey_at = _KeyParent._child_at
+    akey_count = _KeyParent._child_count
+    akey_index = _KeyParent._child_index
 
 
 class AKey:
@@ -575,3 +562,7 @@ class AKey:
         if self.value_kind == "sv":
             return guarded(dec_sv, v, epoch_from_key(k), tclass=TreeClass.SINGV, path=self)
         return guarded(dec_extent, v, *extent_from_key(k), tclass=TreeClass.EVT, path=self.path)
+
+
+VosObject._CHILD = DKey
+DKey._CHILD = AKey

@@ -45,15 +45,10 @@ class ExtentAllocator:
         self.deferred: list[tuple[int, int]] = []
 
     def alloc(self, count: int) -> int:
-        for i, ext in enumerate(self.avail):
-            if ext[1] >= count:
-                start = ext[0]
-                ext[0] += count
-                ext[1] -= count
-                if not ext[1]:
-                    del self.avail[i]
-                self.fresh[start] = count
-                return start
+        start = self.take_from_avail(count)
+        if start is not None:
+            self.fresh[start] = count
+            return start
         if self.limit is None or self.end + count <= self.limit:
             start = self.end
             self.end += count

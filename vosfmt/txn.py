@@ -17,21 +17,20 @@ from __future__ import annotations
 import dataclasses
 import os
 
-from . import layout as L
 from .btree import MutableTree
 from .checksum import ChunkSummer, csum_len, hasher
 from .constants import (DEFAULT_BLK_SIZE, DEFAULT_HDR_BLKS, DEFAULT_NVME_THRESHOLD, DTX_LID_FIRST,
                         CSUM_INLINE_MAX, FORMAT_VERSION, ILOG_MAX, INCOMPAT_EMBEDDED_TREES, INLINE_MAX,
                         MAX_VALUE, PAGE_SIZE, AddrFlags, KrecFlags, Media, RecType, TreeClass,
                         akey_kind, dkey_kind)
-from .errors import NotFoundError, ReadOnlyError, SpaceError, TransactionError, VosError
+from .errors import NotFoundError, ReadOnlyError, TransactionError, VosError
 from .ilog import ilog_update
-from .keys import (Oid, Xid, blk_from_key, blk_key, dkey_collate, epoch_key, extent_key,
+from .keys import (Oid, Xid, blk_key, dkey_collate, epoch_key, extent_key,
                    oid_key, uuid_bytes, uuid_str, xid_from_key, xid_key)
 from .pagefile import DataFile, sync_dir
 from .records import (ContainerRec, DtxActive, DtxCommitted, DtxRecRef, ExtBytes, Extent, Ilog,
                       KeyRec, ObjectRec, SingleValue, TreeRoot, dec_container, dec_dtx_active,
-                      dec_extent, dec_key, dec_object, dec_refs, dec_sv, dec_vea, enc_container,
+                      dec_extent, dec_key, dec_object, dec_refs, dec_sv, enc_container,
                       enc_dtx_active, enc_dtx_committed, enc_extent, enc_key, enc_object,
                       enc_refs, enc_sv, enc_vea, guarded)
 from .shard import Shard, Superblock, encode_superblock
