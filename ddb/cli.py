@@ -1,31 +1,281 @@
-"""The ``ddb`` entry point.
+"""``ddb``: option parsing, mode selection, one-shot and command-file runs.
 
-Only ``version`` exists so far; the DAOS ddb command set (``ls``,
-``superblock_dump``, ``value_dump``...) is tracked in the issues and listed
-as missing in the README. Until a command works on real data it is absent,
-and asking for it is an error, not a placeholder.
+    ddb [OPTIONS] [VOS_FILE] [COMMAND [ARGS...]]
+    ddb [OPTIONS] -s VOS_FILE [COMMAND [ARGS...]]
+
+Global options end at the first word that is not an option; everything after
+the command name belongs to the command (DAOS ddb's rule). The interactive
+shell lives in its own module and is imported only when needed, so one-shot
+runs stay lean.
 """
 from __future__ import annotations
 
+import logging
+import os
+import shlex
 import sys
+from dataclasses import dataclass, field
 
 from . import __version__
+from .errors import DdbError, QuitRequested
+
+LOG_LEVELS = {"TRACE": logging.DEBUG, "DEBUG": logging.DEBUG, "DBUG": logging.DEBUG,
+              "INFO": logging.INFO, "NOTE": logging.INFO, "NOTICE": logging.INFO,
+              "WARN": logging.WARNING, "ERROR": logging.ERROR, "ERR": logging.ERROR,
+              "CRIT": logging.CRITICAL, "ALRT": logging.CRITICAL, "FATAL": logging.CRITICAL,
+              "EMRG": logging.CRITICAL, "EMIT": logging.CRITICAL}
+#: commands that manage the pool themselves: -s is not auto-opened for them (one-shot only)
+SELF_MANAGED = {"feature", "open", "close", "prov_mem", "smd_sync", "rm_pool", "dev_list",
+                "dev_replace"}
 
 USAGE = "Usage:\n  ddb [OPTIONS] [ddb_command] [ddb_command_args...]\n"
-COMMANDS = {"version": "Print ddb version"}
+HELP = USAGE + """
+The DAOS debug tool, for VOS pool shards of this project's format. With a
+command, runs it and exits; with -f, runs the commands in FILE (one per line;
+'-' reads standard input); with neither, starts an interactive shell.
+The VOS file (given first, or with -s) is opened before the command runs,
+read-only unless -w is given; commands that change the tree need -w.
+
+Application Options:
+  -w, --write_mode     Open the vos file in write mode.
+  -f, --cmd_file=FILE  Path to a file containing a sequence of ddb commands to execute.
+  -p, --db_path=DIR    Path to the sys db (default: two levels above the VOS file).
+  -s, --vos_path=FILE  Path to the VOS file to open.
+  -v, --version        Show version.
+      --debug[=LEVEL]  Log level (TRACE, DEBUG, INFO, NOTE, WARN, ERROR, CRIT, EMIT);
+                       also show tracebacks of internal errors.
+      --log_dir=DIR    Write logs to DIR/ddb-cli.log.
+      --json           Machine-readable output: one JSON document per command
+                       (JSON lines for listings).
+
+Help Options:
+  -h, --help           Show this help message
+
+Arguments:
+  vos_file:            Path to the VOS file to open (same as -s).
+  ddb_command:         Optional ddb command to run. If not given, the tool runs in
+                       interactive mode.
+  ddb_command_args:    Optional arguments for the ddb command.
+"""
+PATHS_HELP = """
+VOS Paths:
+  A VOS tree path is [cont]/[obj]/[dkey]/[akey]/[extent]: a container uuid, an object id
+  hi.lo.shard.layout, keys as text (\\ escapes '/', '{', '}' and '\\'; key{N} pads to N
+  bytes), {uint8|uint16|uint32|uint64:V} or {bin:0xHEX}, and an extent {lo-hi}. Any part
+  may be an index [i] instead, mixed freely with values: /[0]/[1]/dkey-1/[0]/{9-18}.
+"""
+
+
+@dataclass
+class Options:
+    write: bool = False
+    cmd_file: str | None = None
+    db_path: str | None = None
+    vos_path: str | None = None
+    version: bool = False
+    help: bool = False
+    debug: str | None = None
+    log_dir: str | None = None
+    json: bool = False
+    command: list[str] = field(default_factory=list)
+
+
+_VALUE_OPTS = {"-f": "cmd_file", "--cmd_file": "cmd_file", "-p": "db_path", "--db_path": "db_path",
+               "-s": "vos_path", "--vos_path": "vos_path", "--log_dir": "log_dir"}
+_FLAG_OPTS = {"-w": "write", "--write_mode": "write", "-v": "version", "--version": "version",
+              "-h": "help", "--help": "help", "--json": "json"}
+
+
+def parse_args(argv: list[str], command_names) -> Options:
+    """Global options up to the first non-option word; then [VOS_FILE] COMMAND ARGS."""
+    o = Options()
+    i = 0
+    while i < len(argv):
+        a = argv[i]
+        if a == "--":
+            i += 1
+            break
+        if not a.startswith("-") or a == "-":
+            break
+        name, eq, val = a.partition("=")
+        if name in _FLAG_OPTS and not eq:
+            setattr(o, _FLAG_OPTS[name], True)
+        elif name in _VALUE_OPTS:
+            if not eq:
+                if i + 1 >= len(argv):
+                    raise DdbError(f"expected argument for flag `{name}'")
+                i += 1
+                val = argv[i]
+            setattr(o, _VALUE_OPTS[name], val)
+        elif len(name) > 2 and name[:2] in _VALUE_OPTS and not name.startswith("--"):
+            setattr(o, _VALUE_OPTS[name[:2]], a[2:])          # -fFILE
+        elif name == "--debug":
+            o.debug = val if eq else "DEBUG"
+        else:
+            raise DdbError(f"unknown flag `{a}'. Run 'ddb --help' for usage.")
+        i += 1
+    rest = argv[i:]
+    if rest and rest[0] not in command_names and o.vos_path is None and not o.help:
+        o.vos_path, rest = rest[0], rest[1:]
+    o.command = rest
+    return o
+
+
+def _setup_logging(o: Options) -> None:
+    level = logging.ERROR
+    if o.debug is not None:
+        level = LOG_LEVELS.get(o.debug.upper())
+        if level is None:
+            raise DdbError("Logging facilities cannot be initialized: Error parsing log level: "
+                           f"invalid log level \"{o.debug}\"")
+    if o.log_dir is not None:
+        if not os.path.exists(o.log_dir):
+            raise DdbError(f"Error accessing debug directory \"{o.log_dir}\"")
+        if not os.path.isdir(o.log_dir):
+            raise DdbError(f"Debug path \"{o.log_dir}\" is not a directory")
+        handler = logging.FileHandler(os.path.join(o.log_dir, "ddb-cli.log"))
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+        logging.getLogger("ddb").addHandler(handler)
+    logging.getLogger("ddb").setLevel(level)
+
+
+def print_help(table, hidden, stream=None) -> None:
+    stream = stream or sys.stdout
+    stream.write(HELP)
+    stream.write("\nAvailable Commands:\n\n")
+    names = [n for n in table if n not in hidden]
+    w = max(len(n) for n in names)
+    for n in names:
+        stream.write(f"  {n:<{w}}  {table[n].short_help}\n")
+    stream.write(PATHS_HELP)
+
+
+def split_line(line: str) -> list[str]:
+    """POSIX shell-like word splitting (quotes, backslash escapes)."""
+    try:
+        return shlex.split(line, comments=False, posix=True)
+    except ValueError as e:
+        raise DdbError(f"invalid args: {e}") from None
+
+
+def read_command_lines(path: str):
+    """The (line, words) of a command file; '-' is standard input."""
+    try:
+        fh = sys.stdin if path == "-" else open(path)
+    except OSError as e:
+        raise DdbError(f"Error opening file \"{path}\": {e.strerror}") from None
+    with fh:
+        for raw in fh:
+            line = raw.strip()
+            if not line or line.startswith("#"):
+                continue
+            yield line
+
+
+def report(session, e: DdbError, prefix: str = "") -> None:
+    session.out.error_lines(e.stdout, e.stderr)
+    sys.stderr.write(f"ERROR: ddb: {prefix}{e.message}\n")
+
+
+def run(argv: list[str]) -> int:
+    from .commands import HIDDEN, TABLE, UPSTREAM_NAMES
+    from .registry import run_command
+    from .session import Session
+    from .output import Output
+
+    o = parse_args(argv, set(TABLE) | UPSTREAM_NAMES)
+    if o.help:
+        if o.command:
+            if o.command[0] not in TABLE:
+                raise DdbError(f"Unknown command: '{o.command[0]}'. Run 'help' to see available commands.")
+            run_command(TABLE, Session(), [o.command[0], "--help"])
+        else:
+            print_help(TABLE, HIDDEN)
+        return 0
+    if o.version:
+        print(f"ddb version {__version__}")
+        return 0
+    if o.command and o.cmd_file:
+        raise DdbError("Cannot use both command file and a command string")
+    if o.db_path and not o.vos_path:
+        raise DdbError("Cannot use sys db path without a VOS path")
+    _setup_logging(o)
+    session = Session(Output(o.json))
+    try:
+        if o.command:
+            name = o.command[0]
+            if name not in TABLE:
+                sys.stderr.write(f"ERROR: ddb: Unknown command: '{name}'. "
+                                 "Run 'help' to see available commands.\n")
+                print_help_commands(TABLE, HIDDEN, sys.stderr)
+                return 1
+            if o.vos_path and name not in SELF_MANAGED and "-h" not in o.command[1:2] \
+                    and "--help" not in o.command[1:2]:
+                _auto_open(session, o)
+            try:
+                run_command(TABLE, session, o.command)
+            except QuitRequested:
+                pass
+            return 0
+        if o.cmd_file:
+            if o.vos_path:
+                _auto_open(session, o)
+            for line in read_command_lines(o.cmd_file):
+                try:
+                    words = split_line(line)
+                    run_command(TABLE, session, words)
+                except QuitRequested:
+                    break
+                except DdbError as e:
+                    report(session, e, f"Failed running command \"{line}\": ")
+                    return 1
+            return 0
+        raise DdbError("no command given: the interactive shell is not available yet; "
+                       "give a command, or -f FILE")
+    finally:
+        session.out.flush()
+        session.close()
+
+
+def print_help_commands(table, hidden, stream) -> None:
+    stream.write("\nAvailable Commands:\n\n")
+    names = [n for n in table if n not in hidden]
+    w = max(len(n) for n in names)
+    for n in names:
+        stream.write(f"  {n:<{w}}  {table[n].short_help}\n")
+
+
+def _auto_open(session, o: Options) -> None:
+    try:
+        session.open(o.vos_path, write=o.write, db_path=o.db_path)
+    except DdbError as e:
+        session.out.error_lines(e.stdout, e.stderr)
+        raise DdbError(f"Error opening VOS path '{o.vos_path}': {e.message}") from None
 
 
 def main(argv=None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
-    if not args or args[0] in ("-h", "--help"):
-        print(USAGE)
-        print("Available Commands:\n")
-        for name, text in COMMANDS.items():
-            print(f"  {name}  {text}")
-        return 0
-    if args[0] in ("-v", "--version", "version"):
-        print(f"ddb version {__version__}")
-        return 0
-    print(f"ERROR: ddb: Unknown command: '{args[0]}'. Run 'ddb --help' to see available commands.",
-          file=sys.stderr)
-    return 1
+    debug = any(a == "--debug" or a.startswith("--debug=") for a in args)
+    try:
+        return run(args)
+    except DdbError as e:
+        sys.stdout.flush()
+        for line in e.stdout:
+            sys.stdout.write(line + "\n")
+        sys.stdout.flush()
+        for line in e.stderr:
+            sys.stderr.write(line + "\n")
+        sys.stderr.write(f"ERROR: ddb: {e.message}\n")
+        return 1
+    except KeyboardInterrupt:
+        sys.stderr.write("interrupted\n")
+        return 130
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+    except Exception as e:  # a bug: one line unless --debug
+        if debug:
+            raise
+        sys.stderr.write(f"ERROR: ddb: internal error: {type(e).__name__}: {e} "
+                         "(run with --debug for a traceback)\n")
+        return 1

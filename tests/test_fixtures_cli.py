@@ -83,13 +83,3 @@ def test_refuses_a_non_empty_directory(tmp_path):
 def test_dump_of_a_missing_directory(tmp_path):
     r = run("-m", "fixtures", "dump", str(tmp_path / "none"))
     assert r.returncode == 1 and "not a directory" in r.stderr
-
-
-def test_ddb_version_and_unknown_command():
-    r = run("-m", "ddb", "version")
-    assert r.returncode == 0 and r.stdout.startswith("ddb version ")
-    r = run("-m", "ddb", "--help")
-    assert "Usage:\n  ddb [OPTIONS] [ddb_command] [ddb_command_args...]\n" in r.stdout
-    r = run("-m", "ddb", "bogus")
-    assert r.returncode == 1
-    assert r.stderr.startswith("ERROR: ddb: Unknown command: 'bogus'")

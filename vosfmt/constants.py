@@ -34,9 +34,9 @@ COMPAT_FEATURES = {
 KNOWN_COMPAT = COMPAT_IMMUTABLE | COMPAT_SKIP_START | COMPAT_SKIP_REBUILD | COMPAT_SKIP_DTX_RESYNC
 # ro_compat: none defined yet; an unknown bit makes the shard read-only.
 KNOWN_RO_COMPAT = 0
-# incompat: trees may live embedded in their parent record.
-INCOMPAT_EMBEDDED_TREES = 1 << 0
-KNOWN_INCOMPAT = INCOMPAT_EMBEDDED_TREES
+# incompat: none defined yet (format version 1 already includes embedded trees);
+# an unknown bit makes the shard unreadable for this tool.
+KNOWN_INCOMPAT = 0
 
 # --- limits ------------------------------------------------------------------
 MAX_KEY = 512                      # bytes of a dkey / akey / any tree key

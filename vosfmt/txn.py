@@ -20,7 +20,7 @@ import os
 from .btree import MutableTree
 from .checksum import ChunkSummer, csum_len, hasher
 from .constants import (DEFAULT_BLK_SIZE, DEFAULT_HDR_BLKS, DEFAULT_NVME_THRESHOLD, DTX_LID_FIRST,
-                        CSUM_INLINE_MAX, FORMAT_VERSION, ILOG_MAX, INCOMPAT_EMBEDDED_TREES, INLINE_MAX,
+                        CSUM_INLINE_MAX, FORMAT_VERSION, ILOG_MAX, INLINE_MAX,
                         MAX_VALUE, PAGE_SIZE, AddrFlags, KrecFlags, Media, RecType, TreeClass,
                         akey_kind, dkey_kind)
 from .errors import NotFoundError, ReadOnlyError, TransactionError, VosError
@@ -795,7 +795,7 @@ def create_shard(path: str, pool_uuid, target: int, *, scm_size: int = DEFAULT_S
     tot_blks = nvme_size // blk_size - hdr_blks if nvme_size else 0
     if nvme_size and tot_blks <= 0:
         raise VosError("NVMe size is too small for its header blocks")
-    sb = Superblock(FORMAT_VERSION, 0, 0, INCOMPAT_EMBEDDED_TREES, uuid_bytes(pool_uuid), target,
+    sb = Superblock(FORMAT_VERSION, 0, 0, 0, uuid_bytes(pool_uuid), target,
                     PAGE_SIZE, 1, 2, scm_size, nvme_size, nvme_threshold, blk_size if nvme_size else 0,
                     hdr_blks if nvme_size else 0, tot_blks, TreeRoot(TreeClass.VEA),
                     TreeRoot(TreeClass.CONT_TABLE), 0, 0, 1)

@@ -1,0 +1,2 @@
+"""The dict every command module registers into (kept apart to avoid import cycles)."""
+ALL: dict = {}

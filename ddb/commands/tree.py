@@ -1,0 +1,170 @@
+"""Tree navigation: ls and value_dump."""
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+
+from vosfmt import SingleValue, VosError
+
+from ..errors import DdbError, der
+from ..printer import detail_extent, detail_key, detail_object, detail_sv, render_value
+from ..registry import command
+from ..vospath import LEVELS, format_key
+from ._table import ALL
+from .common import resolve_or_fail
+
+PROGRESS_MIN = 64 << 20
+
+
+class _Lister:
+    """Prints the children of a resolved path (recursively with -r), one line each."""
+
+    def __init__(self, out, details: bool, recursive: bool):
+        self.out, self.details, self.recursive = out, details, recursive
+
+    def emit(self, level: str, indent: int, i: int, idx: str, val: str, detail, data: dict):
+        if self.out.json:
+            self.out.emit(None, dict(level=level, index=i, indexes=idx, path=val, indent=indent,
+                                     **data))
+        else:
+            body = f"[{i}] {detail()}" if self.details else f"{level}: ({idx}) {val}"
+            self.out.emit(" " * indent + body)
+
+    def children(self, depth: int, handle, idx: str, val: str, otype: int, indent: int):
+        """List the children of ``handle`` (a part at ``depth``, 0 = the pool)."""
+        if depth == 0:
+            for i, c in enumerate(handle.containers()):
+                ci, cv = f"{idx}/[{i}]", f"{val}/{c.uuid}"
+                self.emit("CONT", indent, i, ci, cv, lambda: c.uuid, {"uuid": c.uuid})
+                if self.recursive:
+                    self.children(1, c, ci, cv, 0, indent + 1)
+        elif depth == 1:
+            for i, o in enumerate(handle.objects()):
+                oid = o.oid
+                oi, ov = f"{idx}/[{i}]", f"{val}/{oid}"
+                self.emit("OBJ", indent, i, oi, ov, lambda: detail_object(oid),
+                          {"oid": str(oid), "type": oid.otype_name, "groups": oid.grp_nr})
+                if self.recursive:
+                    self.children(2, o, oi, ov, oid.otype, indent + 1)
+        elif depth == 2:
+            for i, d in enumerate(handle.dkeys()):
+                key = d.key
+                di, dv = f"{idx}/[{i}]", f"{val}/{format_key(key, otype)}"
+                self.emit("DKEY", indent, i, di, dv, lambda: detail_key(key, otype),
+                          {"key_hex": key.hex()})
+                if self.recursive:
+                    self.children(3, d, di, dv, otype, indent + 1)
+        elif depth == 3:
+            for i, a in enumerate(handle.akeys()):
+                key, kind = a.key, a.value_kind
+                suffix = {"sv": " (SV)", "array": " (ARRAY)"}.get(kind, "")
+                ai, av = f"{idx}/[{i}]", f"{val}/{format_key(key, otype)}"
+                self.emit("AKEY", indent, i, ai, av, lambda: detail_key(key, otype) + suffix,
+                          {"key_hex": key.hex(), "kind": kind})
+                if self.recursive:
+                    self.children(4, a, ai, av, otype, indent + 1)
+        else:
+            self.values(handle, idx, val, indent)
+
+    def values(self, akey, idx: str, val: str, indent: int):
+        if akey.value_kind == "sv":
+            for i, sv in enumerate(akey.single_values()):
+                self.emit("AKEY", indent, i, idx, val, lambda: detail_sv(sv),
+                          {"kind": "sv", "size": sv.size, "epoch": sv.epoch, "minor": sv.minor,
+                           "dtx_lid": sv.dtx_lid, "punch": sv.is_punch})
+        else:
+            for i, e in enumerate(akey.extents()):
+                self.emit("RECX", indent, i, f"{idx}/[{i}]", f"{val}/{{{e.lo}-{e.hi}}}",
+                          lambda: detail_extent(e),
+                          {"kind": "array", "lo": e.lo, "hi": e.hi, "records": e.nr,
+                           "rsize": e.rsize, "epoch": e.epoch, "minor": e.minor,
+                           "dtx_lid": e.dtx_lid, "punch": e.is_punch})
+
+
+@command(ALL, "ls", "List containers, objects, dkeys, akeys, and values",
+         args_help={"path": "Optional, list contents of the provided path"})
+@click.option("-r", "--recursive", is_flag=True, help="Recursively list the contents of the path")
+@click.option("-d", "--details", is_flag=True, help="List more details of items in path")
+@click.argument("path", required=False, default="")
+def ls(s, recursive, details, path):
+    r = resolve_or_fail(s, path)
+    s.out.emit(f"Listing contents of '{r.printed}'", {"listing": r.printed})
+    if r.depth == 5:
+        return
+    handle = [s.shard, r.container, r.obj, r.dkey, r.akey][r.depth]
+    idx = "".join(f"/[{p.index}]" for p in r.parts)
+    val = "/".join([""] + [_value_text(i, p.value, r.otype) for i, p in enumerate(r.parts)])
+    try:
+        _Lister(s.out, details, recursive).children(r.depth, handle, idx, val, r.otype, 0)
+    except VosError as e:
+        raise DdbError(str(e)) from None
+
+
+def _value_text(level: int, value, otype: int) -> str:
+    from ..vospath import format_value
+    return format_value(level, value, otype)
+
+
+@command(ALL, "value_dump", "Dump a value",
+         long="Dump a value to the screen or to a file.",
+         args_help={"path": "VOS tree path to dump.", "dst": "File path to dump the value to."})
+@click.argument("path", required=False, default="")
+@click.argument("dst", required=False, default="")
+def value_dump(s, path, dst):
+    s.require_open()
+    if not path:
+        raise DdbError(der("DER_INVAL"), stderr=["A VOS path to dump is required."])
+    r = resolve_or_fail(s, path)
+    s.out.text(r.printed)
+    if not r.reaches_value:
+        raise DdbError(f"Path [{path}] is incomplete: it must end at an extent, or at an akey "
+                       "holding a single value")
+    v = r.extent if r.extent is not None else r.akey.single_value()
+    size = v.size if isinstance(v, SingleValue) else v.nbytes
+    shard = s.shard
+    if v is None or size == 0:
+        s.out.emit(f"No value at: {r.printed}", {"path": r.printed, "size": 0})
+        return
+    try:
+        if dst:
+            _dump_to_file(s, shard, v, size, dst, r.printed)
+        else:
+            head = next(shard.value_chunks(v, chunk=4096, path=r.printed), b"")
+            s.out.emit(None, {"path": r.printed, "size": size, "epoch": v.epoch,
+                              "hex": head.hex(), "truncated": size > len(head)})
+            s.out.text(f"Value (size: {size}):")
+            s.out.text(render_value(head[:256]))
+    except VosError as e:
+        raise DdbError(str(e)) from None
+
+
+def _dump_to_file(s, shard, v, size: int, dst: str, printed: str) -> None:
+    s.out.text(f"Dumping value (size: {size}) to: {dst}")
+    s.out.flush()
+    try:
+        f = open(dst, "wb")
+    except OSError as e:
+        raise DdbError(der("DER_INVAL"), stderr=[f"Unable to open path '{dst}': {e.strerror}"]) from None
+    done = 0
+    show = size > PROGRESS_MIN and sys.stderr.isatty()
+    bar = click.progressbar(length=size, label="value_dump", file=sys.stderr) if show else None
+    try:
+        with f:
+            for chunk in shard.value_chunks(v, chunk=4 << 20, path=printed):
+                f.write(chunk)
+                done += len(chunk)
+                if bar is not None:
+                    bar.update(len(chunk))
+    except OSError as e:
+        raise DdbError(f"cannot write '{dst}': {e.strerror}") from None
+    finally:
+        if bar is not None:
+            bar.render_finish()
+    if done != size:
+        os.unlink(dst)
+        raise DdbError(f"value ended after {done} of {size} bytes")
+    s.out.emit(None, {"path": printed, "size": size, "dst": dst})
+
+

@@ -1,0 +1,71 @@
+"""The state a run carries between commands: the open shard, write mode, output."""
+from __future__ import annotations
+
+import os
+import re
+
+from vosfmt import VosError, open_shard, uuid_str
+
+from .errors import DdbError, der
+from .output import Output
+
+VOS_PATH_RE = re.compile(r"^(?:(.*?)/+)?([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-"
+                         r"[0-9a-fA-F]{4}-[0-9a-fA-F]{12})/+(vos-(?:0|[1-9][0-9]*)|rdb-pool)$")
+
+
+def split_vos_path(path: str) -> tuple[str, str, str]:
+    """(db dir, pool uuid, file name) of ``[db/]<pool-uuid>/(vos-N|rdb-pool)``."""
+    m = VOS_PATH_RE.match(path)
+    if not m:
+        raise DdbError(der("DER_INVAL"), stderr=[
+            f"Invalid VOS path: '{path}'. Expected format: [/path/to/db/]pool-uuid/(vos-N|rdb-pool)"])
+    db = m.group(1)
+    if db is None:
+        db = "."
+    elif db == "":
+        db = "/"
+    return db, m.group(2).lower(), m.group(3)
+
+
+class Session:
+    def __init__(self, output: Output | None = None):
+        self.out = output or Output()
+        self.shard = None
+        self.path: str | None = None
+        self.write_mode = False
+
+    # --- pool state ----------------------------------------------------------
+    def open(self, path: str, *, write: bool = False, db_path: str | None = None) -> None:
+        if self.shard is not None:
+            raise DdbError(der("DER_BUSY"), stderr=["Cannot operate on an opened pool. Close it first."])
+        db, puuid, _name = split_vos_path(path)
+        if not os.path.exists(path):
+            raise DdbError(f"{der('DER_NONEXIST')}: no such file '{path}'")
+        try:
+            shard = open_shard(path, write=write, db_root=db_path or db)
+        except VosError as e:
+            raise DdbError(str(e)) from None
+        if uuid_str(shard.sb.pool_uuid) != puuid:
+            shard.close()
+            raise DdbError(f"pool uuid mismatch: the path names {puuid} but the shard belongs "
+                           f"to {uuid_str(shard.sb.pool_uuid)}")
+        self.shard, self.path, self.write_mode = shard, path, write
+
+    def close(self) -> None:
+        if self.shard is not None:
+            self.shard.close()
+        self.shard, self.path, self.write_mode = None, None, False
+
+    def require_open(self):
+        if self.shard is None:
+            raise DdbError(der("DER_NO_HDL"), stderr=["Cannot operate on a closed pool. Open it first."])
+        return self.shard
+
+    def require_closed(self) -> None:
+        if self.shard is not None:
+            raise DdbError(der("DER_BUSY"), stderr=["Cannot operate on an opened pool. Close it first."])
+
+    def require_write(self) -> None:
+        self.require_open()
+        if not self.write_mode:
+            raise DdbError(der("DER_INVAL"), stderr=["Can only modify the VOS tree in 'write mode'"])

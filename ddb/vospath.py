@@ -1,0 +1,271 @@
+"""The VOS tree path grammar: parse and print, as pure functions.
+
+    path   := ["/"] [cont ["/" obj ["/" dkey ["/" akey ["/" extent]]]]] ["/"]
+    cont   := UUID | [i]          obj := hi.lo.shard.layout | [i]
+    key    := string (\\-escapes, optional {N} size suffix) | {uint8..64:V} | {bin:0x..} | [i]
+    extent := {lo-hi} | [i]
+
+Printed keys always parse back to the same bytes (``parse_key(format_key(k)) == k``).
+DAOS ddb differences we make on purpose (listed in the README): ``\\\\`` is one
+backslash (upstream drops it), one space after a typed key's colon is accepted,
+indexes must be plain ``[digits]``, and keys that text form cannot carry
+losslessly are printed in ``{bin(n):0x..}`` form.
+"""
+from __future__ import annotations
+
+import re
+import uuid as _uuid
+from dataclasses import dataclass
+
+from vosfmt.constants import ObjType
+from vosfmt.keys import Oid
+
+LEVELS = ("CONT", "OBJ", "DKEY", "AKEY", "RECX")
+LEVEL_ERRORS = ("Container is invalid", "Object is invalid", "DKEY is invalid",
+                "AKEY is invalid", "RECX is invalid")
+
+
+class PathError(ValueError):
+    """A path part is malformed or does not exist; ``level`` is 0..4 or None (whole path)."""
+
+    def __init__(self, level: int | None, detail: str):
+        self.level = level
+        self.detail = detail
+        super().__init__(LEVEL_ERRORS[level] if level is not None else detail)
+
+    @property
+    def message(self) -> str:
+        return LEVEL_ERRORS[self.level] if self.level is not None else self.detail
+
+
+@dataclass
+class Part:
+    """One level of a path: an index, a value, or (once verified) both."""
+    index: int | None = None
+    value: object = None       # uuid bytes | Oid | key bytes | (lo, hi)
+
+    @property
+    def complete(self) -> bool:
+        return self.index is not None and self.value is not None
+
+
+# --- splitting -------------------------------------------------------------------
+
+def split_parts(text: str) -> list[str]:
+    """Cut at unescaped '/', keeping escapes for the part parsers."""
+    if text.startswith("/"):
+        text = text[1:]
+    parts, cur, i = [], [], 0
+    while i < len(text):
+        c = text[i]
+        if c == "\\" and i + 1 < len(text):
+            cur.append(text[i:i + 2])
+            i += 2
+            continue
+        if c == "/":
+            parts.append("".join(cur))
+            cur = []
+        else:
+            cur.append(c)
+        i += 1
+    parts.append("".join(cur))
+    if len(parts) > 1 and parts[-1] == "":
+        parts.pop()          # one trailing '/' is allowed...
+        if parts and _is_extent_text(parts[-1]) and len(parts) == 5:
+            raise PathError(4, "an extent must end the path (no trailing '/')")
+    if parts == [""]:
+        return []
+    return parts
+
+
+def _is_extent_text(s: str) -> bool:
+    return s.startswith("{") and not s.startswith("{uint") and not s.startswith("{bin")
+
+
+_INDEX = re.compile(r"\[(\d+)\]")
+
+
+def _index(s: str, level: int) -> int | None:
+    if not s.startswith("["):
+        return None
+    m = _INDEX.fullmatch(s)
+    if not m:
+        raise PathError(level, f"invalid index {s!r} (expected [N])")
+    return int(m.group(1))
+
+
+# --- part parsers ----------------------------------------------------------------
+
+def parse_uuid(s: str) -> bytes:
+    if len(s) != 36 or not re.fullmatch(r"[0-9a-fA-F]{8}(-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}", s):
+        raise PathError(0, f"invalid container uuid {s!r}")
+    b = _uuid.UUID(s).bytes
+    if b == bytes(16):
+        raise PathError(0, "the nil uuid is not a container")
+    return b
+
+
+def parse_oid(s: str) -> Oid:
+    m = re.fullmatch(r"(\d+)\.(\d+)\.(\d+)\.(\d+)", s)
+    if not m:
+        raise PathError(1, f"invalid object id {s!r} (expected hi.lo.shard.layout)")
+    hi, lo, shard, layout = (int(g) for g in m.groups())
+    if hi >= 1 << 64 or lo >= 1 << 64 or shard >= 1 << 32 or layout >= 1 << 32:
+        raise PathError(1, f"object id {s!r} is out of range")
+    return Oid(hi, lo, shard, layout)
+
+
+_TYPED = re.compile(r"\{(uint8|uint16|uint32|uint64|bin)(?:\((\d+)\))?: ?([^{}]*)\}")
+_WIDTH = {"uint8": 1, "uint16": 2, "uint32": 4, "uint64": 8}
+
+
+def _strtoul(v: str) -> int | None:
+    """C strtoul(base 0) over the whole string: 0x hex, leading 0 octal, else decimal."""
+    if v == "":
+        return 0
+    if re.fullmatch(r"0[xX][0-9a-fA-F]+", v):
+        return int(v, 16)
+    if re.fullmatch(r"0[0-7]*", v):
+        return int(v, 8)
+    if re.fullmatch(r"[1-9][0-9]*", v):
+        return int(v)
+    return None
+
+
+def parse_key(s: str, level: int = 2) -> bytes:
+    """A dkey/akey part (not an index) as bytes."""
+    if not s:
+        raise PathError(level, "empty key")
+    if s[0] == "{":
+        m = _TYPED.fullmatch(s)
+        if not m:
+            raise PathError(level, f"invalid typed key {s!r}")
+        kind, _size, val = m.groups()
+        if kind == "bin":
+            if not re.fullmatch(r"0[xX]([0-9a-fA-F]{2})+", val):
+                raise PathError(level, f"invalid binary key {s!r} (0x and pairs of hex digits)")
+            return bytes.fromhex(val[2:])
+        n = _strtoul(val)
+        if n is None:
+            raise PathError(level, f"invalid integer in key {s!r}")
+        w = _WIDTH[kind]
+        return (n & ((1 << (8 * w)) - 1)).to_bytes(w, "little")
+    if s[0] == "}":
+        raise PathError(level, f"invalid key {s!r}")
+    out = bytearray()
+    i = 0
+    while i < len(s):
+        c = s[i]
+        if c == "\\":
+            if i + 1 >= len(s):
+                raise PathError(level, "a key cannot end with a lone '\\'")
+            out += s[i + 1].encode()
+            i += 2
+            continue
+        if c == "{":
+            m = re.fullmatch(r"\{(\d+)\}", s[i:])
+            if not m:
+                raise PathError(level, f"invalid size suffix in key {s!r}")
+            n = int(m.group(1))
+            if n == 0 or n < len(out):
+                raise PathError(level, f"size {n} is smaller than the key {s!r}")
+            out += bytes(n - len(out))
+            break
+        if c == "}":
+            raise PathError(level, f"unescaped '}}' in key {s!r}")
+        out += c.encode()
+        i += 1
+    if not out:
+        raise PathError(level, "empty key")
+    return bytes(out)
+
+
+def parse_extent(s: str) -> tuple[int, int]:
+    m = re.fullmatch(r"\{(\d+)-(\d+)\}", s)
+    if not m:
+        raise PathError(4, f"invalid extent {s!r} (expected {{lo-hi}})")
+    lo, hi = int(m.group(1)), int(m.group(2))
+    if hi < lo or hi >= 1 << 64:
+        raise PathError(4, f"invalid extent {s!r}: hi must be >= lo")
+    return lo, hi
+
+
+_PARSERS = (parse_uuid, parse_oid, lambda s: parse_key(s, 2), lambda s: parse_key(s, 3),
+            parse_extent)
+
+
+def parse_path(text: str) -> list[Part]:
+    """Parse a VOS path into up to five parts (index or value each)."""
+    raw = split_parts(text or "")
+    if len(raw) > 5:
+        raise PathError(None, f"too many parts in path {text!r} (at most cont/obj/dkey/akey/extent)")
+    parts = []
+    for level, s in enumerate(raw):
+        if s == "":
+            raise PathError(level, "empty path part")
+        idx = _index(s, level)
+        parts.append(Part(index=idx) if idx is not None else Part(value=_PARSERS[level](s)))
+    return parts
+
+
+# --- printing -----------------------------------------------------------------
+
+_INT_TYPES = {ObjType.ARRAY_BYTE, ObjType.ARRAY, ObjType.ARRAY_ATTR, ObjType.MULTI_UINT64,
+              ObjType.DKEY_UINT64, ObjType.KV_UINT64, ObjType.AKEY_UINT64}
+_INT_NAMES = {1: "uint8", 2: "uint16", 4: "uint32", 8: "uint64"}
+
+
+def _printable(b: bytes) -> bool:
+    return all(0x20 <= c < 0x7F for c in b)
+
+
+def key_text(key: bytes) -> tuple[str, bool] | None:
+    """(text, padded) when the key is printable text optionally followed by NULs."""
+    text, _, pad = key.partition(b"\0")
+    if not text or not _printable(text) or pad.strip(b"\0"):
+        return None
+    return text.decode("ascii"), len(text) != len(key)
+
+
+def escape(text: str) -> str:
+    return "".join("\\" + c if c in "/{}\\" else c for c in text)
+
+
+def format_key(key: bytes, otype: int) -> str:
+    """A key as a path part; parse_key() gives the same bytes back."""
+    if otype in _INT_TYPES and len(key) in _INT_NAMES:
+        n = int.from_bytes(key, "little")
+        digits = f"{n:04x}" if len(key) == 2 else f"{n:x}"
+        return f"{{{_INT_NAMES[len(key)]}:0x{digits}}}"
+    t = key_text(key) if otype not in _INT_TYPES else None
+    if t is None:
+        return f"{{bin({len(key)}):0x{key.hex()}}}"
+    text, padded = t
+    return escape(text) + (f"{{{len(key)}}}" if padded else "")
+
+
+def format_value(level: int, value, otype: int = 0) -> str:
+    if level == 0:
+        return str(_uuid.UUID(bytes=value))
+    if level == 1:
+        return str(value)
+    if level in (2, 3):
+        return format_key(value, otype)
+    lo, hi = value
+    return f"{{{lo}-{hi}}}"
+
+
+def format_path(parts: list[Part], otype: int = 0) -> str:
+    """The printed path ``LEVEL: (/[i]/...) /v/...``; ``/`` for none, else INVALID PATH."""
+    if not parts:
+        return "/"
+    if not all(p.complete for p in parts):
+        return "INVALID PATH"
+    idx = "".join(f"/[{p.index}]" for p in parts)
+    vals = "".join("/" + format_value(i, p.value, otype) for i, p in enumerate(parts))
+    return f"{LEVELS[len(parts) - 1]}: ({idx}) {vals}"
+
+
+def format_values(parts: list[Part], otype: int = 0) -> str:
+    """Just the value form (what parses back), ``/`` for the root."""
+    return "/" + "/".join(format_value(i, p.value, otype) for i, p in enumerate(parts))
