@@ -279,3 +279,18 @@ def main(argv=None) -> int:
         sys.stderr.write(f"ERROR: ddb: internal error: {type(e).__name__}: {e} "
                          "(run with --debug for a traceback)\n")
         return 1
+
+
+def _click_entry():
+    """``main`` as a click command, so tests can drive it with click's CliRunner."""
+    import click
+
+    @click.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True,
+                                     "help_option_names": []}, add_help_option=False)
+    @click.argument("args", nargs=-1, type=click.UNPROCESSED)
+    def cli(args):
+        sys.exit(main(list(args)))
+    return cli
+
+
+cli = _click_entry()

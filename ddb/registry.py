@@ -60,7 +60,7 @@ class DdbCommand(click.Command):
                 flags.append((names, text))
         w = max(len(f) for f, _ in flags)
         lines += ["", "Flags:"] + [f"  {f:<{w}}  {t}".rstrip() for f, t in flags]
-        return "\n".join(lines) + "\n"
+        return "\n".join(lines)
 
 
 def command(table: dict, name: str, short: str, *, group: str | None = "vos",

@@ -11,7 +11,7 @@ from vosfmt import SingleValue, VosError
 from ..errors import DdbError, der
 from ..printer import detail_extent, detail_key, detail_object, detail_sv, render_value
 from ..registry import command
-from ..vospath import LEVELS, format_key
+from ..vospath import format_key, format_value
 from ._table import ALL
 from .common import resolve_or_fail
 
@@ -95,16 +95,11 @@ def ls(s, recursive, details, path):
         return
     handle = [s.shard, r.container, r.obj, r.dkey, r.akey][r.depth]
     idx = "".join(f"/[{p.index}]" for p in r.parts)
-    val = "/".join([""] + [_value_text(i, p.value, r.otype) for i, p in enumerate(r.parts)])
+    val = "/".join([""] + [format_value(i, p.value, r.otype) for i, p in enumerate(r.parts)])
     try:
         _Lister(s.out, details, recursive).children(r.depth, handle, idx, val, r.otype, 0)
     except VosError as e:
         raise DdbError(str(e)) from None
-
-
-def _value_text(level: int, value, otype: int) -> str:
-    from ..vospath import format_value
-    return format_value(level, value, otype)
 
 
 @command(ALL, "value_dump", "Dump a value",
