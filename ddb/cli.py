@@ -10,7 +10,6 @@ runs stay lean.
 """
 from __future__ import annotations
 
-import logging
 import os
 import shlex
 import sys
@@ -19,11 +18,10 @@ from dataclasses import dataclass, field
 from . import __version__
 from .errors import DdbError, QuitRequested
 
-LOG_LEVELS = {"TRACE": logging.DEBUG, "DEBUG": logging.DEBUG, "DBUG": logging.DEBUG,
-              "INFO": logging.INFO, "NOTE": logging.INFO, "NOTICE": logging.INFO,
-              "WARN": logging.WARNING, "ERROR": logging.ERROR, "ERR": logging.ERROR,
-              "CRIT": logging.CRITICAL, "ALRT": logging.CRITICAL, "FATAL": logging.CRITICAL,
-              "EMRG": logging.CRITICAL, "EMIT": logging.CRITICAL}
+#: DAOS log level names -> Python logging levels (numbers, so logging loads only when used)
+LOG_LEVELS = {"TRACE": 10, "DEBUG": 10, "DBUG": 10, "INFO": 20, "NOTE": 20, "NOTICE": 20,
+              "WARN": 30, "ERROR": 40, "ERR": 40, "CRIT": 50, "ALRT": 50, "FATAL": 50,
+              "EMRG": 50, "EMIT": 50}
 #: commands that manage the pool themselves: -s is not auto-opened for them (one-shot only)
 SELF_MANAGED = {"feature", "open", "close", "prov_mem", "smd_sync", "rm_pool", "dev_list",
                 "dev_replace"}
@@ -122,6 +120,9 @@ def parse_args(argv: list[str], command_names) -> Options:
 
 
 def _setup_logging(o: Options) -> None:
+    if o.debug is None and o.log_dir is None:
+        return
+    import logging
     level = logging.ERROR
     if o.debug is not None:
         level = LOG_LEVELS.get(o.debug.upper())

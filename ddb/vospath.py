@@ -215,20 +215,22 @@ _INT_TYPES = {ObjType.ARRAY_BYTE, ObjType.ARRAY, ObjType.ARRAY_ATTR, ObjType.MUL
 _INT_NAMES = {1: "uint8", 2: "uint16", 4: "uint32", 8: "uint64"}
 
 
-def _printable(b: bytes) -> bool:
-    return all(0x20 <= c < 0x7F for c in b)
-
-
 def key_text(key: bytes) -> tuple[str, bool] | None:
-    """(text, padded) when the key is printable text optionally followed by NULs."""
+    """(text, padded) when the key is printable ASCII optionally followed by NULs."""
     text, _, pad = key.partition(b"\0")
-    if not text or not _printable(text) or pad.strip(b"\0"):
+    if not text or not text.isascii() or pad.strip(b"\0"):
         return None
-    return text.decode("ascii"), len(text) != len(key)
+    s = text.decode("ascii")
+    if not s.isprintable():
+        return None
+    return s, len(text) != len(key)
+
+
+_ESCAPES = str.maketrans({c: "\\" + c for c in "/{}\\"})
 
 
 def escape(text: str) -> str:
-    return "".join("\\" + c if c in "/{}\\" else c for c in text)
+    return text.translate(_ESCAPES)
 
 
 def format_key(key: bytes, otype: int) -> str:

@@ -11,7 +11,14 @@ from .keys import Oid, Xid, uuid_bytes, uuid_str
 from .records import (DtxActive, DtxCommitted, DtxRecRef, Extent, FreeExtent, Ilog, IlogEntry,
                       SingleValue)
 from .shard import AKey, Container, DKey, Shard, VosObject, open_shard
-from .txn import Transaction, create_shard
+
+
+def __getattr__(name):
+    # The writer is loaded on first use: read-only tools never pay for it.
+    if name in ("Transaction", "create_shard"):
+        from . import txn
+        return getattr(txn, name)
+    raise AttributeError(f"module 'vosfmt' has no attribute {name!r}")
 
 __all__ = [
     "AKey", "AddrFlags", "ChecksumError", "Container", "CorruptionError", "CsumType", "DKey",

@@ -107,7 +107,7 @@ class TreeReader:
     """Reads node pages of one shard file with a bounded cache of parsed nodes."""
 
     def __init__(self, datafile, page_size: int, generation: int, total_pages: int,
-                 cache_nodes: int = 4096):
+                 cache_nodes: int = 512):
         self.df = datafile
         self.page_size = page_size
         self.generation = generation

@@ -1,10 +1,38 @@
 """Checksums: crc32c for metadata, a small algorithm table for value checksums."""
 from __future__ import annotations
 
-import hashlib
 import zlib
 
-from crc32c import crc32c as _crc32c
+
+
+def _load_crc32c():
+    """The crc32c C function, without running the package's __init__.
+
+    ``import crc32c`` pulls in importlib.metadata just to read its own
+    version (about 60 ms), which would dominate a one-shot ``ddb ls``; the
+    extension module next to it has everything we need.
+    """
+    import importlib.machinery
+    import importlib.util
+    import os
+    try:
+        spec = importlib.util.find_spec("crc32c")
+        base = list(spec.submodule_search_locations)[0]
+        for name in os.listdir(base):
+            if name.startswith("_crc32c.") and name.endswith(tuple(importlib.machinery.EXTENSION_SUFFIXES)):
+                loader = importlib.machinery.ExtensionFileLoader("crc32c._crc32c",
+                                                                 os.path.join(base, name))
+                mod_spec = importlib.util.spec_from_loader("crc32c._crc32c", loader)
+                mod = importlib.util.module_from_spec(mod_spec)
+                loader.exec_module(mod)
+                return mod.crc32c
+    except (ImportError, AttributeError, TypeError, OSError):
+        pass
+    from crc32c import crc32c
+    return crc32c
+
+
+_crc32c = _load_crc32c()
 
 from .constants import CsumType
 
@@ -48,14 +76,19 @@ def _make_crc64_table():
 _CRC64_TABLE = _make_crc64_table()
 _M64 = 0xFFFFFFFFFFFFFFFF
 
+def _hashlib():
+    import hashlib      # OpenSSL costs ~5 ms at start-up; only sha containers need it
+    return hashlib
+
+
 #: type -> (name, digest length, factory of an incremental hasher)
 CSUM_ALGOS = {
     CsumType.CRC32: ("crc32", 4, lambda: _Crc(zlib.crc32, 0, 4)),
     CsumType.CRC32C: ("crc32c", 4, lambda: _Crc(_crc32c, 0, 4)),
     CsumType.ADLER32: ("adler32", 4, lambda: _Crc(zlib.adler32, 1, 4)),
     CsumType.CRC64: ("crc64", 8, lambda: _Crc(_crc64_update, _M64, 8, _M64)),
-    CsumType.SHA1: ("sha1", 20, hashlib.sha1),
-    CsumType.SHA256: ("sha256", 32, hashlib.sha256),
+    CsumType.SHA1: ("sha1", 20, lambda: _hashlib().sha1()),
+    CsumType.SHA256: ("sha256", 32, lambda: _hashlib().sha256()),
 }
 
 

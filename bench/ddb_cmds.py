@@ -1,0 +1,121 @@
+"""Benchmarks of the ddb command line, each against a baseline measured in the same run.
+
+    python -m bench.ddb_cmds [--akeys 100000] [--large-scale 0.1] [--value-mib 1024]
+
+- start-up: one-shot ``ddb IMAGE ls`` vs ``python -c "import click, construct"`` (aim <= 1.3x)
+- ``ls`` of a dkey with many akeys, lines/s (aim >= 200,000)
+- ``ls -r`` of the large preset, lines/s and peak memory (aim >= 250,000, <= 100 MiB)
+- ``value_dump`` of a big NVMe value to a file vs ``cp`` of a file of the same size (aim >= 0.5x)
+"""
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+from fixtures import build
+from vosfmt import Oid, open_shard
+from vosfmt.image import list_shards
+
+PY = sys.executable
+
+
+def _ddb_cmd() -> list[str]:
+    exe = shutil.which("ddb", path=os.path.dirname(PY))
+    return [exe] if exe else [PY, "-m", "ddb"]
+
+
+def _wall(cmd, n=7) -> float:
+    times = []
+    for _ in range(n):
+        t = time.perf_counter()
+        subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
+def _lines_per_s(shard: str, args: list[str]) -> tuple[float, int, float]:
+    """Run ddb in a child process; return (lines/s, lines, peak RSS MiB)."""
+    code = ("import resource, sys, time\nfrom ddb.cli import main\n"
+            "t = time.perf_counter()\nrc = main(sys.argv[1:])\nt = time.perf_counter() - t\n"
+            "sys.stdout.flush()\n"
+            "print(t, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)\n")
+    with tempfile.TemporaryFile() as out:
+        p = subprocess.run([PY, "-c", code, shard, *args], stdout=out, stderr=subprocess.PIPE,
+                           text=False, check=True)
+        out.seek(0)
+        lines = sum(1 for _ in out)
+    t, rss = p.stderr.decode().split()[-2:]
+    return lines / float(t), lines, int(rss) / 1024
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m bench.ddb_cmds", description=__doc__.splitlines()[0])
+    ap.add_argument("--akeys", type=int, default=100_000)
+    ap.add_argument("--large-scale", type=float, default=0.1)
+    ap.add_argument("--value-mib", type=int, default=1024)
+    args = ap.parse_args(argv)
+    work = tempfile.mkdtemp(prefix="ddb-bench-")
+    rows = []
+    try:
+        unit = os.path.join(work, "unit")
+        build("unit", unit)
+        shard = list_shards(unit)[0]
+        ours = _wall(_ddb_cmd() + [shard, "ls"])
+        base = _wall([PY, "-c", "import click, construct"])
+        rows.append(("one-shot ddb ls (s)", ours, base, ours / base, "<= 1.3x"))
+
+        wide = os.path.join(work, "wide")
+        build({"containers": [{"objects": [{"oid": "1.1.0.0", "dkeys": [{"key": "d", "akeys": [
+            {"key": f"akey-{i:07d}", "sv": [{"epoch": 1, "hex": "00"}]} for i in range(args.akeys)]}]}]}]},
+            wide)
+        rate, n, rss = _lines_per_s(list_shards(wide)[0], ["ls", "/[0]/[0]/[0]"])
+        rows.append((f"ls of {args.akeys:,} akeys (lines/s)", rate, None, None, ">= 200,000"))
+
+        large = os.path.join(work, "large")
+        build("large", large, scale=args.large_scale)
+        rate, n, rss = _lines_per_s(list_shards(large)[0], ["ls", "-r"])
+        rows.append((f"ls -r large x{args.large_scale} ({n:,} lines/s)", rate, None, None, ">= 250,000"))
+        rows.append(("  peak memory (MiB)", rss, None, None, "<= 100"))
+
+        size = args.value_mib << 20
+        big = os.path.join(work, "big")
+        build({"nvme_size": size + (64 << 20), "containers": [{"uuid": "00000000-0000-0000-0000-0000000000aa"}]}, big)
+        path = list_shards(big)[0]
+        src = os.path.join(work, "src.bin")
+        chunk = os.urandom(1 << 20)
+        with open(src, "wb") as f:
+            for _ in range(args.value_mib):
+                f.write(chunk)
+        with open_shard(path, write=True, db_root=big) as sh, sh.begin() as tx, open(src, "rb") as f:
+            tx.put_single_value("00000000-0000-0000-0000-0000000000aa", Oid(1, 1), b"d", b"a", 1,
+                                stream=f, size=size)
+        dst = os.path.join(work, "dst.bin")
+        t = time.perf_counter()
+        subprocess.run(_ddb_cmd() + [path, "value_dump", "/[0]/[0]/[0]/[0]", dst], check=True,
+                       stdout=subprocess.DEVNULL)
+        t_dump = time.perf_counter() - t
+        os.unlink(dst)
+        t = time.perf_counter()
+        subprocess.run(["cp", src, dst], check=True)
+        t_cp = time.perf_counter() - t
+        rows.append((f"value_dump {args.value_mib} MiB (MiB/s)", args.value_mib / t_dump,
+                     args.value_mib / t_cp, t_cp / t_dump, ">= 0.5x of cp"))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    print(f"{'benchmark':42} {'ours':>12} {'baseline':>12} {'ratio':>7}  aim")
+    for name, ours, base, ratio, aim in rows:
+        b = f"{base:12,.3f}" if base is not None else " " * 12
+        r = f"{ratio:6.2f}x" if ratio is not None else " " * 7
+        print(f"{name:42} {ours:12,.3f} {b} {r}  {aim}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
