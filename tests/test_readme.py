@@ -1,0 +1,40 @@
+"""The README's ddb session is real: every command in it prints exactly what it shows."""
+from __future__ import annotations
+
+import os
+import re
+import shlex
+
+from click.testing import CliRunner
+
+from ddb.cli import cli
+from vosfmt.image import list_shards
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _session():
+    text = open(os.path.join(ROOT, "README.md")).read()
+    block = re.search(r"```console\n(.*?)```", text, re.S).group(1)
+    cmds, cur = [], None
+    for line in block.splitlines():
+        if line.startswith("$ "):
+            cur = [line[2:], []]
+            cmds.append(cur)
+        else:
+            cur[1].append(line)
+    return cmds
+
+
+def test_readme_session(built, tmp_path):
+    shard = list_shards(built("small"))[0]
+    cmds = _session()
+    assert len(cmds) >= 4
+    for cmd, expected in cmds:
+        words = shlex.split(cmd)
+        assert words[0] == "ddb" and words[1] == "demo/*/vos-0"
+        args = [shard] + [w.replace("/tmp/", str(tmp_path) + "/") for w in words[2:]]
+        r = CliRunner().invoke(cli, args, catch_exceptions=False)
+        assert r.exit_code == 0, r.stderr
+        want = "\n".join(expected).replace("/tmp/", str(tmp_path) + "/")
+        assert r.stdout.rstrip("\n") == want
