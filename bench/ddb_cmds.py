@@ -42,10 +42,12 @@ def _wall(cmd, n=7) -> float:
 
 def _lines_per_s(shard: str, args: list[str]) -> tuple[float, int, float]:
     """Run ddb in a child process; return (lines/s, lines, peak RSS MiB)."""
-    code = ("import resource, sys, time\nfrom ddb.cli import main\n"
+    # VmHWM, not ru_maxrss: Linux carries ru_maxrss over from the forking parent.
+    code = ("import sys, time\nfrom ddb.cli import main\n"
             "t = time.perf_counter()\nrc = main(sys.argv[1:])\nt = time.perf_counter() - t\n"
             "sys.stdout.flush()\n"
-            "print(t, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)\n")
+            "hwm = [l.split()[1] for l in open('/proc/self/status') if l.startswith('VmHWM')][0]\n"
+            "print(t, hwm, file=sys.stderr)\n")
     with tempfile.TemporaryFile() as out:
         p = subprocess.run([PY, "-c", code, shard, *args], stdout=out, stderr=subprocess.PIPE,
                            text=False, check=True)
@@ -97,14 +99,20 @@ def main(argv=None) -> int:
             tx.put_single_value("00000000-0000-0000-0000-0000000000aa", Oid(1, 1), b"d", b"a", 1,
                                 stream=f, size=size)
         dst = os.path.join(work, "dst.bin")
-        t = time.perf_counter()
-        subprocess.run(_ddb_cmd() + [path, "value_dump", "/[0]/[0]/[0]/[0]", dst], check=True,
-                       stdout=subprocess.DEVNULL)
-        t_dump = time.perf_counter() - t
-        os.unlink(dst)
-        t = time.perf_counter()
-        subprocess.run(["cp", src, dst], check=True)
-        t_cp = time.perf_counter() - t
+
+        def timed(cmd):
+            # best of two: both sides then read from the page cache
+            best = None
+            for _ in range(2):
+                if os.path.exists(dst):
+                    os.unlink(dst)
+                t = time.perf_counter()
+                subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+                best = min(best or 1e9, time.perf_counter() - t)
+            return best
+
+        t_dump = timed(_ddb_cmd() + [path, "value_dump", "/[0]/[0]/[0]/[0]", dst])
+        t_cp = timed(["cp", src, dst])
         rows.append((f"value_dump {args.value_mib} MiB (MiB/s)", args.value_mib / t_dump,
                      args.value_mib / t_cp, t_cp / t_dump, ">= 0.5x of cp"))
     finally:
