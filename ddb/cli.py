@@ -45,6 +45,9 @@ Application Options:
       --log_dir=DIR    Write logs to DIR/ddb-cli.log.
       --json           Machine-readable output: one JSON document per command
                        (JSON lines for listings).
+      --atomic         With -w -f: apply every change of the file in one commit, or none.
+      --dry-run        Run the command(s) against a copy-on-write view, report what
+                       would change, and leave the files untouched.
 
 Help Options:
   -h, --help           Show this help message
@@ -75,13 +78,16 @@ class Options:
     debug: str | None = None
     log_dir: str | None = None
     json: bool = False
+    atomic: bool = False
+    dry_run: bool = False
     command: list[str] = field(default_factory=list)
 
 
 _VALUE_OPTS = {"-f": "cmd_file", "--cmd_file": "cmd_file", "-p": "db_path", "--db_path": "db_path",
                "-s": "vos_path", "--vos_path": "vos_path", "--log_dir": "log_dir"}
 _FLAG_OPTS = {"-w": "write", "--write_mode": "write", "-v": "version", "--version": "version",
-              "-h": "help", "--help": "help", "--json": "json"}
+              "-h": "help", "--help": "help", "--json": "json", "--atomic": "atomic",
+              "--dry-run": "dry_run"}
 
 
 def parse_args(argv: list[str], command_names) -> Options:
@@ -178,7 +184,7 @@ def report(session, e: DdbError, prefix: str = "") -> None:
     sys.stderr.write(f"ERROR: ddb: {prefix}{e.message}\n")
 
 
-def run(argv: list[str]) -> int:
+def run(argv: list[str], *, hooks=None) -> int:
     from .commands import HIDDEN, TABLE, UPSTREAM_NAMES
     from .registry import run_command
     from .session import Session
@@ -200,8 +206,13 @@ def run(argv: list[str]) -> int:
         raise DdbError("Cannot use both command file and a command string")
     if o.db_path and not o.vos_path:
         raise DdbError("Cannot use sys db path without a VOS path")
+    if o.atomic and o.dry_run:
+        raise DdbError("--atomic and --dry-run cannot be combined (a dry run changes nothing)")
     _setup_logging(o)
-    session = Session(Output(o.json))
+    session = Session(Output(o.json), batch="dry-run" if o.dry_run else "atomic" if o.atomic else None,
+                      hooks=hooks)
+    session.default_path = o.vos_path
+    ok = False
     try:
         if o.command:
             name = o.command[0]
@@ -217,6 +228,7 @@ def run(argv: list[str]) -> int:
                 run_command(TABLE, session, o.command)
             except QuitRequested:
                 pass
+            ok = True
             return 0
         if o.cmd_file:
             if o.vos_path:
@@ -229,13 +241,18 @@ def run(argv: list[str]) -> int:
                     break
                 except DdbError as e:
                     report(session, e, f"Failed running command \"{line}\": ")
+                    if session.batch_mode == "atomic" and session.shard is not None:
+                        sys.stderr.write("ddb: atomic batch abandoned: nothing was changed\n")
                     return 1
+            ok = True
             return 0
         raise DdbError("no command given: the interactive shell is not available yet; "
                        "give a command, or -f FILE")
     finally:
-        session.out.flush()
-        session.close()
+        try:
+            session.close(success=ok)
+        finally:
+            session.out.flush()
 
 
 def print_help_commands(table, hidden, stream) -> None:

@@ -44,7 +44,13 @@ class Resolved:
 
 
 def resolve(shard, text: str) -> Resolved:
-    parts = parse_path(text)
+    return resolve_parts(shard, parse_path(text), text)
+
+
+def resolve_parts(shard, parts: list[Part], text: str = "", *, partial: bool = False) -> Resolved:
+    """Fill in every part; with ``partial``, stop (instead of failing) at the first part
+    given by value that does not exist, below an existing container (value_load creates
+    the rest). The returned Resolved then covers only the existing prefix."""
     r = Resolved(parts, typed=text)
     if not parts:
         return r
@@ -58,14 +64,19 @@ def resolve(shard, text: str) -> Resolved:
             c.index = shard.container_index(c.value)
     except NotFoundError as e:
         raise PathError(0, str(e)) from None
-    if len(parts) > 1:
-        r.obj = _object(r.container, parts[1])
-    if len(parts) > 2:
-        r.dkey = _key(r.obj, parts[2], 2, r.obj.dkey_at, r.obj.dkey, r.obj.dkey_index)
-    if len(parts) > 3:
-        r.akey = _key(r.dkey, parts[3], 3, r.dkey.akey_at, r.dkey.akey, r.dkey.akey_index)
-    if len(parts) > 4:
-        r.extent = _extent(r.akey, parts[4])
+    steps = [lambda: _object(r.container, parts[1]),
+             lambda: _key(r.obj, parts[2], 2, r.obj.dkey_at, r.obj.dkey, r.obj.dkey_index),
+             lambda: _key(r.dkey, parts[3], 3, r.dkey.akey_at, r.dkey.akey, r.dkey.akey_index),
+             lambda: _extent(r.akey, parts[4])]
+    names = ["obj", "dkey", "akey", "extent"]
+    for level in range(1, len(parts)):
+        try:
+            setattr(r, names[level - 1], steps[level - 1]())
+        except PathError as e:
+            if partial and getattr(e, "missing", False) and parts[level].index is None:
+                r.parts = parts[:level]
+                return r
+            raise
     return r
 
 
@@ -80,7 +91,13 @@ def _object(container, p: Part):
         p.index = container.object_index(o.oid)
         return o
     except NotFoundError as e:
-        raise PathError(1, str(e)) from None
+        raise _missing(1, e) from None
+
+
+def _missing(level: int, e) -> PathError:
+    err = PathError(level, str(e))
+    err.missing = True
+    return err
 
 
 def _find_object(container, oid: Oid):
@@ -104,7 +121,9 @@ def _key(parent, p: Part, level: int, at, by_key, index_of):
         h = by_key(p.value)
         p.index = index_of(p.value)
         return h
-    except (NotFoundError, TransactionError) as e:   # absent, or the wrong shape (not 8 bytes)
+    except NotFoundError as e:
+        raise _missing(level, e) from None
+    except TransactionError as e:       # the wrong shape for this object (e.g. not 8 bytes)
         raise PathError(level, str(e)) from None
 
 

@@ -1,6 +1,7 @@
-"""The state a run carries between commands: the open shard, write mode, output."""
+"""The state a run carries between commands: the open shard, write mode, batch, output."""
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 
@@ -28,11 +29,15 @@ def split_vos_path(path: str) -> tuple[str, str, str]:
 
 
 class Session:
-    def __init__(self, output: Output | None = None):
+    """``batch`` is None (each command commits), "atomic" or "dry-run"."""
+
+    def __init__(self, output: Output | None = None, *, batch: str | None = None, hooks=None):
         self.out = output or Output()
         self.shard = None
         self.path: str | None = None
         self.write_mode = False
+        self.batch_mode = batch
+        self.hooks = hooks
 
     # --- pool state ----------------------------------------------------------
     def open(self, path: str, *, write: bool = False, db_path: str | None = None) -> None:
@@ -41,20 +46,43 @@ class Session:
         db, puuid, _name = split_vos_path(path)
         if not os.path.exists(path):
             raise DdbError(f"{der('DER_NONEXIST')}: no such file '{path}'")
+        dry = self.batch_mode == "dry-run"
         try:
-            shard = open_shard(path, write=write, db_root=db_path or db)
+            shard = open_shard(path, write=write and not dry, db_root=db_path or db, hooks=self.hooks)
         except VosError as e:
             raise DdbError(str(e)) from None
         if uuid_str(shard.sb.pool_uuid) != puuid:
             shard.close()
             raise DdbError(f"pool uuid mismatch: the path names {puuid} but the shard belongs "
                            f"to {uuid_str(shard.sb.pool_uuid)}")
-        self.shard, self.path, self.write_mode = shard, path, write
+        self.shard, self.path, self.write_mode = shard, path, write or dry
+        if self.batch_mode and self.write_mode:
+            shard.batch(dry_run=dry)
 
-    def close(self) -> None:
-        if self.shard is not None:
-            self.shard.close()
-        self.shard, self.path, self.write_mode = None, None, False
+    def close(self, *, success: bool = True) -> None:
+        """Close the pool; an atomic batch commits here (if everything succeeded)."""
+        shard = self.shard
+        if shard is None:
+            return
+        try:
+            batch = shard._batch
+            if batch is not None:
+                if batch.dry_run:
+                    self.out.emit(f"Dry run: {batch.commits} change(s) staged "
+                                  f"({batch.staged_bytes} bytes); nothing was written",
+                                  {"dry_run": True, "commits": batch.commits,
+                                   "staged_bytes": batch.staged_bytes})
+                    batch.abort()
+                elif success:
+                    try:
+                        batch.commit()
+                    except VosError as e:
+                        raise DdbError(f"atomic batch not applied: {e}") from None
+                else:
+                    batch.abort()
+        finally:
+            shard.close()
+            self.shard, self.path, self.write_mode = None, None, False
 
     def require_open(self):
         if self.shard is None:
@@ -65,7 +93,26 @@ class Session:
         if self.shard is not None:
             raise DdbError(der("DER_BUSY"), stderr=["Cannot operate on an opened pool. Close it first."])
 
-    def require_write(self) -> None:
-        self.require_open()
+    def require_write(self):
+        shard = self.require_open()
         if not self.write_mode:
             raise DdbError(der("DER_INVAL"), stderr=["Can only modify the VOS tree in 'write mode'"])
+        return shard
+
+    @contextlib.contextmanager
+    def transaction(self):
+        """One modifying command's edits: committed on success (staged in a batch)."""
+        shard = self.require_write()
+        try:
+            tx = shard.begin()
+        except VosError as e:
+            raise DdbError(str(e)) from None
+        try:
+            yield tx
+        except BaseException:
+            tx.abort()
+            raise
+        try:
+            tx.commit()
+        except VosError as e:
+            raise DdbError(f"commit failed, nothing was changed: {e}") from None

@@ -118,6 +118,9 @@ class TreeReader:
     def invalidate(self, page: int) -> None:
         self._cache.pop(page, None)
 
+    def clear(self) -> None:
+        self._cache.clear()
+
     def node(self, page: int, tclass: int, path: str | None = None) -> Node:
         cache = self._cache
         n = cache.get(page)

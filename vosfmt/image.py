@@ -111,3 +111,39 @@ def list_shards(db_root: str) -> list[str]:
             if SHARD_RE.match(p) and os.path.isfile(p):
                 out.append(p)
     return out
+
+
+def remove_shard(shard) -> list[str]:
+    """Delete a shard (opened for writing, so nobody else writes it), its blob and SMD rows.
+
+    Order: the shard file first (the pool shard is gone), then its blob, then
+    its SMD rows; a crash in between leaves only orphans a checker reports.
+    Returns the removed paths.
+    """
+    from .pagefile import sync_dir
+    removed = []
+    path = shard.path
+    os.unlink(path)
+    sync_dir(os.path.dirname(os.path.abspath(path)))
+    removed.append(path)
+    sb = shard.sb
+    if not sb.nvme_size or not os.path.isfile(os.path.join(sys_db_path(shard.db_root), "data.mdb")):
+        return removed
+    with SysDb(shard.db_root, write=True) as db:
+        pool = db.pools().get(sb.pool_uuid)
+        if pool is None:
+            return removed
+        blob = pool.blob_of(sb.target_idx)
+        dev = db.targets().get(sb.target_idx)
+        if blob is not None and dev is not None:
+            bpath = blob_path(shard.db_root, dev, blob)
+            if os.path.exists(bpath):
+                os.unlink(bpath)
+                removed.append(bpath)
+        keep = [(t, b) for t, b in zip(pool.tgts, pool.blobs) if t != sb.target_idx]
+        if keep:
+            pool.tgts, pool.blobs = [t for t, _ in keep], [b for _, b in keep]
+            db.write(pools=[pool])
+        else:
+            db.write(delete_pools=[sb.pool_uuid])
+    return removed

@@ -150,3 +150,22 @@ def dkey_uncollate(kind: int, ckey: bytes) -> bytes:
     if kind == KeyKind.UINT64 and len(ckey) == 8:
         return _LE64.pack(_U64.unpack(ckey)[0])
     return bytes(ckey)
+
+
+# --- epochs -------------------------------------------------------------------
+
+HLC_EPOCH_BASE = 1609459200          # DAOS HLC counts from 2021-01-01 00:00:00 UTC
+
+
+def hlc(unix_seconds: float) -> int:
+    """The DAOS HLC timestamp of a Unix time (logical bits zero)."""
+    return int((unix_seconds - HLC_EPOCH_BASE) * 1e9) * 16 & ~0x3FFFF
+
+
+def hlc_seconds(epoch: int) -> float:
+    return epoch / 16 / 1e9 + HLC_EPOCH_BASE
+
+
+def hlc_now() -> int:
+    import time
+    return hlc(time.time())

@@ -110,9 +110,15 @@ class Shard:
         self.path = path
         self.hooks = hooks
         self.df = DataFile(path, writable=write, hooks=hooks)
+        self._locked = False
         try:
             self.sb = self._read_superblock()
             self._check_features(write)
+            if write:
+                from .lock import acquire
+                acquire(self.df.fd, path)
+                self._locked = True
+                self.sb = self._read_superblock()     # what the previous writer left
         except Exception:
             self.df.close()
             raise
@@ -123,6 +129,7 @@ class Shard:
         self._blob: DataFile | None = None
         self._blob_path: str | None = None
         self._tx = None
+        self._batch = None
 
     # --- opening --------------------------------------------------------------
     def _read_superblock(self) -> Superblock:
@@ -171,6 +178,12 @@ class Shard:
                                 "the shard can only be opened read-only")
 
     def close(self) -> None:
+        if self._batch is not None:
+            self._batch.abort()
+        if self._locked:
+            from .lock import release
+            release(self.df.fd, self.path)
+            self._locked = False
         self.df.close()
         if self._blob is not None:
             self._blob.close()
@@ -191,9 +204,14 @@ class Shard:
         return self.sb.generation
 
     def begin(self):
-        """Start a Transaction (write mode only)."""
+        """Start a Transaction (write mode, or inside a batch)."""
         from .txn import Transaction
         return Transaction(self)
+
+    def batch(self, *, dry_run: bool = False):
+        """Start a Batch: later transactions stage into overlays until its commit."""
+        from .batch import Batch
+        return Batch(self, dry_run=dry_run)
 
     def _after_commit(self, sb: Superblock) -> None:
         self.sb = sb
@@ -266,6 +284,8 @@ class Shard:
                                f"{self.sb.target_idx}: {e}") from None
             self._blob_path = blob_path(self.db_root, dev, blob_id)
             self._blob = DataFile(self._blob_path, writable=self.writable, hooks=self.hooks)
+            if self._batch is not None:
+                self._blob = self._batch.wrap_blob(self._blob)
         return self._blob
 
     def _media_file(self, media: int) -> DataFile:

@@ -33,6 +33,30 @@ def coalesce(extents) -> list[tuple[int, int]]:
     return [(s, c) for s, c in out]
 
 
+def subtract_extents(a, b) -> list[tuple[int, int]]:
+    """Parts of extents ``a`` not covered by extents ``b``."""
+    out = []
+    b = coalesce(b)
+    for start, count in coalesce(a):
+        end = start + count
+        pos = start
+        for bs, bc in b:
+            be = bs + bc
+            if be <= pos or bs >= end:
+                continue
+            if bs > pos:
+                out.append((pos, bs - pos))
+            pos = max(pos, be)
+        if pos < end:
+            out.append((pos, end - pos))
+    return out
+
+
+def intersect_extents(a, b) -> list[tuple[int, int]]:
+    """Parts of extents ``a`` also covered by extents ``b``."""
+    return subtract_extents(a, subtract_extents(a, b))
+
+
 class ExtentAllocator:
     """First-fit allocation over sorted free extents, optionally growing at the end."""
 

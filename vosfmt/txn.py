@@ -69,7 +69,8 @@ class Transaction:
     """All edits between ``begin()`` and ``commit()`` become durable together or not at all."""
 
     def __init__(self, shard: Shard):
-        if not shard.writable:
+        batch = shard._batch
+        if not shard.writable and batch is None:
             raise ReadOnlyError(f"{shard.path} is opened read-only")
         if getattr(shard, "_tx", None) is not None:
             raise TransactionError("a transaction is already open on this shard")
@@ -79,16 +80,21 @@ class Transaction:
         self.shard = shard
         self.reader = shard.reader
         self.sb: Superblock = dataclasses.replace(shard.sb)
-        self.generation = self.sb.generation + 1
+        self.batch = batch
+        self.generation = batch.generation if batch else self.sb.generation + 1
         ps = self.sb.page_size
         self._old_freelist = []
         free = []
         for page, extents in shard.freelist_pages():
             self._old_freelist.append(page)
             free.extend(extents)
+        if batch is not None:
+            free = batch.usable(free, "pages")
         self.pages = ExtentAllocator(free, end=self.sb.total_pages,
                                      limit=max(self.sb.scm_size // ps, self.sb.total_pages),
                                      what=f"shard {shard.path}")
+        if batch is not None:     # free in the result, but not reusable before the batch is durable
+            self.pages.deferred.extend(batch.reserved_pages)
         self.blocks: ExtentAllocator | None = None
         self.cont = self._tree(self.sb.cont_root, "/")
         self._blob_written = False
@@ -308,8 +314,12 @@ class Transaction:
         if self.blocks is None:
             sb = self.sb
             end = sb.hdr_blks + sb.tot_blks
-            self.blocks = ExtentAllocator([(e.off, e.cnt) for e in self.shard.vea_free_extents()],
-                                          end=end, limit=end, what="NVMe blob")
+            free = [(e.off, e.cnt) for e in self.shard.vea_free_extents()]
+            if self.batch is not None:
+                free = self.batch.usable(free, "blocks")
+            self.blocks = ExtentAllocator(free, end=end, limit=end, what="NVMe blob")
+            if self.batch is not None:
+                self.blocks.deferred.extend(self.batch.reserved_blocks)
             self.blocks.end = end
         return self.blocks
 
@@ -661,6 +671,8 @@ class Transaction:
             if self._superblock_issued:
                 self.shard._in_doubt = True
             self.abort()
+            if self.batch is not None:       # the staged view may be damaged: drop it all
+                self.batch.abort()
             raise
         self._finish()
 
@@ -706,6 +718,11 @@ class Transaction:
         if self._blob_written:
             self._blob().sync()
         shard.df.sync()
+        if self.batch is not None:           # staged: the batch writes the real superblock
+            shard.df.write(sb.slot * PAGE_SIZE, encode_superblock(sb))
+            self.batch.note_commit(self.pages, self.blocks)
+            shard._after_commit(sb)
+            return
         self._superblock_issued = True       # from here on the new state may be durable
         shard.df.write(sb.slot * PAGE_SIZE, encode_superblock(sb))
         shard.df.sync()

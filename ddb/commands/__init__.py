@@ -6,7 +6,7 @@ simply absent (the README lists them).
 """
 from __future__ import annotations
 
-from . import pool, tree  # noqa: F401  (registration)
+from . import modify, pool, tree  # noqa: F401  (registration)
 from ._table import ALL
 
 ORDER = ["ls", "open", "version", "close", "superblock_dump", "value_dump", "rm", "value_load",

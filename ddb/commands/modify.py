@@ -1,0 +1,246 @@
+"""Commands that change a shard: value_load, rm, rm_pool, feature."""
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+
+from vosfmt import NotFoundError, TransactionError, VosError, open_shard
+from vosfmt.constants import COMPAT_FEATURES, Media
+from vosfmt.keys import hlc_now
+
+from ..errors import DdbError, der
+from ..registry import command
+from ..resolve import resolve_parts
+from ..session import split_vos_path
+from ..vospath import PathError, parse_path
+from ._table import ALL
+from .common import resolve_or_fail
+
+PROGRESS_MIN = 64 << 20
+
+
+class _Progress:
+    """A file wrapper that advances a progress bar as it is read."""
+
+    def __init__(self, f, bar):
+        self.f, self.bar = f, bar
+
+    def read(self, n=-1):
+        data = self.f.read(n)
+        self.bar.update(len(data))
+        return data
+
+
+def _load_target(s, path: str):
+    """(cont uuid, oid, dkey, akey, existing akey handle or None, extent) of a destination."""
+    try:
+        parts = parse_path(path)
+        if len(parts) < 4:
+            raise PathError(None, f"value_load needs a path to an akey (or an extent), got '{path}'")
+        r = resolve_parts(s.shard, parts[:4], path, partial=True)
+    except PathError as e:
+        raise DdbError(f"{der('DER_INVAL')}: {e.detail}",
+                       stdout=[e.message] if e.level is not None else []) from None
+    for level in range(r.depth, 4):
+        if parts[level].index is not None:
+            raise DdbError(f"{der('DER_INVAL')}: part {level + 1} does not exist; parts to create "
+                           "must be given by value", stdout=[PathError(level, "").message])
+    values = [p.value for p in parts[:4]]
+    akey = r.akey
+    extent = None
+    if len(parts) == 5:
+        p = parts[4]
+        if p.index is None:
+            extent = p.value
+        elif akey is not None and akey.value_kind == "array" and p.index < akey.value_count():
+            e = akey.value_at(p.index)
+            extent = (e.lo, e.hi)
+        else:
+            raise DdbError(f"{der('DER_INVAL')}: no extent [{p.index}] here", stdout=["RECX is invalid"])
+    return (*values, akey, extent)
+
+
+@command(ALL, "value_load", "Load a value to a VOS path.",
+         long="Load a value from a file into a VOS path: a single value at a new epoch, or the "
+              "array extent {lo-hi}. Missing objects, dkeys and akeys given by value are created.",
+         args_help={"src": "Source file path that contains the data.",
+                    "dst": "Destination VOS path to load the value into."})
+@click.option("--rsize", type=int, default=1, help="Record size for an array extent.")
+@click.argument("src")
+@click.argument("dst")
+def value_load(s, rsize, src, dst):
+    s.require_write()
+    cu, oid, dkey, akey, handle, extent = _load_target(s, dst)
+    if not os.path.isfile(src):
+        raise DdbError(der("DER_INVAL"), stderr=[f"Unable to access '{src}'"])
+    size = os.path.getsize(src)
+    if size == 0:
+        raise DdbError(f"{der('DER_INVAL')}: '{src}' is empty; a value cannot be empty")
+    if rsize <= 0:
+        raise DdbError(f"{der('DER_INVAL')}: --rsize must be positive")
+    kind = "array" if extent is not None else "sv"
+    if handle is not None and handle.value_kind not in (None, kind):
+        raise DdbError("DER_NO_PERM(-1001): Operation not permitted", stderr=[
+            "Trying to update with the wrong value type? (Array vs SV): "
+            f"the akey holds {'an array' if handle.value_kind == 'array' else 'a single value'}"])
+    nbytes = size
+    if extent is not None:
+        nbytes = (extent[1] - extent[0] + 1) * rsize
+        if size < nbytes:
+            raise DdbError(f"DER_REC2BIG(-2013): Record too large: '{src}' has {size} bytes, "
+                           f"extent {{{extent[0]}-{extent[1]}}} x {rsize} needs {nbytes}",
+                           stderr=["Data value might not be large enough to fill the supplied recx"])
+    obj_max = 0
+    cont = s.shard.container(cu)
+    try:
+        obj_max = cont.object(oid).rec.max_write
+    except (NotFoundError, VosError):
+        pass
+    epoch = max(hlc_now(), obj_max + 1)
+    bar = None
+    if nbytes > PROGRESS_MIN and sys.stderr.isatty():
+        bar = click.progressbar(length=nbytes, label="value_load", file=sys.stderr)
+    try:
+        with open(src, "rb") as f, s.transaction() as tx:
+            stream = _Progress(f, bar) if bar is not None else f
+            if extent is None:
+                tx.put_single_value(cu, oid, dkey, akey, epoch, stream=stream, size=nbytes)
+            else:
+                tx.put_extent(cu, oid, dkey, akey, extent[0], extent[1] - extent[0] + 1, epoch,
+                              stream=stream, rsize=rsize)
+    except OSError as e:
+        raise DdbError(f"{der('DER_INVAL')}: cannot read '{src}': {e.strerror}") from None
+    except TransactionError as e:
+        raise DdbError(f"{der('DER_INVAL')}: {e}") from None
+    except VosError as e:
+        raise DdbError(str(e)) from None
+    finally:
+        if bar is not None:
+            bar.render_finish()
+    from ..vospath import Part, format_values
+    parts = [Part(value=v) for v in (cu, oid, dkey, akey)]
+    if extent is not None:
+        parts.append(Part(value=extent))
+    r = resolve_or_fail(s, format_values(parts, oid.otype))
+    s.out.text(r.printed)
+    s.out.emit(f"Successfully loaded file '{src}'",
+               {"path": r.printed, "src": src, "size": nbytes, "epoch": epoch,
+                "media": Media(_media(r)).name.lower()})
+
+
+def _media(r) -> int:
+    v = r.extent if r.extent is not None else r.akey.single_value()
+    return v.media
+
+
+@command(ALL, "rm", "Remove a branch of the VOS tree.",
+         long="Remove a container, object, dkey, akey, or one stored array extent (with all "
+              "that is below it).",
+         args_help={"path": "VOS tree path to remove."})
+@click.argument("path")
+def rm(s, path):
+    s.require_write()
+    if not path:
+        raise DdbError(der("DER_INVAL"), stderr=["Error: DER_INVAL(-1003): 'Invalid parameters'"])
+    r = resolve_or_fail(s, path)
+    printed = r.printed
+    if r.depth == 0:
+        raise DdbError(f"{der('DER_INVAL')}: give a container or something below it; "
+                       "rm_pool removes a whole pool shard")
+    try:
+        with s.transaction() as tx:
+            cu = r.container.rec.uuid
+            if r.depth == 1:
+                tx.delete_container(cu)
+            elif r.depth == 2:
+                tx.delete_object(cu, r.obj.oid)
+            elif r.depth == 3:
+                tx.delete_key(cu, r.obj.oid, r.dkey.key)
+            elif r.depth == 4:
+                tx.delete_key(cu, r.obj.oid, r.dkey.key, r.akey.key)
+            else:
+                e = r.extent
+                tx.delete_value(cu, r.obj.oid, r.dkey.key, r.akey.key, (e.lo, e.epoch, e.minor))
+    except NotFoundError as e:
+        raise DdbError(f"{der('DER_NONEXIST')}: {e}") from None
+    except VosError as e:
+        raise DdbError(str(e)) from None
+    s.out.emit(f"{printed} deleted", {"deleted": printed})
+
+
+@command(ALL, "feature", "Manage VOS pool features",
+         long="Show, enable or disable the pool's compat flags: immutable, skip_start, "
+              "skip_rebuild, skip_dtx_resync.",
+         self_managed=True, args_help={"path": "Optional, path to the vos file."})
+@click.option("-e", "--enable", default="", help="Enable vos pool features")
+@click.option("-d", "--disable", default="", help="Disable vos pool features")
+@click.option("-p", "--db_path", default="", help="Path to the sys db.")
+@click.option("-s", "--show", is_flag=True, help="Show current features")
+@click.argument("path", required=False, default="")
+def feature(s, enable, disable, db_path, show, path):
+    if sum(map(bool, (enable, disable, show))) != 1:
+        raise DdbError("exactly one of --enable, --disable, --show must be provided")
+    if db_path and not path:
+        raise DdbError("Cannot use sys db path without a VOS path")
+    on = _flags(s, enable)
+    off = _flags(s, disable)
+    change = bool(enable or disable)
+    opened_here = False
+    if s.shard is None:
+        path = path or getattr(s, "default_path", None) or ""
+        if not path:
+            raise DdbError(f"{der('DER_INVAL')}: feature needs the path of a VOS file")
+        try:
+            s.open(path, write=change, db_path=db_path or None)
+        except DdbError as e:
+            raise DdbError(f"Unable to open VOS pool '{path}': {e.message}", stderr=e.stderr) from None
+        opened_here = True
+    try:
+        shard = s.shard
+        if change:
+            if not s.write_mode:
+                raise DdbError("DER_NO_PERM(-1001): Operation not permitted",
+                               stderr=["Can only modify the VOS tree in 'write mode'"])
+            with s.transaction() as tx:
+                tx.set_features(compat=(shard.sb.compat | on) & ~off)
+        sb = shard.sb
+        s.out.emit(None if not show else f"Compat Flags: {sb.compat}\nIncompat Flags: {sb.incompat}",
+                   {"compat_flags": sb.compat, "incompat_flags": sb.incompat,
+                    "features": sorted(n for n, b in COMPAT_FEATURES.items() if sb.compat & b)})
+    finally:
+        if opened_here:
+            s.close()
+
+
+def _flags(s, names: str) -> int:
+    bits = 0
+    for name in filter(None, (n.strip() for n in names.split(","))):
+        if name not in COMPAT_FEATURES:
+            raise DdbError(der("DER_INVAL"), stdout=[f"Unknown flag: '{name}'"])
+        bits |= COMPAT_FEATURES[name]
+    return bits
+
+
+@command(ALL, "rm_pool", "Remove a VOS pool file.",
+         long="Remove a pool shard file, its NVMe blob and its SMD rows.",
+         self_managed=True, args_help={"path": "Path to the vos file to remove."})
+@click.option("-p", "--db_path", default="", help="Path to the sys db.")
+@click.argument("path")
+def rm_pool(s, db_path, path):
+    s.require_closed()
+    db, puuid, _name = split_vos_path(path)
+    if not os.path.isfile(path):
+        raise DdbError(f"{der('DER_NONEXIST')}: no such file '{path}'")
+    from vosfmt.image import remove_shard
+    if s.batch_mode == "dry-run":
+        s.out.emit(f"Dry run: would remove '{path}' with its NVMe blob and SMD rows",
+                   {"dry_run": True, "would_remove": path})
+        return
+    try:
+        with open_shard(path, write=True, db_root=db_path or db) as shard:
+            removed = remove_shard(shard)
+    except VosError as e:
+        raise DdbError(str(e)) from None
+    s.out.emit(None, {"removed": removed})
