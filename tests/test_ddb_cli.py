@@ -49,7 +49,8 @@ def test_help():
     assert "Available Commands:\n" in r.stdout and "VOS Paths:\n" in r.stdout
     names = [line.split()[0] for line in r.stdout.split("Available Commands:\n\n")[1]
              .split("\n\n")[0].splitlines()]
-    assert names == ["ls", "open", "version", "close", "superblock_dump", "value_dump"]
+    assert names == ["ls", "open", "version", "close", "superblock_dump", "value_dump", "rm",
+                     "value_load", "feature", "rm_pool"]
     assert ddb("-w", "--help").stdout == r.stdout
 
 

@@ -23,7 +23,7 @@ from . import layout as L
 from .checksum import crc32c
 from .codec import fast
 from .constants import NODE_MAGIC, NodeFlags, RootFlags
-from .errors import CorruptionError
+from .errors import CorruptionError, StaleReadError
 from .records import TreeRoot, record_name
 
 _HDR = fast(L.node_header)
@@ -114,6 +114,7 @@ class TreeReader:
         self.total_pages = total_pages
         self._cache: OrderedDict[int, Node] = OrderedDict()
         self._cache_max = cache_nodes
+        self.is_stale = lambda: False    # set by the shard: has a newer state been committed?
 
     def invalidate(self, page: int) -> None:
         self._cache.pop(page, None)
@@ -139,6 +140,9 @@ class TreeReader:
         name = "leaf_node"
 
         def bad(msg, cls=CorruptionError):
+            if self.is_stale():
+                cls, msg = StaleReadError, ("the shard was changed by a writer while being read "
+                                            f"({msg}); read it again")
             return cls(msg, offset=off, structure=f"{name} of {record_name(tclass)} tree",
                        path=path, file=self.df.path)
 

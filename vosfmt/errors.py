@@ -61,6 +61,15 @@ class ChecksumError(CorruptionError):
     """A stored crc32c does not match the bytes it covers."""
 
 
+class StaleReadError(CorruptionError):
+    """A reader met a page rewritten by a newer commit: reopen and read again.
+
+    Readers never lock; a writer that commits twice while a reader is still
+    walking the old state may reuse that state's pages. Nothing is damaged:
+    the reader's view is simply out of date.
+    """
+
+
 class NotFoundError(VosError, KeyError):
     """A container, object, key, value or table row does not exist."""
 

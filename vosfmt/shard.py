@@ -126,6 +126,7 @@ class Shard:
         self.db_root = db_root if db_root is not None else default_db_root(path)
         self.reader = TreeReader(self.df, self.sb.page_size, self.sb.generation,
                                  self.sb.total_pages)
+        self.reader.is_stale = self._is_stale
         self._blob: DataFile | None = None
         self._blob_path: str | None = None
         self._tx = None
@@ -202,6 +203,15 @@ class Shard:
     @property
     def generation(self) -> int:
         return self.sb.generation
+
+    def _is_stale(self) -> bool:
+        """Has another process committed a newer generation since we opened?"""
+        if self.writable or self._batch is not None:
+            return False          # we hold the writer lock: nobody else commits
+        try:
+            return self._read_superblock().generation > self.sb.generation
+        except VosError:
+            return False
 
     def begin(self):
         """Start a Transaction (write mode, or inside a batch)."""
