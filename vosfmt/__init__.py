@@ -6,7 +6,7 @@ new images.
 """
 from .constants import EPOCH_MAX, AddrFlags, CsumType, DtxFlags, IlogStatus, Media, ObjType
 from .errors import (ChecksumError, CorruptionError, FormatError, NotFoundError, ReadOnlyError,
-                     SpaceError, TransactionError, VosError)
+                     SpaceError, StaleReadError, TransactionError, VosError)
 from .keys import Oid, Xid, uuid_bytes, uuid_str
 from .records import (DtxActive, DtxCommitted, DtxRecRef, Extent, FreeExtent, Ilog, IlogEntry,
                       SingleValue)
@@ -24,6 +24,6 @@ __all__ = [
     "AKey", "AddrFlags", "ChecksumError", "Container", "CorruptionError", "CsumType", "DKey",
     "DtxActive", "DtxCommitted", "DtxFlags", "DtxRecRef", "EPOCH_MAX", "Extent", "FormatError",
     "FreeExtent", "Ilog", "IlogEntry", "IlogStatus", "Media", "NotFoundError", "ObjType", "Oid",
-    "ReadOnlyError", "Shard", "SingleValue", "SpaceError", "Transaction", "TransactionError",
+    "ReadOnlyError", "Shard", "SingleValue", "SpaceError", "StaleReadError", "Transaction", "TransactionError",
     "VosError", "VosObject", "Xid", "create_shard", "open_shard", "uuid_bytes", "uuid_str",
 ]

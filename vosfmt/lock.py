@@ -25,14 +25,19 @@ def lock_path(shard_path: str) -> str:
     return shard_path + ".lock"
 
 
-def holder(shard_path: str) -> str:
-    try:
-        with open(lock_path(shard_path)) as f:
-            info = json.load(f)
-        since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(info["since"]))
-        return f"pid {info['pid']} on {info['host']} since {since}"
-    except (OSError, ValueError, KeyError, TypeError):
-        return "another process"
+def holder(shard_path: str, wait: float = 0.25) -> str:
+    """Who holds the lock; waits briefly for a holder that is still writing its details."""
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            with open(lock_path(shard_path)) as f:
+                info = json.load(f)
+            since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(info["since"]))
+            return f"pid {info['pid']} on {info['host']} since {since}"
+        except (OSError, ValueError, KeyError, TypeError):
+            if time.monotonic() >= deadline:
+                return "another process (its details are not available)"
+            time.sleep(0.005)
 
 
 def acquire(fd: int, shard_path: str) -> None:

@@ -357,6 +357,10 @@ class Shard:
         if v.is_punch or not v.csum_type:
             return
         if self.value_checksum(container, v, path) != self.stored_checksum(v, path):
+            if self._is_stale():
+                from .errors import StaleReadError
+                raise StaleReadError("the shard was changed by a writer while being read; read "
+                                     "it again", offset=v.off, structure="value", path=path)
             raise ChecksumError("value checksum mismatch", offset=v.off, structure="value",
                                 path=path)
 
