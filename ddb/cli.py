@@ -24,7 +24,7 @@ LOG_LEVELS = {"TRACE": 10, "DEBUG": 10, "DBUG": 10, "INFO": 20, "NOTE": 20, "NOT
               "EMRG": 50, "EMIT": 50}
 #: commands that manage the pool themselves: -s is not auto-opened for them (one-shot only)
 SELF_MANAGED = {"feature", "open", "close", "prov_mem", "smd_sync", "rm_pool", "dev_list",
-                "dev_replace"}
+                "dev_replace", "smd"}
 
 USAGE = "Usage:\n  ddb [OPTIONS] [ddb_command] [ddb_command_args...]\n"
 HELP = USAGE + """

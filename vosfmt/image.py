@@ -147,3 +147,106 @@ def remove_shard(shard) -> list[str]:
         else:
             db.write(delete_pools=[sb.pool_uuid])
     return removed
+
+
+@dataclass
+class SyncResult:
+    synced: list            # (blob path, BlobHeader, blob_sz)
+    problems: list          # (blob path, message)
+    recreated: str | None   # where a damaged sys db was moved aside, if it was
+
+
+def smd_sync(db_root: str, nvme_dir: str | None = None) -> SyncResult:
+    """Rebuild SMD's device, target and pool rows from the blob headers (DAOS smd_sync).
+
+    Blob sizes come from the existing pool rows when SMD still has them, else
+    from the blob files. A sys db that cannot be opened is moved aside and
+    recreated. All rows are written in one LMDB transaction.
+    """
+    import time as _time
+
+    from .blob import scan_blobs
+    from .errors import VosError as _VosError
+    base = db_root if nvme_dir is None else None
+    found = list(scan_blobs(base)) if base is not None else list(_scan_dir(nvme_dir))
+    sizes, recreated = {}, None
+    path = sys_db_path(db_root)
+    if os.path.isdir(path):
+        try:
+            with SysDb(db_root) as db:
+                sizes = {u: p.blob_sz for u, p in db.pools().items()}
+        except _VosError:
+            recreated = f"{path}.damaged-{int(_time.time())}"
+            os.replace(path, recreated)
+    devices: dict[bytes, DeviceRow] = {}
+    targets: dict[int, bytes] = {}
+    pools: dict[bytes, PoolRow] = {}
+    synced, problems = [], []
+    for bpath, hdr in found:
+        if isinstance(hdr, Exception):
+            problems.append((bpath, str(hdr)))
+            continue
+        if targets.get(hdr.vos_id, hdr.dev_uuid) != hdr.dev_uuid:
+            problems.append((bpath, f"target {hdr.vos_id} also has a blob on device "
+                                    f"{uuid_str(targets[hdr.vos_id])}; keeping the first"))
+            continue
+        targets[hdr.vos_id] = hdr.dev_uuid
+        dev = devices.setdefault(hdr.dev_uuid, DeviceRow(hdr.dev_uuid, DEV_NORMAL, []))
+        if hdr.vos_id not in dev.tgts:
+            dev.tgts.append(hdr.vos_id)
+        size = sizes.get(hdr.pool_uuid) or os.path.getsize(bpath)
+        pool = pools.setdefault(hdr.pool_uuid, PoolRow(hdr.pool_uuid, size, 0, [], []))
+        if hdr.vos_id in pool.tgts:
+            problems.append((bpath, f"pool {uuid_str(hdr.pool_uuid)} target {hdr.vos_id} has two blobs"))
+            continue
+        pool.tgts.append(hdr.vos_id)
+        pool.blobs.append(hdr.blob_id)
+        synced.append((bpath, hdr, size))
+    for d in devices.values():
+        d.tgts.sort()
+    create = not os.path.isfile(os.path.join(path, "data.mdb"))
+    with SysDb(db_root, write=True, create=create) as db:
+        db.write(version=SMD_VERSION, devices=list(devices.values()), targets=targets,
+                 pools=list(pools.values()))
+    return SyncResult(synced, problems, recreated)
+
+
+def _scan_dir(nvme_dir: str):
+    """scan_blobs for an explicit daos_nvme directory (or a file listing device directories)."""
+    from .blob import read_header
+    from .errors import VosError as _VosError
+    if os.path.isfile(nvme_dir):
+        with open(nvme_dir) as f:
+            dirs = [line.strip() for line in f if line.strip() and not line.startswith("#")]
+    else:
+        dirs = [os.path.join(nvme_dir, d) for d in sorted(os.listdir(nvme_dir))]
+    for ddir in dirs:
+        if not os.path.isdir(ddir):
+            continue
+        for name in sorted(os.listdir(ddir)):
+            if name.startswith("blob-") and not name.endswith(".tmp"):
+                p = os.path.join(ddir, name)
+                try:
+                    yield p, read_header(p)
+                except _VosError as e:
+                    yield p, e
+
+
+def replace_device(db_root: str, old: bytes, new: bytes) -> DeviceRow:
+    """Move every target of device ``old`` to device ``new`` in SMD (DAOS smd_dev_replace).
+
+    The new device must not be in use. Blob data is not moved: in DAOS the
+    data of a replaced device is rebuilt from other replicas.
+    """
+    from .errors import NotFoundError as _NotFound
+    from .errors import VosError as _VosError
+    with SysDb(db_root, write=True) as db:
+        devs = db.devices()
+        if old not in devs or not devs[old].tgts:
+            raise _NotFound(f"device {uuid_str(old)} is not in use")
+        if new in devs and devs[new].tgts:
+            raise _VosError(f"device {uuid_str(new)} is already in use")
+        row = DeviceRow(new, DEV_NORMAL, list(devs[old].tgts))
+        targets = {t: new for t, d in db.targets().items() if d == old}
+        db.write(devices=[row], targets=targets, delete_devices=[old])
+    return row

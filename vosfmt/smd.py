@@ -64,6 +64,8 @@ class SysDb:
             raise NotFoundError(f"no SMD sys db at {self.path}")
         if create:
             os.makedirs(self.path, exist_ok=True)
+        else:
+            self._verify()
         try:
             self.env = lmdb.open(self.path, map_size=_MAP_SIZE, max_dbs=len(TABLES) + 1,
                                  subdir=True, readonly=not write, lock=write, create=create,
@@ -82,6 +84,18 @@ class SysDb:
                                   file=self.path) from None
         if not create:
             self._check_version()
+
+    def _verify(self) -> None:
+        """Walk the file offline first: a damaged LMDB file can crash the C engine."""
+        from lmdb.verify import VerifyError, verify
+        try:
+            problems = verify(self.path)
+        except VerifyError as e:
+            problems = [str(e)]
+        if problems:
+            self.env = None
+            raise CorruptionError(f"the SMD sys db is damaged ({problems[0]})", structure="sys_db",
+                                  file=self.path)
 
     def close(self) -> None:
         if self.env is not None:

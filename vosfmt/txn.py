@@ -288,6 +288,26 @@ class Transaction:
                 self._register(cuuid, e.tx_id, DtxRecRef(RecType.ILOG, oid, dkey or b"",
                                                          akey or b""))
 
+    def get_ilog(self, cuuid, oid: Oid, dkey: bytes | None = None, akey: bytes | None = None) -> Ilog:
+        """The incarnation log of an object, dkey or akey as this transaction sees it."""
+        return self._target(cuuid, oid, dkey, akey).rec.ilog
+
+    def get_value(self, cuuid, oid: Oid, dkey: bytes, akey: bytes, vkey):
+        """A stored value (``vkey`` an epoch, or (lo, epoch, minor)) as this transaction sees it."""
+        ak = self._akey(cuuid, oid, dkey, akey)
+        tree = self._sub(ak, "child_root", "")
+        if isinstance(vkey, int):
+            raw = tree.get(epoch_key(vkey))
+            return None if raw is None else dec_sv(raw, vkey)
+        raw = tree.get(extent_key(*vkey))
+        return None if raw is None else dec_extent(raw, *vkey)
+
+    def dtx_committed_entries(self, cuuid) -> list[DtxCommitted]:
+        c = self._cont(cuuid)
+        t = self._sub(c, "dtx_cmt_root", "")
+        from .records import dec_dtx_committed
+        return [dec_dtx_committed(v, xid_from_key(k)) for k, v in t.items()]
+
     def log(self, cuuid, oid: Oid, dkey: bytes | None, akey: bytes | None, epoch: int,
             minor: int = 0, tx_id: int = 0, punch: bool = False) -> None:
         """Record a create or punch in an incarnation log (DAOS ilog_update rules)."""

@@ -1,0 +1,102 @@
+"""DTX resolution: commit, abort and discard-invalid of active entries, as VOS does them.
+
+Each works inside a Transaction and follows the active entry's record
+references: commit clears the local id of every ilog entry and value the
+entry owns and moves it to the committed table; abort removes its ilog
+entries and marks its values aborted (local id 1); discard-invalid drops
+references that no longer name a live record carrying the entry's local id
+at its epoch. References to records that are gone are skipped: VOS nulls
+them when it frees a record, so they are legal.
+"""
+from __future__ import annotations
+
+from .constants import DTX_LID_ABORTED, DTX_LID_COMMITTED, RecType
+from .errors import NotFoundError
+from .ilog import ilog_abort_lid, ilog_commit_lid, ilog_persist
+from .keys import epoch_from_key, extent_from_key
+from .records import DtxCommitted, DtxRecRef
+
+
+def _vkey(ref: DtxRecRef):
+    if ref.type == RecType.SVT:
+        return epoch_from_key(ref.vkey)
+    return extent_from_key(ref.vkey)
+
+
+def _target(ref: DtxRecRef):
+    return ref.oid, ref.dkey or None, ref.akey or None
+
+
+def ref_is_valid(tx, cuuid, ref: DtxRecRef, lid: int, epoch: int) -> bool:
+    """Does ``ref`` name a live record that carries ``lid`` at ``epoch``?"""
+    try:
+        if ref.type == RecType.ILOG:
+            il = tx.get_ilog(cuuid, *_target(ref))
+            return any(e.tx_id == lid and e.epoch == epoch for e in il.entries)
+        if ref.type in (RecType.SVT, RecType.EVT) and ref.dkey and ref.akey:
+            v = tx.get_value(cuuid, ref.oid, ref.dkey, ref.akey, _vkey(ref))
+            return v is not None and v.dtx_lid == lid and v.epoch == epoch
+    except NotFoundError:
+        return False
+    return False
+
+
+def _apply(tx, cuuid, ref: DtxRecRef, lid: int, epoch: int, commit: bool) -> bool:
+    if not ref_is_valid(tx, cuuid, ref, lid, epoch):
+        return False
+    if ref.type == RecType.ILOG:
+        il = tx.get_ilog(cuuid, *_target(ref))
+        entries = ilog_commit_lid(il.entries, lid) if commit else ilog_abort_lid(il.entries, lid)
+        tx.set_ilog(cuuid, *_target(ref), entries=entries)
+    else:
+        tx.update_value(cuuid, ref.oid, ref.dkey, ref.akey, _vkey(ref),
+                        dtx_lid=DTX_LID_COMMITTED if commit else DTX_LID_ABORTED)
+    return True
+
+
+def commit_active(tx, cuuid, xid, cmt_time: int) -> bool:
+    """Commit one active entry; False when there is no such entry."""
+    entry = tx.dtx_active(cuuid, xid)
+    if entry is None:
+        return False
+    for ref in tx.dtx_refs(cuuid, xid):
+        _apply(tx, cuuid, ref, entry.lid, entry.epoch, commit=True)
+    tx.delete_dtx_active(cuuid, xid)
+    tx.put_dtx_committed(cuuid, DtxCommitted(xid, entry.epoch, cmt_time))
+    return True
+
+
+def abort_active(tx, cuuid, xid) -> bool:
+    """Abort one active entry; False when there is no such entry."""
+    entry = tx.dtx_active(cuuid, xid)
+    if entry is None:
+        return False
+    for ref in tx.dtx_refs(cuuid, xid):
+        _apply(tx, cuuid, ref, entry.lid, entry.epoch, commit=False)
+    tx.delete_dtx_active(cuuid, xid)
+    return True
+
+
+def discard_invalid(tx, cuuid, xid) -> int | None:
+    """Drop an entry's references that no longer resolve; None when there is no entry.
+
+    An entry left with no valid reference is removed (an abort with nothing to undo).
+    """
+    entry = tx.dtx_active(cuuid, xid)
+    if entry is None:
+        return None
+    refs = tx.dtx_refs(cuuid, xid)
+    valid = [r for r in refs if ref_is_valid(tx, cuuid, r, entry.lid, entry.epoch)]
+    if len(valid) != len(refs):
+        if valid:
+            tx.set_dtx_refs(cuuid, xid, valid)
+        else:
+            tx.delete_dtx_active(cuuid, xid)
+    return len(refs) - len(valid)
+
+
+def clear_ilog(tx, cuuid, oid, dkey=None, akey=None, commit: bool = False) -> int:
+    """ddb ilog_commit / ilog_clear: persist or abort every entry of one log."""
+    entries = tx.get_ilog(cuuid, oid, dkey, akey).entries
+    tx.set_ilog(cuuid, oid, dkey, akey, entries=ilog_persist(entries) if commit else [])
+    return len(entries)
