@@ -16,6 +16,11 @@ from ._table import ALL
 from .common import resolve_or_fail
 
 
+def now() -> int:
+    """Commit time for dtx_act_commit (a function so tests can pin it)."""
+    return int(time.time())
+
+
 def _log_target(s, path: str, what: str):
     r = resolve_or_fail(s, path)
     if r.depth < 2:
@@ -180,7 +185,7 @@ def _act(s, path, dtx_id, verb, fn):
 @click.argument("dtx_id")
 def dtx_act_commit(s, path, dtx_id):
     _act(s, path, dtx_id, "committed",
-         lambda tx, cu, xid: commit_active(tx, cu, xid, int(time.time())))
+         lambda tx, cu, xid: commit_active(tx, cu, xid, now()))
 
 
 @command(ALL, "dtx_act_abort", "Mark the active dtx entry as aborted",
