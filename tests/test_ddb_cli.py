@@ -50,7 +50,10 @@ def test_help():
     names = [line.split()[0] for line in r.stdout.split("Available Commands:\n\n")[1]
              .split("\n\n")[0].splitlines()]
     assert names == ["ls", "open", "version", "close", "superblock_dump", "value_dump", "rm",
-                     "value_load", "feature", "rm_pool"]
+                     "value_load", "ilog_dump", "ilog_commit", "ilog_clear", "dtx_dump",
+                     "dtx_cmt_clear", "smd_sync", "vea_dump", "vea_update", "dtx_act_commit",
+                     "dtx_act_abort", "feature", "rm_pool", "dtx_act_discard_invalid", "dev_list",
+                     "dev_replace", "dtx_stat", "dtx_aggr", "csum_dump", "smd"]
     assert ddb("-w", "--help").stdout == r.stdout
 
 

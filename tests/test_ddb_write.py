@@ -2,14 +2,12 @@
 from __future__ import annotations
 
 import os
-import shutil
 
 import pytest
 from click.testing import CliRunner
 
 from conftest import file_state
 from ddb.cli import cli
-from fixtures import build, export_image
 from vosfmt import open_shard
 from vosfmt.image import list_shards
 from vosfmt.smd import SysDb

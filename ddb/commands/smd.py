@@ -84,7 +84,7 @@ def dev_list(s, db_path):
     s.out.emit(None, {"db_path": db_path, "devices": rows})
 
 
-def _uuid(text: str, which: str) -> bytes:
+def _parse_dev(text: str, which: str) -> bytes:
     try:
         return _uuid.UUID(text).bytes
     except ValueError:
@@ -101,7 +101,7 @@ def _uuid(text: str, which: str) -> bytes:
 @click.argument("new_dev")
 def dev_replace(s, db_path, old_dev, new_dev):
     s.require_closed()
-    old, new = _uuid(old_dev, "old"), _uuid(new_dev, "new")
+    old, new = _parse_dev(old_dev, "old"), _parse_dev(new_dev, "new")
     if old == new:
         raise DdbError(der("DER_INVAL"), stderr=["Doesn't support replacing device by itself"])
     s.out.text(f"Replace old device {old_dev[:8]} with new device {new_dev[:8]}, db_path='{db_path}'")
