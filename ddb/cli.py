@@ -246,8 +246,12 @@ def run(argv: list[str], *, hooks=None) -> int:
                     return 1
             ok = True
             return 0
-        raise DdbError("no command given: the interactive shell is not available yet; "
-                       "give a command, or -f FILE")
+        if o.vos_path:
+            _auto_open(session, o)
+        from .shell import run_shell
+        rc = run_shell(session, TABLE, HIDDEN)
+        ok = rc == 0
+        return rc
     finally:
         try:
             session.close(success=ok)

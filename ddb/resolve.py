@@ -18,6 +18,7 @@ from .vospath import Part, PathError, format_path, parse_path
 class Resolved:
     """A verified path and the handles it names (deepest last)."""
     parts: list[Part]
+    shard: object = None
     container: object = None
     obj: object = None
     dkey: object = None
@@ -51,7 +52,7 @@ def resolve_parts(shard, parts: list[Part], text: str = "", *, partial: bool = F
     """Fill in every part; with ``partial``, stop (instead of failing) at the first part
     given by value that does not exist, below an existing container (value_load creates
     the rest). The returned Resolved then covers only the existing prefix."""
-    r = Resolved(parts, typed=text)
+    r = Resolved(parts, shard=shard, typed=text)
     if not parts:
         return r
     c = parts[0]

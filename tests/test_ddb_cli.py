@@ -134,9 +134,11 @@ def test_argument_errors(unit):
     assert ddb("open").stderr.endswith("ERROR: ddb: missing argument 'path'\n")
 
 
-def test_no_command_and_no_file_is_refused_for_now(unit):
-    r = ddb(unit)
-    assert r.exit_code == 1 and "interactive shell is not available" in r.stderr
+def test_no_command_starts_the_shell(unit):
+    r = ddb(unit, input="ls /[0]/[0]/[0]\nversion\n")           # not a terminal: scripted shell
+    assert r.exit_code == 0
+    assert r.stdout.splitlines()[0] == f"Listing contents of 'DKEY: (/[0]/[0]/[0]) /{C1}/{O0}/dkey-1'"
+    assert r.stdout.splitlines()[-1].startswith("ddb version")
 
 
 # --- open / close ------------------------------------------------------------

@@ -19,7 +19,8 @@ from .btree import TreeReader
 from .checksum import chunk_csums, hasher
 from .codec import decode, encode
 from .constants import (EPOCH_MAX, FORMAT_VERSION, KNOWN_INCOMPAT, KNOWN_RO_COMPAT, PAGE_SIZE,
-                        POOL_DF_MAGIC, SUPERBLOCK_SLOTS, VEA_MAGIC, AddrFlags, Media, TreeClass)
+                        POOL_DF_MAGIC, SUPERBLOCK_SLOTS, VEA_MAGIC, AddrFlags, KeyKind, Media,
+                        TreeClass)
 from .errors import (ChecksumError, CorruptionError, FormatError, NotFoundError, ReadOnlyError,
                      VosError)
 from .keys import (Oid, Xid, blk_from_key, dkey_collate, dkey_uncollate, epoch_from_key,
@@ -463,8 +464,14 @@ class _KeyParent:
         return self._CHILD(self, key, guarded(dec_key, v, tclass=self._TCLASS,
                                               path=lambda: f"{self.path}/{key_label(key)}"))
 
-    def _children(self):
-        for k, v in self.shard.reader.items(self._root(), path=self):
+    def _children(self, start: bytes | None = None):
+        """Children in key order; with ``start`` (raw key bytes), from the first >= it."""
+        root = self._root()
+        ck = None
+        if start is not None:
+            ck = dkey_collate(root.key_kind, start) if root.key_kind != KeyKind.UINT64 or \
+                len(start) == 8 else None
+        for k, v in self.shard.reader.items(root, start=ck, path=self):
             yield self._make(k, v)
 
     def _child(self, key: bytes):

@@ -1,0 +1,121 @@
+"""Shell completion as a pure function: commands, flags, files, VOS paths with escaping."""
+from __future__ import annotations
+
+import os
+import time
+
+import pytest
+
+from ddb.commands import TABLE
+from ddb.completer import LIMIT, Context, suggest
+from ddb.vospath import parse_path
+from fixtures import build
+from vosfmt import open_shard
+from vosfmt.image import list_shards
+
+
+def texts(text, ctx):
+    return [s.text for s in suggest(text, ctx)]
+
+
+@pytest.fixture(scope="module")
+def small_ctx(tmp_path_factory):
+    root = str(tmp_path_factory.mktemp("c"))
+    build("small", root)
+    sh = open_shard(list_shards(root)[0], db_root=root)
+    yield Context(TABLE, sh)
+    sh.close()
+
+
+def test_command_names_and_builtins():
+    ctx = Context(TABLE)
+    assert texts("", ctx)[:4] == ["cd", "clear", "close", "csum_dump"]
+    assert texts("dtx_a", ctx) == ["dtx_act_abort", "dtx_act_commit", "dtx_act_discard_invalid", "dtx_aggr"]
+    assert texts("he", ctx) == ["help"] and texts("help va", ctx) == ["value_dump", "value_load"]
+    assert all(s.start == -2 for s in suggest("dt", ctx))
+    assert texts("zz", ctx) == []
+
+
+def test_flags_only_before_positionals():
+    ctx = Context(TABLE)
+    assert texts("ls -", ctx) == ["-r", "--recursive", "-d", "--details", "-h", "--help"]
+    assert texts("ls --r", ctx) == ["--recursive"]
+    assert texts("ls -r -", ctx) == ["--recursive", "-d", "--details", "-h", "--help"]
+    assert texts("open -", ctx) == ["-w", "--write_mode", "-p", "--db_path", "-h", "--help"]
+    assert texts("ls /x -", ctx) == []
+    assert texts("bogus -", ctx) == []
+
+
+def test_shard_file_paths(tmp_path):
+    """DAOS ddb's listVosFiles vectors (compared as sets)."""
+    for d in ("a", "ab", "aac", "aaad", "foo", "bar"):
+        (tmp_path / d).mkdir()
+        for f in ("vos-0", "vos-1", "vos-2", "vos-10", "vos-201", "vos-000", "vos-a", "rdb-pool", "rdb-666"):
+            (tmp_path / d / f).write_text("")
+    ctx = Context(TABLE)
+    t = str(tmp_path)
+
+    def got(prefix):
+        return {s.text for s in suggest(f"open {prefix}", ctx)}
+
+    assert got(f"{t}/z") == set()
+    assert got(f"{t}/") == {f"{t}/{d}/" for d in ("a", "ab", "aac", "aaad", "foo", "bar")}
+    assert got(f"{t}/a") == {f"{t}/{d}/" for d in ("a", "ab", "aac", "aaad")}
+    assert got(f"{t}/aa") == {f"{t}/aac/", f"{t}/aaad/"}
+    assert got(f"{t}/a/") == {f"{t}/a/{f}" for f in ("vos-0", "vos-1", "vos-2", "vos-10", "vos-201", "rdb-pool")}
+    assert got(f"{t}/a/vos-1") == {f"{t}/a/vos-1", f"{t}/a/vos-10"}
+    assert {s.text for s in suggest(f"value_dump /[0]/[0]/[0]/[0] {t}/a/vos-a", ctx)} == {f"{t}/a/vos-a"}
+    assert {s.text for s in suggest(f"dev_list {t}/a", ctx)} == {f"{t}/{d}/" for d in ("a", "ab", "aac", "aaad")}
+    odd = tmp_path / "with space"
+    odd.mkdir()
+    assert suggest(f"open {t}/with", ctx)[0].text == f"'{t}/with space/'"
+
+
+def test_vos_levels(small_ctx):
+    conts = texts("ls ", small_ctx)
+    assert len(conts) == 2 and all(c.endswith("/") and len(c) == 37 for c in conts)
+    assert texts("ls /", small_ctx) == ["/" + c for c in conts]
+    objs = texts("ls /[1]/", small_ctx)
+    assert len(objs) == 4 and all(o.startswith("/[1]/") and o.endswith(".0.0/") for o in objs)
+    kv = texts("ls /[1]/[0]/", small_ctx)
+    assert kv[:2] == ["/[1]/[0]/dkey-1/", "/[1]/[0]/dkey-2/"]
+    assert texts("ls /[1]/[0]/dkey-1/", small_ctx) == ["/[1]/[0]/dkey-1/akey-1", "/[1]/[0]/dkey-1/akey-2/"]
+    assert texts("ls /[1]/[0]/dkey-1/akey-2/", small_ctx) == ["/[1]/[0]/dkey-1/akey-2/{9-18}"]
+    assert texts("ls /[1]/[0]/[", small_ctx) == [f"/[1]/[0]/[{i}]" for i in range(4)]
+    assert texts("ls /[1]/[0]/p", small_ctx) == ["/[1]/[0]/pending/", "/[1]/[0]/punched-dkey/"]
+    assert texts("ls /[1]/[0]/nosuch/", small_ctx) == []
+    assert texts("value_load /etc/hosts /[1]/[0]/d", small_ctx) == ["/[1]/[0]/dkey-1/", "/[1]/[0]/dkey-2/"]
+
+
+def test_completed_keys_parse_back_to_their_bytes(small_ctx):
+    import shlex
+    for s in suggest("ls /[1]/[0]/dkey-2/", small_ctx):
+        word = shlex.split(s.text)[0]                   # what the shell hands to the command
+        parts = parse_path(word.rstrip("/"))
+        key = parts[3].value
+        dkey = small_ctx.shard.container_at(1).object_at(0).dkey(b"dkey-2")
+        assert dkey.akey(key).key == key
+    quoted = suggest("ls '/[1]/[0]/dkey-2/a", small_ctx)
+    assert [s.text for s in quoted] == ["'/[1]/[0]/dkey-2/a key\\/with slash'"]
+
+
+def test_no_shard_means_no_vos_completion():
+    assert texts("ls /", Context(TABLE)) == []
+
+
+def test_bounded_work_on_a_huge_level(tmp_path):
+    root = str(tmp_path / "wide")
+    n = 100_000
+    build({"containers": [{"objects": [{"oid": "1.1.0.0", "dkeys": [{"key": "d", "akeys": [
+        {"key": f"akey-{i:06d}", "sv": [{"epoch": 1, "hex": "00"}]} for i in range(n)]}]}]}]}, root)
+    with open_shard(list_shards(root)[0]) as sh:
+        ctx = Context(TABLE, sh)
+        for text in ("ls /[0]/[0]/d/", "ls /[0]/[0]/d/akey-0999", "ls /[0]/[0]/d/[", "ls /[0]/[0]/d/zz"):
+            base = sh.df.reads
+            t = time.perf_counter()
+            out = suggest(text, ctx)
+            took = time.perf_counter() - t
+            assert len(out) <= LIMIT
+            assert sh.df.reads - base < 200                # bounded page reads per keystroke
+            assert took < 2.0                               # generous; the read bound is the contract
+        assert texts("ls /[0]/[0]/d/akey-09999", ctx) == [f"/[0]/[0]/d/akey-09999{i}" for i in range(10)]

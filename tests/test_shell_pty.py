@@ -1,0 +1,78 @@
+"""The real ddb in a pseudo-terminal: complete, list, dump, fail, go on, Ctrl-D."""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import sys
+import time
+
+import pytest
+
+pexpect = pytest.importorskip("pexpect")
+
+from vosfmt.image import list_shards  # noqa: E402
+
+ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+
+
+def _spawn(args, home):
+    exe = shutil.which("ddb", path=os.path.dirname(sys.executable))
+    cmd, argv = (exe, args) if exe else (sys.executable, ["-m", "ddb", *args])
+    env = {"HOME": str(home), "TERM": "xterm", "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+           "PYTHONPATH": os.environ.get("PYTHONPATH", "")}
+    return pexpect.spawn(cmd, argv, encoding="utf-8", timeout=20, dimensions=(40, 220), env=env,
+                         cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def _prompt(child):
+    child.expect("ddb:")
+    time.sleep(0.2)          # let prompt_toolkit finish drawing before we type
+
+
+def test_interactive_session(built, tmp_path):
+    shard = list_shards(built("small"))[0]
+    child = _spawn([shard], tmp_path)
+    try:
+        _prompt(child)
+        child.send("ls /[1]/[0]/dkey-")
+        time.sleep(0.3)
+        child.send("\t")                                 # completes to /[1]/[0]/dkey-1/
+        time.sleep(0.3)
+        child.send("\r")
+        child.expect("Listing contents of 'DKEY: \\(/\\[1\\]/\\[0\\]/\\[0\\]\\)")
+        _prompt(child)
+        listing = ANSI.sub("", child.before)
+        assert "/dkey-1/akey-1" in listing and "/dkey-1/akey-2" in listing
+        child.send("value_dump /[1]/[0]/dkey-1/akey-1\r")
+        child.expect("hello again, newer")
+        _prompt(child)
+        child.send("ls /[1]/[77]\r")
+        child.expect("Object is invalid")
+        child.expect(r"error:(\x1b\[0m)? DER_INVAL")   # "error:" is red on a terminal
+        _prompt(child)
+        child.send("version\r")                          # the shell went on after the error
+        child.expect("ddb version")
+        _prompt(child)
+        child.sendcontrol("d")
+        child.expect(pexpect.EOF)
+    finally:
+        child.close()
+    assert child.exitstatus == 0
+    history = (tmp_path / ".ddb_history").read_text()
+    assert "+ls /[1]/[0]/dkey-1/" in history and "+version" in history
+
+
+def test_ctrl_c_twice(built, tmp_path):
+    child = _spawn([list_shards(built("small"))[0]], tmp_path)
+    try:
+        _prompt(child)
+        child.sendcontrol("c")
+        child.expect("input Ctrl-c once more to exit")
+        _prompt(child)
+        child.sendcontrol("c")
+        child.expect("interrupted")
+        child.expect(pexpect.EOF)
+    finally:
+        child.close()
+    assert child.exitstatus == 1
