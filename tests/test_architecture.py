@@ -42,10 +42,10 @@ def test_forbidden_imports(pkg):
     assert not bad
 
 
-def test_only_smd_touches_lmdb():
+def test_only_kv_touches_lmdb():
     users = {os.path.relpath(p, ROOT) for pkg in ("vosfmt", "ddb", "fixtures")
              for p in _files(pkg) if "lmdb" in set(_imports(p))}
-    assert users <= {os.path.join("vosfmt", "smd.py")}
+    assert users <= {os.path.join("vosfmt", "kv.py")}
 
 
 def test_nothing_imports_ddb_but_tests_and_bench():

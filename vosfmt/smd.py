@@ -1,7 +1,6 @@
 """The SMD sys db: ``<db_root>/daos_sys/sys_db``, an LMDB environment.
 
-This module is the only lmdb user in the project. Tables are named
-databases (DAOS keeps them as dkeys of a tiny VOS pool; the content is the
+Tables are named databases (through vosfmt.kv, the only lmdb user) (DAOS keeps them as dkeys of a tiny VOS pool; the content is the
 same): ``device`` (device uuid -> state and targets), ``target`` (target id
 -> device uuid), ``pool`` (pool uuid -> blob size, targets, blob ids) and
 ``metadata`` (``version`` -> 1). Read-only opens use ``lock=False`` so they
@@ -13,11 +12,10 @@ import os
 import struct
 from dataclasses import dataclass, field
 
-import lmdb
-
 from . import layout as L
 from .codec import decode, encode
-from .errors import CorruptionError, FormatError, NotFoundError, VosError
+from .errors import CorruptionError, FormatError, NotFoundError
+from .kv import KvStore
 from .keys import uuid_str
 
 SYS_DB_DIR = os.path.join("daos_sys", "sys_db")
@@ -60,47 +58,13 @@ class SysDb:
     def __init__(self, db_root: str, *, write: bool = False, create: bool = False):
         self.path = sys_db_path(db_root)
         self.writable = write
-        if not create and not os.path.isfile(os.path.join(self.path, "data.mdb")):
-            raise NotFoundError(f"no SMD sys db at {self.path}")
-        if create:
-            os.makedirs(self.path, exist_ok=True)
-        else:
-            self._verify()
-        try:
-            self.env = lmdb.open(self.path, map_size=_MAP_SIZE, max_dbs=len(TABLES) + 1,
-                                 subdir=True, readonly=not write, lock=write, create=create,
-                                 lib_version=0)
-            self.dbs = {}
-            for name in TABLES:
-                if write:
-                    self.dbs[name] = self.env.open_db(name, create=True)
-                else:
-                    try:
-                        self.dbs[name] = self.env.open_db(name, create=False)
-                    except lmdb.NotFoundError:
-                        self.dbs[name] = None
-        except lmdb.Error as e:
-            raise CorruptionError(f"cannot open the SMD sys db ({e})", structure="sys_db",
-                                  file=self.path) from None
+        self.kv = KvStore(self.path, TABLES, write=write, create=create, map_size=_MAP_SIZE,
+                          what="SMD sys db")
         if not create:
             self._check_version()
 
-    def _verify(self) -> None:
-        """Walk the file offline first: a damaged LMDB file can crash the C engine."""
-        from lmdb.verify import VerifyError, verify
-        try:
-            problems = verify(self.path)
-        except VerifyError as e:
-            problems = [str(e)]
-        if problems:
-            self.env = None
-            raise CorruptionError(f"the SMD sys db is damaged ({problems[0]})", structure="sys_db",
-                                  file=self.path)
-
     def close(self) -> None:
-        if self.env is not None:
-            self.env.close()
-            self.env = None
+        self.kv.close()
 
     def __enter__(self):
         return self
@@ -108,17 +72,8 @@ class SysDb:
     def __exit__(self, *exc):
         self.close()
 
-    # --- reading -------------------------------------------------------------
     def _rows(self, table: bytes):
-        db = self.dbs.get(table)
-        if db is None:
-            return []
-        try:
-            with self.env.begin(db=db) as txn:
-                return [(bytes(k), bytes(v)) for k, v in txn.cursor()]
-        except lmdb.Error as e:
-            raise CorruptionError(f"cannot read SMD table {table.decode()} ({e})",
-                                  structure="sys_db", file=self.path) from None
+        return self.kv.rows(table)
 
     def _check_version(self) -> None:
         rows = dict(self._rows(b"metadata"))
@@ -171,38 +126,24 @@ class SysDb:
         return dev, blob
 
     # --- writing -------------------------------------------------------------
-    def _put(self, txn, table: bytes, key: bytes, value: bytes) -> None:
-        txn.put(key, value, db=self.dbs[table])
-
     def write(self, *, version: int | None = None, devices=(), targets=None, pools=(),
               delete_pools=(), delete_devices=(), delete_targets=()) -> None:
         """Apply a batch of row changes in one LMDB transaction (all or nothing)."""
-        if not self.writable:
-            raise VosError("SMD sys db opened read-only")
-        try:
-            with self.env.begin(write=True) as txn:
-                if version is not None:
-                    self._put(txn, b"metadata", b"version", encode(L.smd_version, dict(version=version)))
-                for d in devices:
-                    tg = list(d.tgts) + [0] * (L.SMD_MAX_TGTS - len(d.tgts))
-                    self._put(txn, b"device", d.uuid, encode(L.smd_device, dict(
-                        state=d.state, tgt_cnt=len(d.tgts), tgts=tg)))
-                for t, dev in (targets or {}).items():
-                    self._put(txn, b"target", _U32.pack(t), encode(L.smd_target, dict(dev_uuid=dev)))
-                for p in pools:
-                    pad = L.SMD_MAX_TGTS - len(p.tgts)
-                    self._put(txn, b"pool", p.uuid, encode(L.smd_pool, dict(
-                        blob_sz=p.blob_sz, flags=p.flags, tgt_cnt=len(p.tgts),
-                        tgts=list(p.tgts) + [0] * pad, blobs=list(p.blobs) + [0] * pad)))
-                for u in delete_pools:
-                    txn.delete(u, db=self.dbs[b"pool"])
-                for u in delete_devices:
-                    txn.delete(u, db=self.dbs[b"device"])
-                for t in delete_targets:
-                    txn.delete(_U32.pack(t), db=self.dbs[b"target"])
-            self.env.sync(True)
-        except lmdb.MapFullError:
-            from .errors import SpaceError
-            raise SpaceError(f"SMD sys db at {self.path} is full") from None
-        except lmdb.Error as e:
-            raise VosError(f"cannot update the SMD sys db: {e}") from None
+        puts, dels = [], []
+        if version is not None:
+            puts.append((b"metadata", b"version", encode(L.smd_version, dict(version=version))))
+        for d in devices:
+            tg = list(d.tgts) + [0] * (L.SMD_MAX_TGTS - len(d.tgts))
+            puts.append((b"device", d.uuid, encode(L.smd_device, dict(
+                state=d.state, tgt_cnt=len(d.tgts), tgts=tg))))
+        for t, dev in (targets or {}).items():
+            puts.append((b"target", _U32.pack(t), encode(L.smd_target, dict(dev_uuid=dev))))
+        for p in pools:
+            pad = L.SMD_MAX_TGTS - len(p.tgts)
+            puts.append((b"pool", p.uuid, encode(L.smd_pool, dict(
+                blob_sz=p.blob_sz, flags=p.flags, tgt_cnt=len(p.tgts),
+                tgts=list(p.tgts) + [0] * pad, blobs=list(p.blobs) + [0] * pad))))
+        dels += [(b"pool", u) for u in delete_pools]
+        dels += [(b"device", u) for u in delete_devices]
+        dels += [(b"target", _U32.pack(t)) for t in delete_targets]
+        self.kv.write(puts, dels)
