@@ -148,7 +148,6 @@ class Shell:
     def run_interactive(self, *, input=None, output=None) -> int:
         from prompt_toolkit import PromptSession
         from prompt_toolkit.completion import Completer, Completion
-        from prompt_toolkit.history import FileHistory
 
         from .completer import Context, suggest
         shell = self
