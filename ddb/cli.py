@@ -16,7 +16,7 @@ import sys
 from dataclasses import dataclass, field
 
 from . import __version__
-from .errors import DdbError, QuitRequested
+from .errors import DdbError, ExitCode, QuitRequested
 
 #: DAOS log level names -> Python logging levels (numbers, so logging loads only when used)
 LOG_LEVELS = {"TRACE": 10, "DEBUG": 10, "DBUG": 10, "INFO": 20, "NOTE": 20, "NOTICE": 20,
@@ -24,7 +24,7 @@ LOG_LEVELS = {"TRACE": 10, "DEBUG": 10, "DBUG": 10, "INFO": 20, "NOTE": 20, "NOT
               "EMRG": 50, "EMIT": 50}
 #: commands that manage the pool themselves: -s is not auto-opened for them (one-shot only)
 SELF_MANAGED = {"feature", "open", "close", "prov_mem", "smd_sync", "rm_pool", "dev_list",
-                "dev_replace", "smd"}
+                "dev_replace", "smd", "check"}
 
 USAGE = "Usage:\n  ddb [OPTIONS] [ddb_command] [ddb_command_args...]\n"
 HELP = USAGE + """
@@ -228,24 +228,30 @@ def run(argv: list[str], *, hooks=None) -> int:
                 run_command(TABLE, session, o.command)
             except QuitRequested:
                 pass
+            except ExitCode as e:
+                ok = True
+                return e.code
             ok = True
             return 0
         if o.cmd_file:
             if o.vos_path:
                 _auto_open(session, o)
+            last = 0
             for line in read_command_lines(o.cmd_file):
                 try:
                     words = split_line(line)
                     run_command(TABLE, session, words)
                 except QuitRequested:
                     break
+                except ExitCode as e:
+                    last = e.code
                 except DdbError as e:
                     report(session, e, f"Failed running command \"{line}\": ")
                     if session.batch_mode == "atomic" and session.shard is not None:
                         sys.stderr.write("ddb: atomic batch abandoned: nothing was changed\n")
                     return 1
             ok = True
-            return 0
+            return last
         if o.vos_path:
             _auto_open(session, o)
         from .shell import run_shell

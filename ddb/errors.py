@@ -34,3 +34,11 @@ class DdbError(Exception):
 
 class QuitRequested(Exception):
     """``quit``/``q``: end the session normally."""
+
+
+class ExitCode(Exception):
+    """A command that finished with a meaningful status (``check``: e2fsck's bits)."""
+
+    def __init__(self, code: int):
+        super().__init__(code)
+        self.code = code

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import click
 
-from .errors import DdbError, QuitRequested
+from .errors import DdbError, ExitCode, QuitRequested
 
 
 @dataclass
@@ -88,7 +88,7 @@ def run_command(table: dict, session, argv: list[str]) -> None:
         raise DdbError(f"Unknown command: '{name}'. Run 'help' to see available commands.")
     try:
         cmd.main(args, prog_name=name, standalone_mode=False, obj=session)
-    except QuitRequested:
+    except (QuitRequested, ExitCode):
         raise
     except click.MissingParameter as e:
         raise DdbError(f"missing argument '{e.param.name if e.param else '?'}'") from None

@@ -18,7 +18,7 @@ import os
 import sys
 
 from .cli import split_line
-from .errors import DdbError, QuitRequested
+from .errors import DdbError, ExitCode, QuitRequested
 from .registry import run_command
 
 PROMPT = "ddb:  "
@@ -70,6 +70,9 @@ class Shell:
                 run_command(self.table, self.session, self._relative(words))
         except QuitRequested:
             return False
+        except ExitCode as e:
+            if e.code & ~1:
+                self.failed = True
         except DdbError as e:
             self._error(e)
         return True

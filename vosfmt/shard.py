@@ -214,10 +214,19 @@ class Shard:
         except VosError:
             return False
 
-    def begin(self):
+    def begin(self, **kwargs):
         """Start a Transaction (write mode, or inside a batch)."""
         from .txn import Transaction
-        return Transaction(self)
+        return Transaction(self, **kwargs)
+
+    def rewrite_superblock_copy(self) -> None:
+        """Write the superblock in use into the other slot too (repairs a damaged copy)."""
+        if not self.writable:
+            raise ReadOnlyError(f"{self.path} is opened read-only")
+        other = 1 - self.sb.slot
+        raw = encode_superblock(self.sb)
+        self.df.write(other * PAGE_SIZE, raw + bytes(PAGE_SIZE - len(raw)))
+        self.df.sync()
 
     def batch(self, *, dry_run: bool = False):
         """Start a Batch: later transactions stage into overlays until its commit."""
@@ -355,8 +364,8 @@ class Shard:
 
     def verify_value(self, container: "Container", v, path: str | None = None) -> None:
         """Raise ChecksumError if the value's bytes do not match their checksum."""
-        if v.is_punch or not v.csum_type:
-            return
+        if v.is_punch or not v.csum_type or v.aflags & AddrFlags.CORRUPTED:
+            return              # a value already marked bad is not re-reported
         if self.value_checksum(container, v, path) != self.stored_checksum(v, path):
             if self._is_stale():
                 from .errors import StaleReadError

@@ -34,7 +34,7 @@ from .records import (ContainerRec, DtxActive, DtxCommitted, DtxRecRef, ExtBytes
                       enc_dtx_active, enc_dtx_committed, enc_extent, enc_key, enc_object,
                       enc_refs, enc_sv, enc_vea, guarded)
 from .shard import Shard, Superblock, encode_superblock
-from .space import ExtentAllocator, build_freelist_page, freelist_capacity
+from .space import ExtentAllocator, build_freelist_page, freelist_capacity, subtract_extents
 
 DEFAULT_SCM_SIZE = 1 << 30
 REFS_INLINE_MAX = 256
@@ -68,7 +68,8 @@ class _Open:
 class Transaction:
     """All edits between ``begin()`` and ``commit()`` become durable together or not at all."""
 
-    def __init__(self, shard: Shard):
+    def __init__(self, shard: Shard, *, free_pages=None):
+        """``free_pages`` replaces the on-disk free-page list (the checker's rebuild)."""
         batch = shard._batch
         if not shard.writable and batch is None:
             raise ReadOnlyError(f"{shard.path} is opened read-only")
@@ -85,9 +86,12 @@ class Transaction:
         ps = self.sb.page_size
         self._old_freelist = []
         free = []
-        for page, extents in shard.freelist_pages():
-            self._old_freelist.append(page)
-            free.extend(extents)
+        if free_pages is None:
+            for page, extents in shard.freelist_pages():
+                self._old_freelist.append(page)
+                free.extend(extents)
+        else:
+            free = list(free_pages)
         if batch is not None:
             free = batch.usable(free, "pages")
         self.pages = ExtentAllocator(free, end=self.sb.total_pages,
@@ -96,6 +100,7 @@ class Transaction:
         if batch is not None:     # free in the result, but not reusable before the batch is durable
             self.pages.deferred.extend(batch.reserved_pages)
         self.blocks: ExtentAllocator | None = None
+        self._vea_fresh = False
         self.cont = self._tree(self.sb.cont_root, "/")
         self._blob_written = False
         self._sb_dirty = False
@@ -482,12 +487,21 @@ class Transaction:
         if lid >= DTX_LID_FIRST:
             self._register(cuuid, lid, ref)
 
-    def delete_value(self, cuuid, oid: Oid, dkey: bytes, akey: bytes, vkey) -> None:
-        """Remove one stored version: ``vkey`` is an epoch (single value) or (lo, epoch, minor)."""
+    def delete_value(self, cuuid, oid: Oid, dkey: bytes, akey: bytes, vkey, *,
+                     release: bool = True) -> None:
+        """Remove one stored version: ``vkey`` is an epoch (single value) or (lo, epoch, minor).
+
+        ``release=False`` drops the record without freeing what its address
+        names (for a damaged address that points at space it does not own).
+        """
         self._check_open()
         ak = self._akey(cuuid, oid, dkey, akey)
         tree = self._sub(ak, "child_root", "")
         key = epoch_key(vkey) if isinstance(vkey, int) else extent_key(*vkey)
+        if not release:
+            if tree.delete(key) is None:
+                raise NotFoundError("no value")
+            return
         self._delete(tree, key, "value")
 
     def update_value(self, cuuid, oid: Oid, dkey: bytes, akey: bytes, vkey, **fields) -> None:
@@ -615,6 +629,55 @@ class Transaction:
             raise TransactionError(f"region {{{blk_off}, {blk_cnt}}} is outside the device")
         self._blocks().deferred.append((blk_off, blk_cnt))
 
+    def vea_unfree(self, blk_off: int, blk_cnt: int) -> None:
+        """Take blocks out of the free map (they are in use: the checker's repair)."""
+        self._check_open()
+        b = self._blocks()
+        gone = [(blk_off, blk_cnt)]
+        b.avail = [list(e) for e in subtract_extents([tuple(e) for e in b.avail], gone)]
+        b.deferred = subtract_extents(b.deferred, gone)
+
+    def reset_vea(self, free_extents) -> None:
+        """Rebuild the VEA free map from scratch (the old tree may be unreadable)."""
+        self._check_open()
+        end = self.sb.hdr_blks + self.sb.tot_blks
+        self.blocks = ExtentAllocator(free_extents, end=end, limit=end, what="NVMe blob")
+        self._vea_fresh = True
+
+    def free_pages(self, extents) -> None:
+        """Return pages to the free list (leaked pages: the checker's repair)."""
+        self._check_open()
+        self.pages.deferred.extend(extents)
+
+    def unfree_pages(self, extents) -> None:
+        """Take pages out of the free list (they are in use: the checker's repair)."""
+        self._check_open()
+        p = self.pages
+        p.avail = [list(e) for e in subtract_extents([tuple(e) for e in p.avail], extents)]
+        p.deferred = subtract_extents(p.deferred, extents)
+
+    def replace_tree(self, owner: tuple, field: str, items) -> None:
+        """Replace one tree by a fresh one holding ``items`` [(key, value bytes)].
+
+        ``owner`` names the record holding the tree: () for the superblock's
+        container table, (cont,), (cont, oid), (cont, oid, dkey) or
+        (cont, oid, dkey, akey). Used to rebuild a damaged tree from the
+        records that could still be read; the old tree's pages are left for
+        the leak repair to reclaim.
+        """
+        self._check_open()
+        if not owner:
+            old = self.sb.cont_root
+            self.cont = self._tree(TreeRoot(old.tclass, old.key_kind), "/")
+            tree = self.cont
+        else:
+            o = [self._cont, self._obj, self._dkey, self._akey][len(owner) - 1](*owner)
+            old = getattr(o.rec, field)
+            tree = o.subtrees[field] = self._tree(TreeRoot(old.tclass, old.key_kind), "")
+            o.dirty = True
+        for k, v in items:
+            tree.put(k, v)
+
     def vea_reserve(self, blk_cnt: int) -> int:
         """Take blocks from the VEA (for tests and repair tools); returns the offset."""
         self._check_open()
@@ -701,7 +764,7 @@ class Transaction:
         ps = sb.page_size
         sb.cont_root = self._flush(self.cont, 0)
         if self.blocks is not None:
-            vt = self._tree(sb.vea_root, "vea")
+            vt = self._tree(TreeRoot(TreeClass.VEA) if self._vea_fresh else sb.vea_root, "vea")
             old = {k: v for k, v in vt.items()}
             new = {blk_key(off): enc_vea(cnt) for off, cnt in self.blocks.final_free()}
             for k in old.keys() - new.keys():
@@ -840,9 +903,9 @@ def create_shard(path: str, pool_uuid, target: int, *, scm_size: int = DEFAULT_S
     if os.path.exists(tmp):
         os.unlink(tmp)
     with DataFile(tmp, writable=True, create=True) as f:
-        f.write(0, bytes(PAGE_SIZE))
         raw = encode_superblock(sb)
-        f.write(PAGE_SIZE, raw + bytes(PAGE_SIZE - len(raw)))
+        page = raw + bytes(PAGE_SIZE - len(raw))
+        f.write(0, page + page)            # both copies valid from the start
         f.sync()
     os.replace(tmp, path)
     sync_dir(os.path.dirname(os.path.abspath(path)))

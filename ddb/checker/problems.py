@@ -1,0 +1,174 @@
+"""The problem table: every inconsistency the checker knows, as data.
+
+Classes and actions reuse DAOS's CheckInconsistClass / CheckInconsistAction
+numbers where the meaning matches; local classes start at 200. Each problem
+names its pass, a message template, its default action, the ordered choices
+(index 0 is the suggestion) with a detail line each, and whether the default
+is safe to apply without asking (e2fsck's PREEN_OK). A problem with no
+repair says why in ``report_only``.
+"""
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+
+class Action(enum.IntEnum):
+    DEFAULT = 0
+    INTERACT = 1
+    IGNORE = 2
+    DISCARD = 3
+    READD = 4
+    TRUST_MS = 5
+    TRUST_PS = 6
+    TRUST_TARGET = 7
+    TRUST_MAJORITY = 8
+    TRUST_LATEST = 9
+    TRUST_OLDEST = 10
+    TRUST_EC_PARITY = 11
+    TRUST_EC_DATA = 12
+    STALE = 0xFFFF
+
+
+class Cls(enum.IntEnum):
+    NONE = 0
+    POOL_NONEXIST_ON_ENGINE = 5      # an SMD pool row with no shard ("dangling pool")
+    DTX_CORRUPTED = 13
+    DTX_ORPHAN = 14                  # a record's local id names no active transaction
+    CSUM_FAILURE = 16                # a value does not match its checksum
+    UNKNOWN = 100
+    SB_DAMAGED = 200                 # local classes from here on
+    TREE_DAMAGED = 201
+    SPACE_LEAKED = 202
+    SPACE_CONFLICT = 203
+    RECORD_DAMAGED = 204
+    COUNTER_WRONG = 205
+    SMD_INCONSISTENT = 206
+
+
+@dataclass(frozen=True)
+class Problem:
+    code: int
+    name: str
+    cls: Cls
+    message: str                     # str.format template over the finding's context
+    choices: tuple                   # (Action, detail) pairs; index 0 = suggested
+    safe_auto: bool = False          # the default may be applied without asking (preen)
+    report_only: str = ""            # why there is no repair
+
+    @property
+    def pass_(self) -> int:
+        return self.code >> 16
+
+    @property
+    def default(self) -> Action:
+        return self.choices[0][0] if self.choices else Action.IGNORE
+
+
+def _p(code, name, cls, message, choices=(), safe_auto=False, report_only=""):
+    return Problem(code, name, cls, message, tuple(choices), safe_auto, report_only)
+
+
+IGN = (Action.IGNORE, "Ignore it and leave the shard as it is.")
+
+PROBLEMS = [
+    # P0 superblock
+    _p(0x000001, "SB_COPY_DAMAGED", Cls.SB_DAMAGED,
+       "superblock copy in slot {slot} is damaged ({reason}); the other copy (generation {gen}) is used",
+       [(Action.TRUST_LATEST, "Rewrite the damaged copy from the good one [suggested]."), IGN],
+       safe_auto=True),
+    # P1 structure
+    _p(0x010001, "TREE_NODE_UNREADABLE", Cls.TREE_DAMAGED,
+       "{tree} tree of {owner} has an unreadable node at page {page} ({reason}); "
+       "{lost} record(s) below it cannot be read",
+       [(Action.DISCARD, "Rebuild the tree from the records that can still be read, dropping "
+                         "what was below the damaged node [suggested]."), IGN]),
+    _p(0x010002, "FREE_LIST_DAMAGED", Cls.TREE_DAMAGED,
+       "free-page list is damaged at page {page} ({reason})",
+       [(Action.TRUST_TARGET, "Rebuild the free-page list from the pages nothing reaches "
+                              "[suggested]."), IGN], safe_auto=True),
+    _p(0x010003, "TREE_COUNT_WRONG", Cls.COUNTER_WRONG,
+       "{tree} tree of {owner} says it holds {stored} record(s) but holds {actual}",
+       [(Action.TRUST_TARGET, "Rebuild the tree from its records, with the right counts "
+                              "[suggested]."), IGN], safe_auto=True),
+    # P2 records
+    _p(0x020001, "VALUE_CSUM_MISMATCH", Cls.CSUM_FAILURE,
+       "value {value} does not match its {csum} checksum",
+       [(Action.TRUST_TARGET, "Mark the value corrupted (kept, but reads report it) [suggested]."),
+        (Action.DISCARD, "Remove the value."), IGN], safe_auto=True),
+    _p(0x020002, "VALUE_OUT_OF_BOUNDS", Cls.RECORD_DAMAGED,
+       "value {value} points at {media} bytes {start}..{end}, outside the {where}",
+       [(Action.DISCARD, "Remove the value record (its bytes are lost) [suggested]."), IGN]),
+    _p(0x020003, "OBJ_MAX_WRITE_STALE", Cls.COUNTER_WRONG,
+       "object {owner} records max write epoch {stored} but holds epoch {actual}",
+       [(Action.TRUST_TARGET, "Raise the object's max write epoch [suggested]."), IGN],
+       safe_auto=True),
+    # P3 ILOG <-> DTX
+    _p(0x030001, "ILOG_ORPHAN_LID", Cls.DTX_ORPHAN,
+       "incarnation log of {owner} has an entry at epoch {epoch} of local id {lid}, "
+       "which no active transaction has",
+       [(Action.DISCARD, "Abort it: remove the entry."),
+        (Action.READD, "Commit it: keep the entry as committed."), IGN]),
+    _p(0x030002, "VALUE_ORPHAN_LID", Cls.DTX_ORPHAN,
+       "value {value} carries local id {lid}, which no active transaction has",
+       [(Action.DISCARD, "Abort it: mark the value aborted."),
+        (Action.READD, "Commit it: mark the value committed."), IGN]),
+    _p(0x030003, "DTX_DANGLING_REF", Cls.DTX_CORRUPTED,
+       "active transaction {xid} refers to {count} record(s) that no longer carry its local id",
+       [(Action.DISCARD, "Drop the dangling references (dtx_act_discard_invalid) [suggested]."), IGN],
+       safe_auto=True),
+    _p(0x030004, "DTX_ACTIVE_AND_COMMITTED", Cls.DTX_CORRUPTED,
+       "transaction {xid} is both active and committed",
+       [(Action.READD, "Finish the commit: commit its records, drop the active entry "
+                       "[suggested]."), IGN], safe_auto=True),
+    # P4 space
+    _p(0x040001, "PAGES_LEAKED", Cls.SPACE_LEAKED,
+       "{count} shard page(s) are neither in use nor free ({ranges})",
+       [(Action.TRUST_TARGET, "Return them to the free-page list [suggested]."), IGN], safe_auto=True),
+    _p(0x040002, "PAGES_FREE_AND_USED", Cls.SPACE_CONFLICT,
+       "{count} shard page(s) in use are also on the free-page list ({ranges})",
+       [(Action.TRUST_TARGET, "Take them off the free-page list [suggested]."), IGN], safe_auto=True),
+    _p(0x040003, "PAGE_DOUBLE_OWNED", Cls.SPACE_CONFLICT,
+       "{what} {page} is used by both {first} and {second}", [IGN],
+       report_only="only one owner's bytes can be there and the format cannot tell which; "
+                   "restore the other from a replica"),
+    _p(0x040004, "BLOCKS_LEAKED", Cls.SPACE_LEAKED,
+       "{count} NVMe block(s) are neither in use nor free ({ranges})",
+       [(Action.TRUST_TARGET, "Return them to the VEA free map [suggested]."), IGN], safe_auto=True),
+    _p(0x040005, "BLOCKS_FREE_AND_USED", Cls.SPACE_CONFLICT,
+       "{count} NVMe block(s) in use are also in the VEA free map ({ranges})",
+       [(Action.TRUST_TARGET, "Take them out of the free map [suggested]."), IGN], safe_auto=True),
+    # P6 across files
+    _p(0x060001, "SMD_BLOB_MISSING", Cls.SMD_INCONSISTENT,
+       "SMD does not locate the NVMe blob of pool {pool} target {target} ({reason})",
+       [(Action.TRUST_TARGET, "Rebuild SMD from the blob headers (smd_sync) [suggested]."), IGN],
+       safe_auto=True),
+    _p(0x060002, "SMD_POOL_WITHOUT_SHARD", Cls.POOL_NONEXIST_ON_ENGINE,
+       "SMD lists pool {pool} target {target}, which has no shard file",
+       [(Action.DISCARD, "Remove the pool's SMD entry for that target [suggested]."), IGN]),
+]
+
+BY_CODE = {p.code: p for p in PROBLEMS}
+BY_NAME = {p.name: p for p in PROBLEMS}
+
+
+def problem(code: int) -> Problem:
+    return BY_CODE[code]
+
+
+def parse_class(text: str) -> Cls:
+    name = text.strip().upper()
+    name = name[4:] if name.startswith("CIC_") else name
+    try:
+        return Cls[name]
+    except KeyError:
+        raise ValueError(f"invalid inconsistency class \"{text}\"") from None
+
+
+def parse_action(text: str) -> Action:
+    name = text.strip().upper()
+    name = name[4:] if name.startswith("CIA_") else name
+    try:
+        return Action[name]
+    except KeyError:
+        raise ValueError(f"invalid inconsistency action \"{text}\"") from None

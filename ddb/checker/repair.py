@@ -1,0 +1,138 @@
+"""Repairs: apply the chosen action of each finding of one shard, in one transaction.
+
+Every repair goes through vosfmt's crash-safe writer, so a shard is either
+fully repaired or untouched. Some repairs leave consequences for the next
+scan round (a rebuilt tree's old pages become leaked pages); the engine
+re-scans until nothing repairable is left.
+"""
+from __future__ import annotations
+
+from vosfmt import Oid, Xid, open_shard
+from vosfmt.constants import DTX_LID_ABORTED, DTX_LID_COMMITTED, AddrFlags
+from vosfmt.dtx import commit_active, discard_invalid
+from vosfmt.keys import uuid_bytes
+from vosfmt.records import IlogEntry
+
+from .problems import Action
+from .scan import ShardScan, read_tree
+
+
+def _owner(path: list):
+    """JSON owner path -> (cont uuid bytes, Oid, dkey bytes, akey bytes) prefix."""
+    out = []
+    if path:
+        out.append(uuid_bytes(path[0]))
+    if len(path) > 1:
+        out.append(Oid.parse(path[1]))
+    out += [bytes.fromhex(k) for k in path[2:]]
+    return tuple(out)
+
+
+def repair_shard(path: str, db_root: str, chosen: list, hooks=None) -> None:
+    """Apply [(Finding, Action)] to one shard. Raises VosError if it cannot."""
+    codes = {f.code for f, _ in chosen}
+    with open_shard(path, write=True, db_root=db_root, hooks=hooks) as shard:
+        if 0x000001 in codes:
+            shard.rewrite_superblock_copy()
+        rest = [(f, a) for f, a in chosen if f.code != 0x000001]
+        if not rest:
+            return
+        scan = ShardScan(shard)
+        free = None
+        if 0x010002 in codes or any(f.code == 0x010001 and f.ctx.get("field") == "vea_root"
+                                    for f, _ in rest):
+            scan.run()
+        if 0x010002 in codes:
+            used = set(scan.facts.pages)
+            free = [(p, 1) for p in range(2, shard.sb.total_pages) if p not in used]
+        with shard.begin(free_pages=free) as tx:
+            for f, action in sorted(rest, key=lambda fa: _ORDER.get(fa[0].code, 50)):
+                _apply(shard, tx, scan, f, action)
+
+
+def _apply(shard, tx, scan, f, action: Action) -> None:
+    c = f.ctx
+    code = f.code
+    if code in (0x010001, 0x010003):
+        owner = _owner(c["path"])
+        if c["field"] == "vea_root":
+            lo, hi = shard.sb.hdr_blks, shard.sb.hdr_blks + shard.sb.tot_blks
+            used = set(scan.facts.blocks)
+            tx.reset_vea([(b, 1) for b in range(lo, hi) if b not in used])
+            return
+        root = _root_of(shard, owner, c["field"])
+        items, _bad = read_tree(shard.reader, root)
+        tx.replace_tree(owner, c["field"], items)
+    elif code == 0x010002:
+        pass                                  # done by opening the transaction with a rebuilt list
+    elif code == 0x020001:
+        cu, oid, dkey, akey = _owner(c["path"])
+        vkey = c["vkey"][0] if len(c["vkey"]) == 1 else tuple(c["vkey"])
+        if action == Action.DISCARD:
+            tx.delete_value(cu, oid, dkey, akey, vkey)
+        else:
+            v = tx.get_value(cu, oid, dkey, akey, vkey)
+            tx.update_value(cu, oid, dkey, akey, vkey, aflags=v.aflags | AddrFlags.CORRUPTED)
+    elif code == 0x020002:
+        cu, oid, dkey, akey = _owner(c["path"])
+        vkey = c["vkey"][0] if len(c["vkey"]) == 1 else tuple(c["vkey"])
+        tx.delete_value(cu, oid, dkey, akey, vkey, release=False)
+    elif code == 0x020003:
+        cu, oid = _owner(c["path"])
+        tx.put_object(cu, oid, max_write=c["actual"])
+    elif code == 0x030001:
+        cu, oid, *keys = _owner(c["path"])
+        dkey = keys[0] if keys else None
+        akey = keys[1] if len(keys) > 1 else None
+        entries = tx.get_ilog(cu, oid, dkey, akey).entries
+        out = []
+        for e in entries:
+            if e.epoch == c["epoch"] and e.tx_id == c["lid"]:
+                if action == Action.DISCARD:
+                    continue
+                e = IlogEntry(e.epoch, DTX_LID_COMMITTED, e.punch_minor, e.update_minor)
+            out.append(e)
+        tx.set_ilog(cu, oid, dkey, akey, entries=out)
+    elif code == 0x030002:
+        cu, oid, dkey, akey = _owner(c["path"])
+        vkey = c["vkey"][0] if len(c["vkey"]) == 1 else tuple(c["vkey"])
+        tx.update_value(cu, oid, dkey, akey, vkey,
+                        dtx_lid=DTX_LID_ABORTED if action == Action.DISCARD else DTX_LID_COMMITTED)
+    elif code == 0x030003:
+        discard_invalid(tx, uuid_bytes(c["cont"]), Xid.parse(c["xid"]))
+    elif code == 0x030004:
+        cu = uuid_bytes(c["cont"])
+        xid = Xid.parse(c["xid"])
+        old = [e for e in tx.dtx_committed_entries(cu) if e.xid == xid]
+        commit_active(tx, cu, xid, old[0].cmt_time if old else 0)
+    elif code == 0x040001:
+        tx.free_pages([tuple(e) for e in c["extents"]])
+    elif code == 0x040002:
+        tx.unfree_pages([tuple(e) for e in c["extents"]])
+    elif code == 0x040004:
+        for off, cnt in c["extents"]:
+            tx.vea_free(off, cnt)
+    elif code == 0x040005:
+        for off, cnt in c["extents"]:
+            tx.vea_unfree(off, cnt)
+
+
+#: trees are rebuilt before anything else touches their records; space last
+_ORDER = {0x010001: 0, 0x010003: 1, 0x040001: 90, 0x040002: 91, 0x040004: 92, 0x040005: 93}
+
+
+def _root_of(shard, owner: tuple, field: str):
+    if not owner:
+        return shard.sb.cont_root
+    c = shard.container(owner[0])
+    if len(owner) == 1:
+        return getattr(c.rec, field)
+    o = c.object(owner[1])
+    if len(owner) == 2:
+        return o.rec.dkey_root
+    d = o.dkey(owner[2])
+    if len(owner) == 3:
+        return d.rec.child_root
+    return d.akey(owner[3]).rec.child_root
+
+

@@ -1,0 +1,430 @@
+"""The passes over one shard, and over the image's SMD: they find, they never fix.
+
+A scan reads everything through vosfmt but never trusts it: every node,
+record and value is verified on its own, so one damaged page is one finding
+and the walk goes on. It collects the facts later passes need (who owns
+each page and block, which records carry which local id) and returns
+Findings; it never prints and never raises on corruption.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+from vosfmt import CorruptionError, VosError
+from vosfmt.constants import (DTX_LID_ABORTED, DTX_LID_COMMITTED, DTX_LID_FIRST, DTX_LID_SOLO_FLAG,
+                              PAGE_SIZE, AddrFlags, Media, RecType, RootFlags, TreeClass)
+from vosfmt.keys import (dkey_uncollate, epoch_from_key, epoch_key, extent_from_key, extent_key,
+                         uuid_str, xid_from_key)
+from vosfmt.records import (dec_container, dec_dtx_active, dec_dtx_committed, dec_extent, dec_key,
+                            dec_object, dec_refs, dec_sv, dec_vea)
+from vosfmt.space import coalesce
+
+from .problems import problem
+
+_DECODERS = {
+    TreeClass.CONT_TABLE: lambda k, v: dec_container(v),
+    TreeClass.OBJ_TABLE: lambda k, v: dec_object(v),
+    TreeClass.DKEY: lambda k, v: dec_key(v),
+    TreeClass.AKEY: lambda k, v: dec_key(v),
+    TreeClass.SINGV: lambda k, v: dec_sv(v, epoch_from_key(k)),
+    TreeClass.EVT: lambda k, v: dec_extent(v, *extent_from_key(k)),
+    TreeClass.DTX_ACT: lambda k, v: dec_dtx_active(v, xid_from_key(k)),
+    TreeClass.DTX_CMT: lambda k, v: dec_dtx_committed(v, xid_from_key(k)),
+    TreeClass.VEA: lambda k, v: dec_vea(v),
+}
+TREE_NAMES = {TreeClass.CONT_TABLE: "container", TreeClass.OBJ_TABLE: "object",
+              TreeClass.DKEY: "dkey", TreeClass.AKEY: "akey", TreeClass.SINGV: "single-value",
+              TreeClass.EVT: "extent", TreeClass.DTX_ACT: "active DTX",
+              TreeClass.DTX_CMT: "committed DTX", TreeClass.VEA: "VEA free-extent"}
+
+
+@dataclass
+class Finding:
+    """One inconsistency: its problem code and a JSON-able context (message fields + repair data)."""
+    code: int
+    ctx: dict
+    shard: str = ""
+
+    @property
+    def problem(self):
+        return problem(self.code)
+
+    @property
+    def message(self) -> str:
+        try:
+            return self.problem.message.format(**self.ctx)
+        except (KeyError, IndexError, ValueError):
+            return self.problem.message
+
+    def identity(self) -> tuple:
+        keys = sorted(k for k in self.ctx if k not in ("lost", "count", "ranges", "extents"))
+        return (self.code, self.shard, tuple((k, str(self.ctx[k])) for k in keys))
+
+
+def owner_label(owner: list) -> str:
+    if not owner:
+        return "the pool"
+    parts = [owner[0]] + owner[1:2]
+    for k in owner[2:]:
+        parts.append(_key_text(bytes.fromhex(k)))
+    return "/" + "/".join(parts)
+
+
+def _key_text(b: bytes) -> str:
+    try:
+        t = b.decode("ascii")
+        if t.isprintable():
+            return t
+    except UnicodeDecodeError:
+        pass
+    return "{bin:0x" + b.hex() + "}"
+
+
+def _ranges(pages) -> tuple[list, str]:
+    ext = coalesce((p, 1) for p in sorted(pages))
+    text = ", ".join(f"{s}" if n == 1 else f"{s}-{s + n - 1}" for s, n in ext[:6])
+    return [list(e) for e in ext], text + (", ..." if len(ext) > 6 else "")
+
+
+@dataclass
+class ShardFacts:
+    pages: dict = field(default_factory=dict)       # page -> owner label
+    doubles: list = field(default_factory=list)
+    blocks: dict = field(default_factory=dict)
+    lid_records: set = field(default_factory=set)   # (type, oid, dkey, akey, vkey, lid, epoch)
+    free_pages: set = field(default_factory=set)
+    freelist_ok: bool = True
+    vea_ok: bool = True
+    vea_free: set = field(default_factory=set)
+    records: int = 0
+    value_bytes: int = 0
+
+
+class ShardScan:
+    def __init__(self, shard, progress=None):
+        self.shard = shard
+        self.sb = shard.sb
+        self.reader = shard.reader
+        self.findings: list[Finding] = []
+        self.facts = ShardFacts()
+        self.progress = progress
+
+    def add(self, code: int, **ctx) -> None:
+        self.findings.append(Finding(code, ctx, self.shard.path))
+
+    # --- the passes --------------------------------------------------------------
+    def run(self) -> list[Finding]:
+        for n, step in enumerate((self.p0_superblock, self.p1_p2_p3_trees, self.p4_space), 1):
+            step()
+            if self.progress:
+                self.progress(n, 3)
+        return self.findings
+
+    def p0_superblock(self) -> None:
+        from vosfmt.shard import decode_superblock
+        other = 1 - self.sb.slot
+        raw = self.shard.df.read(other * PAGE_SIZE, 244)
+        try:
+            sb = decode_superblock(raw, other, self.shard.path)
+            if sb.pool_uuid != self.sb.pool_uuid or sb.generation > self.sb.generation:
+                raise CorruptionError("it belongs to another state")
+        except (VosError, ValueError) as e:
+            reason = getattr(e, "reason", str(e))
+            if int.from_bytes(raw[:4], "little") != 0x5CA1AB1E:
+                reason = "no superblock magic"
+            self.add(0x000001, slot=other, reason=reason, gen=self.sb.generation)
+
+    def p1_p2_p3_trees(self) -> None:
+        f = self.facts
+        sb = self.sb
+        # free-page list (P1)
+        try:
+            for page, extents in self.shard.freelist_pages():
+                self.own(page, "free-page list")
+                for start, count in extents:
+                    f.free_pages.update(range(start, start + count))
+        except CorruptionError as e:
+            f.freelist_ok = False
+            self.add(0x010002, page=(e.offset or 0) // PAGE_SIZE, reason=e.reason)
+        # VEA (P1)
+        if sb.nvme_size:
+            items = self.walk(sb.vea_root, [], "vea_root")
+            if items is None:
+                f.vea_ok = False
+            else:
+                for k, v in items:
+                    cnt, _age = dec_vea(v)
+                    off = epoch_from_key(k)
+                    f.vea_free.update(range(off, off + cnt))
+        # containers and below (P1-P3)
+        for ck, cv in self.walk(sb.cont_root, [], "cont_root") or []:
+            c = dec_container(cv)
+            cu = uuid_str(ck)
+            self.container(c, cu)
+
+    def container(self, c, cu: str) -> None:
+        owner = [cu]
+        active = {}
+        for k, v in self.walk(c.dtx_act_root, owner, "dtx_act_root") or []:
+            e = dec_dtx_active(v, xid_from_key(k))
+            active[e.lid] = e
+            self.run_of(e.records, f"/{cu} dtx {e.xid} records")
+            self.run_of(e.mbs, f"/{cu} dtx {e.xid} membership")
+        committed = {}
+        for k, v in self.walk(c.dtx_cmt_root, owner, "dtx_cmt_root") or []:
+            committed[bytes(k)] = dec_dtx_committed(v, xid_from_key(k))
+        self.facts.lid_records = set()          # local ids are per container
+        for _k, ov in self.walk(c.obj_root, owner, "obj_root") or []:
+            self.object(dec_object(ov), cu, active, c)
+        self.p3_dtx(cu, active, committed)
+
+    def object(self, o, cu: str, active: dict, cont) -> None:
+        oid = str(o.oid)
+        owner = [cu, oid]
+        newest = 0
+        self.check_ilog(o.ilog, owner, active, (RecType.ILOG, o.oid, b"", b"", b""))
+        newest = max([newest] + [e.epoch for e in o.ilog.entries])
+        for dk, dv in self.walk(o.dkey_root, owner, "dkey_root") or []:
+            d = dec_key(dv)
+            dkey = dkey_uncollate(o.dkey_root.key_kind, dk)
+            downer = owner + [dkey.hex()]
+            self.check_ilog(d.ilog, downer, active, (RecType.ILOG, o.oid, dkey, b"", b""))
+            newest = max([newest] + [e.epoch for e in d.ilog.entries])
+            for ak, av in self.walk(d.child_root, downer, "child_root") or []:
+                a = dec_key(av)
+                akey = dkey_uncollate(d.child_root.key_kind, ak)
+                aowner = downer + [akey.hex()]
+                self.check_ilog(a.ilog, aowner, active, (RecType.ILOG, o.oid, dkey, akey, b""))
+                newest = max([newest] + [e.epoch for e in a.ilog.entries])
+                for vk, vv in self.walk(a.child_root, aowner, "child_root") or []:
+                    v = _DECODERS[a.child_root.tclass](vk, vv)
+                    newest = max(newest, v.epoch)
+                    self.value(v, aowner, active, cont, o.oid, dkey, akey, vk, a.child_root.tclass)
+        if newest > o.max_write:
+            self.add(0x020003, owner=owner_label(owner), stored=o.max_write, actual=newest,
+                     path=owner)
+
+    def check_ilog(self, ilog, owner: list, active: dict, ref) -> None:
+        for e in ilog.entries:
+            if e.tx_id in (DTX_LID_COMMITTED, DTX_LID_ABORTED) or e.tx_id & DTX_LID_SOLO_FLAG:
+                continue
+            self.facts.lid_records.add(ref + (e.tx_id, e.epoch))
+            a = active.get(e.tx_id)
+            if a is None or a.epoch != e.epoch:
+                self.add(0x030001, owner=owner_label(owner), path=owner, epoch=e.epoch, lid=e.tx_id)
+
+    def value(self, v, owner, active, cont, oid, dkey, akey, vk: bytes, tclass) -> None:
+        f = self.facts
+        f.records += 1
+        sv = tclass == TreeClass.SINGV
+        label = owner_label(owner) + (f"@{v.epoch}" if sv else f"/{{{v.lo}-{v.hi}}}@{v.epoch}")
+        vkey = [v.epoch] if sv else [v.lo, v.epoch, v.minor]
+        where = dict(value=label, path=owner, vkey=vkey)
+        if not sv:
+            self.run_of(v.csums, label + " checksums")
+        size = v.size if sv else v.nbytes
+        if not v.is_punch and size:
+            if v.media == Media.SCM:
+                end = v.off + size
+                if v.off < 2 * PAGE_SIZE or end > self.sb.total_pages * PAGE_SIZE:
+                    self.add(0x020002, media="shard", start=v.off, end=end - 1,
+                             where=f"shard's {self.sb.total_pages} pages", **where)
+                    return
+                for p in range(v.off // PAGE_SIZE, -(-end // PAGE_SIZE)):
+                    self.own(p, label)
+            elif v.media == Media.NVME:
+                bs = self.sb.blk_size or 1
+                lo, hi = self.sb.hdr_blks, self.sb.hdr_blks + self.sb.tot_blks
+                first, last = v.off // bs, -(-(v.off + size) // bs)
+                if not self.sb.nvme_size or v.off % bs or first < lo or last > hi:
+                    self.add(0x020002, media="NVMe", start=v.off, end=v.off + size - 1,
+                             where="device", **where)
+                    return
+                for b in range(first, last):
+                    if b in f.blocks:
+                        f.doubles.append(("block", b, label, f.blocks[b]))
+                    else:
+                        f.blocks[b] = label
+            if v.csum_type and not v.aflags & AddrFlags.CORRUPTED:
+                try:
+                    f.value_bytes += size
+                    self.shard.verify_value(None, v, label)
+                except CorruptionError as e:
+                    if "checksum" in e.reason:
+                        from vosfmt.checksum import csum_name
+                        self.add(0x020001, csum=csum_name(v.csum_type), **where)
+                    else:
+                        self.add(0x020002, media=Media(v.media).name, start=v.off,
+                                 end=v.off + size - 1, where="file", **where)
+                except VosError as e:       # e.g. the blob cannot be located: P6 reports that
+                    del e
+        lid = v.dtx_lid
+        if lid >= DTX_LID_FIRST and not lid & DTX_LID_SOLO_FLAG:
+            vt = epoch_key(v.epoch) if sv else extent_key(v.lo, v.epoch, v.minor)
+            f.lid_records.add(((RecType.SVT if sv else RecType.EVT), oid, dkey, akey, vt, lid, v.epoch))
+            a = active.get(lid)
+            if a is None or a.epoch != v.epoch:
+                self.add(0x030002, lid=lid, **where)
+
+    def p3_dtx(self, cu: str, active: dict, committed: dict) -> None:
+        from vosfmt.keys import xid_key
+        for e in active.values():
+            raw = b""
+            try:
+                raw = self.shard.ext_bytes(e.records, None, "dtx record list")
+                refs = dec_refs(raw, e.rec_cnt)
+            except (VosError, ValueError, IndexError):
+                refs = []
+            bad = [r for r in refs
+                   if (r.type, r.oid, r.dkey, r.akey, r.vkey, e.lid, e.epoch) not in self.facts.lid_records]
+            if bad:
+                self.add(0x030003, xid=str(e.xid), count=len(bad), cont=cu)
+            if xid_key(e.xid) in committed:
+                self.add(0x030004, xid=str(e.xid), cont=cu)
+
+    # --- P4 -------------------------------------------------------------------------
+    def p4_space(self) -> None:
+        f = self.facts
+        for kind, p, first, second in f.doubles:
+            self.add(0x040003, what="shard page" if kind == "page" else "NVMe block", page=p,
+                     first=first, second=second)
+        used = set(f.pages)
+        if f.freelist_ok:
+            both = used & f.free_pages
+            if both:
+                ext, text = _ranges(both)
+                self.add(0x040002, count=len(both), ranges=text, extents=ext)
+            leaked = set(range(2, self.sb.total_pages)) - used - f.free_pages
+            if leaked:
+                ext, text = _ranges(leaked)
+                self.add(0x040001, count=len(leaked), ranges=text, extents=ext)
+        if self.sb.nvme_size and f.vea_ok:
+            lo, hi = self.sb.hdr_blks, self.sb.hdr_blks + self.sb.tot_blks
+            both = set(f.blocks) & f.vea_free
+            if both:
+                ext, text = _ranges(both)
+                self.add(0x040005, count=len(both), ranges=text, extents=ext)
+            leaked = set(range(lo, hi)) - set(f.blocks) - f.vea_free
+            if leaked:
+                ext, text = _ranges(leaked)
+                self.add(0x040004, count=len(leaked), ranges=text, extents=ext)
+
+    # --- helpers ---------------------------------------------------------------------
+    def own(self, page: int, label: str) -> None:
+        f = self.facts
+        if page in f.pages:
+            f.doubles.append(("page", page, label, f.pages[page]))
+        else:
+            f.pages[page] = label
+
+    def run_of(self, x, label: str) -> None:
+        if x.media == Media.SCM and x.len:
+            for p in range(x.off // PAGE_SIZE, -(-(x.off + x.len) // PAGE_SIZE)):
+                self.own(p, label)
+
+    def walk(self, root, owner: list, fieldname: str):
+        """Readable, decodable (key, value) pairs of a tree, in order; reports the rest.
+
+        Returns None when nothing of the tree could be read.
+        """
+        items, bad = read_tree(self.reader, root, self.own, owner_label(owner))
+        tree = TREE_NAMES.get(root.tclass, "tree")
+        if bad:
+            page, reason = bad[0]
+            self.add(0x010001, tree=tree, owner=owner_label(owner), page=page, reason=reason,
+                     lost=max(root.count - len(items), 0), path=owner, field=fieldname,
+                     tclass=int(root.tclass))
+            return items if items else (None if root.count else [])
+        if len(items) != root.count:
+            self.add(0x010003, tree=tree, owner=owner_label(owner), stored=root.count,
+                     actual=len(items), path=owner, field=fieldname, tclass=int(root.tclass))
+        return items
+
+
+def read_tree(reader, root, own=None, label: str = ""):
+    """(items, bad): decodable records of a tree in key order, and unreadable parts."""
+    decode = _DECODERS.get(root.tclass)
+    items, bad = [], []
+
+    def take(keys, vals, page):
+        for k, v in zip(keys, vals):
+            try:
+                if decode is not None:
+                    decode(k, v)
+                items.append((k, v))
+            except (CorruptionError, ValueError, IndexError, KeyError) as e:
+                bad.append((page, f"malformed record ({e})"))
+
+    if root.flags & RootFlags.EMBEDDED:
+        try:
+            n = reader.embedded(root, label)
+            take(n.keys, n.vals, 0)
+        except CorruptionError as e:
+            bad.append((0, e.reason))
+        return items, bad
+    if not root.page:
+        return items, bad
+    stack = [(root.page, root.depth)]
+    while stack:
+        page, level = stack.pop()
+        if own is not None:
+            own(page, f"{label} {TREE_NAMES.get(root.tclass, '')} tree node")
+        try:
+            node = reader.node(page, root.tclass, label)
+        except CorruptionError as e:
+            bad.append((page, e.reason))
+            continue
+        if node.level != level:
+            bad.append((page, f"node at level {node.level}, expected {level}"))
+            continue
+        if node.leaf:
+            take(node.keys, node.vals, page)
+        else:
+            stack.extend((k, level - 1) for k in reversed(node.kids))
+    return items, bad
+
+
+# --- across files (P6) --------------------------------------------------------------
+
+def scan_image_smd(db_root: str, shards: list) -> list[Finding]:
+    """SMD rows against the shards and blobs that exist."""
+    from vosfmt.blob import blob_path, read_header
+    from vosfmt.image import shard_path
+    from vosfmt.smd import SysDb
+    out = []
+    try:
+        db = SysDb(db_root)
+    except VosError as e:
+        for sh in shards:
+            if sh.sb.nvme_size:
+                out.append(Finding(0x060001, dict(pool=sh.pool_uuid, target=sh.sb.target_idx,
+                                                  reason=str(e)), sh.path))
+        return out
+    with db:
+        pools, targets = db.pools(), db.targets()
+    for sh in shards:
+        if not sh.sb.nvme_size:
+            continue
+        pool = pools.get(sh.sb.pool_uuid)
+        reason = None
+        blob = pool.blob_of(sh.sb.target_idx) if pool else None
+        dev = targets.get(sh.sb.target_idx)
+        if pool is None or blob is None or dev is None:
+            reason = "no SMD row"
+        else:
+            p = blob_path(db_root, dev, blob)
+            try:
+                h = read_header(p)
+                if h.pool_uuid != sh.sb.pool_uuid or h.vos_id != sh.sb.target_idx or h.blob_id != blob:
+                    reason = f"the blob SMD names ({p}) belongs to another pool or target"
+            except VosError as e:
+                reason = str(e)
+        if reason:
+            out.append(Finding(0x060001, dict(pool=sh.pool_uuid, target=sh.sb.target_idx,
+                                              reason=reason), sh.path))
+    for puuid, row in pools.items():
+        for t in row.tgts:
+            if not os.path.exists(shard_path(db_root, puuid, t)):
+                out.append(Finding(0x060002, dict(pool=uuid_str(puuid), target=t), ""))
+    return out

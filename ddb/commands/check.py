@@ -1,0 +1,337 @@
+"""``ddb check``: the checker's command line, mirroring ``dmg check`` offline plus e2fsck's modes."""
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+import click
+
+from ..checker import (EXIT_ERROR, EXIT_USAGE, PROBLEMS, Action, CheckError, Checker, Cls, Options,
+                       query, repair_finding, resolution, stop)
+from ..checker.problems import parse_action, parse_class
+from ..checker.store import ReportStore
+from ..errors import DdbError, ExitCode
+from ..registry import Info
+from ._table import ALL
+
+
+def _db_root(s, db: str, targets=()) -> str:
+    if db:
+        return db
+    for t in targets:
+        if os.path.isfile(t):
+            return os.path.dirname(os.path.dirname(os.path.abspath(t)))
+        if os.path.isdir(os.path.join(t, "daos_sys")):
+            return t
+    default = getattr(s, "default_path", None)
+    if s.shard is not None:
+        return s.shard.db_root
+    if default:
+        return os.path.dirname(os.path.dirname(os.path.abspath(default)))
+    if os.path.isdir("daos_sys"):
+        return "."
+    raise DdbError("give the storage image: --db DIR (the directory holding daos_sys), a target, or -s")
+
+
+def _fail(e: Exception, code: int = EXIT_ERROR):
+    click.echo(f"ERROR: ddb: {e}", err=True)
+    raise ExitCode(code)
+
+
+class _Group(click.Group):
+    """The check group, carrying the registry's Info like every other command."""
+
+    def __init__(self, *a, **kw):
+        super().__init__(*a, **kw)
+        self.info = Info(group="check", self_managed=True)
+
+
+@click.group("check", cls=_Group, short_help="Check and repair shards, blobs and SMD (like dmg check / e2fsck)",
+             context_settings={"help_option_names": ["-h", "--help"]})
+def check():
+    """Check and repair pool shards, their NVMe blobs and the SMD sys db.
+
+    Findings are kept in <db>/daos_sys/check_db. Exit status (e2fsck's bits):
+    0 clean, 1 fixed, 4 left uncorrected, 8 operational error, 16 usage error,
+    32 interrupted.
+    """
+
+
+ALL["check"] = check
+
+
+class _StartCommand(click.Command):
+    def parse_args(self, ctx, args):
+        # -p is dmg's --policies when followed by CLASS:ACTION, else e2fsck's preen
+        out = []
+        it = iter(range(len(args)))
+        i = 0
+        while i < len(args):
+            a = args[i]
+            if a == "-p":
+                if i + 1 < len(args) and ":" in args[i + 1]:
+                    out += ["--policies", args[i + 1]]
+                    i += 2
+                    continue
+                out.append("--preen")
+            else:
+                out.append(a)
+            i += 1
+        del it
+        return super().parse_args(ctx, out)
+
+
+def _onoff(ctx, param, value):
+    if value is None:
+        return None
+    if value not in ("on", "off"):
+        raise click.BadParameter("must be on or off")
+    return value == "on"
+
+
+def _policies(text: str) -> dict:
+    out = {}
+    for item in filter(None, (x.strip() for x in (text or "").split(","))):
+        cls, _, act = item.partition(":")
+        try:
+            out[parse_class(cls)] = parse_action(act)
+        except ValueError as e:
+            raise DdbError(str(e)) from None
+    return out
+
+
+@check.command("start", cls=_StartCommand)
+@click.option("-n", "--dry-run", "dry_run", is_flag=True, help="Report only; change nothing (read-only).")
+@click.option("-y", "--yes", is_flag=True, help="Apply every default repair.")
+@click.option("--preen", is_flag=True, help="(-p) Apply only safe default repairs; stop (exit 4) at others.")
+@click.option("-r", "--reset", is_flag=True, help="Start from scratch instead of resuming.")
+@click.option("-f", "--failout", callback=_onoff, default=None, help="on|off: stop at the first failed repair.")
+@click.option("-a", "--auto", callback=_onoff, default=None, help="on|off: never ask; interactions become IGNORE.")
+@click.option("--policies", default="", help="CLASS:ACTION,... for this run (also -p CLASS:ACTION).")
+@click.option("-D", "--db", default="", help="The storage image (directory holding daos_sys).")
+@click.argument("targets", nargs=-1)
+@click.pass_obj
+def start(s, dry_run, yes, preen, reset, failout, auto, policies, db, targets):
+    """Run the checker over every shard (or the TARGETs: shard files, pool directories)."""
+    if sum((dry_run, yes, preen)) > 1:
+        click.echo("ERROR: ddb: Only one of the options -p (preen), -n or -y may be specified.", err=True)
+        raise ExitCode(EXIT_USAGE)
+    root = _db_root(s, db, targets)
+    prev = {}
+    if ReportStore.exists(root):
+        with ReportStore(root) as st:
+            prev = st.instance()
+    interactive = not (dry_run or yes or preen) and sys.stdin.isatty()
+    opts = Options(dry_run=dry_run, mode="yes" if yes else "preen" if preen else
+                   "interactive" if interactive else "default",
+                   auto=prev.get("auto", False) if auto is None else auto,
+                   failout=prev.get("failout", False) if failout is None else failout,
+                   reset=reset, policies=_policies(policies))
+    if yes:
+        opts.auto = True
+    t0 = time.time()
+    progress = _progress() if sys.stderr.isatty() else None
+    try:
+        rc = Checker(root, targets, opts, ask=_ask if interactive else None, progress=progress,
+                     hooks=getattr(s, "hooks", None)).start()
+    except CheckError as e:
+        _fail(e)
+    except KeyboardInterrupt:
+        click.echo("\ncheck interrupted; 'ddb check start' resumes it", err=True)
+        raise ExitCode(32) from None
+    if progress:
+        click.echo("", err=True)
+    q = query(root)
+    mine = [r for r in q["reports"] if r["timestamp"] >= t0]
+    _print_run(s, mine, q, dry_run)
+    raise ExitCode(rc)
+
+
+def _progress():
+    def show(path, i, n, p, total):
+        click.echo(f"\rchecking shard {i + 1}/{n}: pass {p}/{total} {os.path.basename(os.path.dirname(path))}"
+                   f"/{os.path.basename(path)}   ", err=True, nl=False)
+    return show
+
+
+def _ask(finding, choices):
+    click.echo(f"{finding.shard}: {finding.message}.")
+    for i, (act, detail) in enumerate(choices):
+        click.echo(f"  {i}: {Action(act).name}: {detail}")
+    while True:
+        ans = click.prompt("Choice (a = the suggestion for all of this class)", default="0",
+                           show_default=True)
+        if ans == "a":
+            return choices[0][0], True
+        if ans.isdigit() and int(ans) < len(choices):
+            return choices[int(ans)][0], False
+        click.echo("  answer with a number or a")
+
+
+def _print_run(s, reports, q, dry_run) -> None:
+    if s.out.json:
+        s.out.emit(None, {"status": q["status"], "reports": reports})
+        return
+    for r in reports:
+        state = "PENDING" if r["action"] == Action.INTERACT else resolution(r)
+        s.out.text(f"{r['seq']:#x} {r['name']} ({r['code']:#08x}): {r['msg']}: {state}")
+    fixed = sum(1 for r in reports if r["result"] == 0)
+    s.out.text(f"check: {len(reports)} finding(s), {fixed} repaired, "
+               f"{sum(1 for r in reports if r['action'] == Action.INTERACT)} pending, "
+               f"{sum(1 for r in reports if r['result'] == 2)} ignored, "
+               f"{sum(1 for r in reports if r['result'] == 1)} dry run, "
+               f"{sum(1 for r in reports if r['result'] == -5)} failed")
+    if fixed:
+        s.out.text("***** STORAGE IMAGE WAS MODIFIED *****")
+
+
+@check.command("query")
+@click.option("-v", "--verbose", is_flag=True, help="One block per report.")
+@click.option("-D", "--db", default="", help="The storage image (directory holding daos_sys).")
+@click.option("--json", "as_json", is_flag=True, help="JSON output.")
+@click.pass_obj
+def query_cmd(s, verbose, db, as_json):
+    """Show the checker's status and its findings."""
+    from tabulate import tabulate
+    root = _db_root(s, db)
+    try:
+        q = query(root)
+    except Exception as e:  # noqa: BLE001 - the store may be missing or damaged
+        _fail(e)
+    if as_json or s.out.json:
+        s.out.emit(None, {"status": q["status"], "instance": q.get("instance", {}),
+                          "shards": q["shards"], "reports": q["reports"] or None})
+        return
+    inst = q.get("instance", {})
+    started = inst.get("start_time")
+    when = time.strftime(" (started at: %Y-%m-%d %H:%M:%S)", time.localtime(started)) if started else ""
+    s.out.text("DDB Checker Info")
+    s.out.text(f"  Current status: {q['status']}{when}")
+    done = sum(1 for m in q["shards"].values() if m.get("status") == "CHECKED")
+    s.out.text(f"  Checked {done} of {len(q['shards'])} shards")
+    if verbose:
+        for path, m in sorted(q["shards"].items()):
+            s.out.text(f"  Shard {path}: status: CPS_{m.get('status')}, pass: {m.get('phase')}")
+    if not q["reports"]:
+        s.out.text("No reports to display.")
+        return
+    s.out.text("Inconsistency Reports:")
+    resolved = [r for r in q["reports"] if r["action"] != Action.INTERACT]
+    pending = [r for r in q["reports"] if r["action"] == Action.INTERACT]
+    if verbose:
+        for r in q["reports"]:
+            s.out.text(f"ID: {r['seq']:#x}\nClass: {r['class_name']}\nCode: {r['code']:#08x} {r['name']}\n"
+                       f"Message: {r['msg']}\nShard: {r['shard'] or '(image)'}")
+            if r["action"] == Action.INTERACT:
+                s.out.text("Potential resolution actions:")
+                for i, (a, d) in enumerate(zip(r["choices"], r["details"])):
+                    s.out.text(f"  {i}: {Action(a).name}: {d}")
+            else:
+                s.out.text(f"Resolution: {resolution(r)}")
+            s.out.text("")
+        return
+    if resolved:
+        s.out.text("- Resolved:")
+        s.out.text(tabulate([(f"{r['seq']:#x}", r["class_name"], r["name"], _short(r["shard"]), resolution(r))
+                             for r in resolved], headers=["ID", "Class", "Problem", "Shard", "Resolution"],
+                            disable_numparse=True))
+    if pending:
+        s.out.text("- Action Required:")
+        rows = []
+        for r in pending:
+            for i, d in enumerate(r["details"]):
+                first = i == 0
+                rows.append((f"{r['seq']:#x}" if first else "", r["class_name"] if first else "",
+                             r["name"] if first else "", _short(r["shard"]) if first else "", f"{i}: {d}"))
+        s.out.text(tabulate(rows, headers=["ID", "Class", "Problem", "Shard", "Repair Options"],
+                            disable_numparse=True))
+
+
+def _short(path: str) -> str:
+    if not path:
+        return "(image)"
+    return f"{os.path.basename(os.path.dirname(path))[:8]}/{os.path.basename(path)}"
+
+
+@check.command("repair")
+@click.option("-D", "--db", default="", help="The storage image (directory holding daos_sys).")
+@click.argument("seq")
+@click.argument("idx", type=int)
+@click.pass_obj
+def repair_cmd(s, db, seq, idx):
+    """Answer a pending finding: apply its choice IDX."""
+    root = _db_root(s, db)
+    try:
+        n = int(seq, 0)
+    except ValueError:
+        _fail(f"invalid sequence number '{seq}'", EXIT_USAGE)
+    try:
+        doc = repair_finding(root, n, idx)
+    except CheckError as e:
+        _fail(e)
+    s.out.emit(f"Finding {n:#x} resolved: {resolution(doc)}", {"seq": n, "resolution": resolution(doc)})
+
+
+@check.command("stop")
+@click.option("-D", "--db", default="", help="The storage image (directory holding daos_sys).")
+@click.argument("targets", nargs=-1)
+@click.pass_obj
+def stop_cmd(s, db, targets):
+    """Stop a running check (it can be resumed with start)."""
+    root = _db_root(s, db, targets)
+    state = stop(root)
+    s.out.emit(f"Checker status: {state}", {"status": state})
+
+
+@check.command("get-policy")
+@click.option("-D", "--db", default="", help="The storage image (directory holding daos_sys).")
+@click.option("--last", is_flag=True, help="The policies the last start used.")
+@click.pass_obj
+def get_policy(s, db, last):
+    """Show the repair action of every inconsistency class."""
+    from tabulate import tabulate
+    root = _db_root(s, db)
+    pol, flags = {}, {}
+    if ReportStore.exists(root):
+        with ReportStore(root) as st:
+            pol = st.policies()
+            inst = st.instance()
+            flags = {k: inst.get(k) for k in ("dry_run", "auto", "failout")}
+            if last:
+                pol = {int(k): v for k, v in inst.get("policies", {}).items()} or pol
+    classes = sorted({p.cls for p in PROBLEMS})
+    rows = [(c.name, Action(pol.get(int(c), Action.DEFAULT)).name) for c in classes]
+    fl = ", ".join(k.upper() for k, v in flags.items() if v) or "none"
+    if s.out.json:
+        s.out.emit(None, {"checker_flags": fl, "policies": [f"{c}:{a}" for c, a in rows]})
+        return
+    s.out.text(f"Checker flags: {fl}")
+    s.out.text(tabulate(rows, headers=["Inconsistency Class", "Repair Action"], disable_numparse=True))
+
+
+@check.command("set-policy")
+@click.option("-D", "--db", default="", help="The storage image (directory holding daos_sys).")
+@click.option("--reset-defaults", is_flag=True, help="Every class back to DEFAULT.")
+@click.option("--all-interactive", is_flag=True, help="Every class to INTERACT.")
+@click.argument("policies", nargs=-1)
+@click.pass_obj
+def set_policy(s, db, reset_defaults, all_interactive, policies):
+    """Set CLASS:ACTION policies (stored for later starts)."""
+    if (reset_defaults or all_interactive) and policies or (reset_defaults and all_interactive):
+        _fail("--reset-defaults, --all-interactive and a policy list cannot be combined", EXIT_USAGE)
+    root = _db_root(s, db)
+    with ReportStore(root, write=True) as st:
+        pol = st.policies()
+        classes = {p.cls for p in PROBLEMS}
+        if reset_defaults:
+            pol = {}
+        elif all_interactive:
+            pol = {int(c): int(Action.INTERACT) for c in classes}
+        else:
+            for c, a in _policies(",".join(policies)).items():
+                pol[int(c)] = int(a)
+        st.put(policies=pol)
+    s.out.emit(None, {"policies": {Cls(k).name: Action(v).name for k, v in pol.items()}})
+
+
