@@ -487,6 +487,30 @@ class Transaction:
         if lid >= DTX_LID_FIRST:
             self._register(cuuid, lid, ref)
 
+    def relocate_value(self, cuuid, oid: Oid, dkey: bytes, akey: bytes, vkey, data: bytes) -> None:
+        """Give a stored value its own copy of ``data`` without releasing its old address.
+
+        The checker's repair for space two records share: the old address
+        stays with the other owner.
+        """
+        self._check_open()
+        ak = self._akey(cuuid, oid, dkey, akey)
+        tree = self._sub(ak, "child_root", "")
+        if isinstance(vkey, int):
+            key, rec = epoch_key(vkey), None
+            raw = tree.get(key)
+            rec = None if raw is None else dec_sv(raw, vkey)
+            enc = enc_sv
+        else:
+            key = extent_key(*vkey)
+            raw = tree.get(key)
+            rec = None if raw is None else dec_extent(raw, *vkey)
+            enc = enc_extent
+        if rec is None:
+            raise NotFoundError("no such value")
+        rec.media, rec.off, rec.data = self._place(len(data), data, None, None)
+        tree.put(key, enc(rec))
+
     def delete_value(self, cuuid, oid: Oid, dkey: bytes, akey: bytes, vkey, *,
                      release: bool = True) -> None:
         """Remove one stored version: ``vkey`` is an epoch (single value) or (lo, epoch, minor).

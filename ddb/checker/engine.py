@@ -131,6 +131,8 @@ class Checker:
             return Action.IGNORE
         acts = [a for a, _ in prob.choices]
         default = Action(f.ctx["default"]) if "default" in f.ctx else prob.default
+        if default == Action.IGNORE and self.opt.mode in ("yes", "preen"):
+            return Action.IGNORE           # nothing can repair this one
         pol = Action.DEFAULT if self.opt.mode == "yes" else \
             Action(self.opt.policies.get(prob.cls, stored_policies.get(int(prob.cls), Action.DEFAULT)))
         act = default if pol == Action.DEFAULT else pol

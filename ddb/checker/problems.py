@@ -129,9 +129,10 @@ PROBLEMS = [
        "{count} shard page(s) in use are also on the free-page list ({ranges})",
        [(Action.TRUST_TARGET, "Take them off the free-page list [suggested]."), IGN], safe_auto=True),
     _p(0x040003, "PAGE_DOUBLE_OWNED", Cls.SPACE_CONFLICT,
-       "{what} {page} is used by both {first} and {second}", [IGN],
-       report_only="only one owner's bytes can be there and the format cannot tell which; "
-                   "restore the other from a replica"),
+       "{what} {page} is used by both {first} and {second}",
+       [(Action.TRUST_TARGET, "Clone: give the first value its own copy of the shared bytes "
+                              "(when a tree node shares the space, only ignoring is possible) "
+                              "[suggested]."), IGN]),
     _p(0x040004, "BLOCKS_LEAKED", Cls.SPACE_LEAKED,
        "{count} NVMe block(s) are neither in use nor free ({ranges})",
        [(Action.TRUST_TARGET, "Return them to the VEA free map [suggested]."), IGN], safe_auto=True),

@@ -105,6 +105,11 @@ def _apply(shard, tx, scan, f, action: Action) -> None:
         xid = Xid.parse(c["xid"])
         old = [e for e in tx.dtx_committed_entries(cu) if e.xid == xid]
         commit_active(tx, cu, xid, old[0].cmt_time if old else 0)
+    elif code == 0x040003:
+        cu, oid, dkey, akey = _owner(c["path"])
+        vkey = c["vkey"][0] if len(c["vkey"]) == 1 else tuple(c["vkey"])
+        v = tx.get_value(cu, oid, dkey, akey, vkey)
+        tx.relocate_value(cu, oid, dkey, akey, vkey, shard.read_value(v))
     elif code == 0x040001:
         tx.free_pages([tuple(e) for e in c["extents"]])
     elif code == 0x040002:

@@ -20,7 +20,7 @@ from vosfmt.records import (dec_container, dec_dtx_active, dec_dtx_committed, de
                             dec_object, dec_refs, dec_sv, dec_vea)
 from vosfmt.space import coalesce
 
-from .problems import problem
+from .problems import Action, problem
 
 _DECODERS = {
     TreeClass.CONT_TABLE: lambda k, v: dec_container(v),
@@ -232,7 +232,7 @@ class ShardScan:
                              where=f"shard's {self.sb.total_pages} pages", **where)
                     return
                 for p in range(v.off // PAGE_SIZE, -(-end // PAGE_SIZE)):
-                    self.own(p, label)
+                    self.own(p, label, where)
             elif v.media == Media.NVME:
                 bs = self.sb.blk_size or 1
                 lo, hi = self.sb.hdr_blks, self.sb.hdr_blks + self.sb.tot_blks
@@ -243,7 +243,7 @@ class ShardScan:
                     return
                 for b in range(first, last):
                     if b in f.blocks:
-                        f.doubles.append(("block", b, label, f.blocks[b]))
+                        f.doubles.append(("block", b, label, f.blocks[b], where))
                     else:
                         f.blocks[b] = label
             if v.csum_type and not v.aflags & AddrFlags.CORRUPTED:
@@ -286,9 +286,19 @@ class ShardScan:
     # --- P4 -------------------------------------------------------------------------
     def p4_space(self) -> None:
         f = self.facts
-        for kind, p, first, second in f.doubles:
-            self.add(0x040003, what="shard page" if kind == "page" else "NVMe block", page=p,
-                     first=first, second=second)
+        seen = set()
+        for kind, p, first, second, value in f.doubles:
+            if first in seen:          # one finding per value that shares space
+                continue
+            seen.add(first)
+            ctx = dict(what="shard page" if kind == "page" else "NVMe block", page=p,
+                       first=first, second=second)
+            if value is not None:
+                ctx.update(value)
+                ctx["default"] = int(Action.TRUST_TARGET)
+            else:
+                ctx["default"] = int(Action.IGNORE)
+            self.add(0x040003, **ctx)
         used = set(f.pages)
         if f.freelist_ok:
             both = used & f.free_pages
@@ -311,10 +321,10 @@ class ShardScan:
                 self.add(0x040004, count=len(leaked), ranges=text, extents=ext)
 
     # --- helpers ---------------------------------------------------------------------
-    def own(self, page: int, label: str) -> None:
+    def own(self, page: int, label: str, value=None) -> None:
         f = self.facts
         if page in f.pages:
-            f.doubles.append(("page", page, label, f.pages[page]))
+            f.doubles.append(("page", page, label, f.pages[page], value))
         else:
             f.pages[page] = label
 
