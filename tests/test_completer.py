@@ -28,7 +28,7 @@ def small_ctx(tmp_path_factory):
 
 def test_command_names_and_builtins():
     ctx = Context(TABLE)
-    assert texts("", ctx)[:4] == ["cd", "clear", "close", "csum_dump"]
+    assert texts("", ctx)[:4] == ["cd", "check", "clear", "close"]
     assert texts("dtx_a", ctx) == ["dtx_act_abort", "dtx_act_commit", "dtx_act_discard_invalid", "dtx_aggr"]
     assert texts("he", ctx) == ["help"] and texts("help va", ctx) == ["value_dump", "value_load"]
     assert all(s.start == -2 for s in suggest("dt", ctx))

@@ -53,7 +53,7 @@ def test_help():
                      "value_load", "ilog_dump", "ilog_commit", "ilog_clear", "dtx_dump",
                      "dtx_cmt_clear", "smd_sync", "vea_dump", "vea_update", "dtx_act_commit",
                      "dtx_act_abort", "feature", "rm_pool", "dtx_act_discard_invalid", "dev_list",
-                     "dev_replace", "dtx_stat", "dtx_aggr", "csum_dump", "smd"]
+                     "dev_replace", "dtx_stat", "dtx_aggr", "csum_dump", "smd", "check"]
     assert ddb("-w", "--help").stdout == r.stdout
 
 

@@ -107,12 +107,16 @@ PROBLEMS = [
     _p(0x030001, "ILOG_ORPHAN_LID", Cls.DTX_ORPHAN,
        "incarnation log of {owner} has an entry at epoch {epoch} of local id {lid}, "
        "which no active transaction has",
-       [(Action.DISCARD, "Abort it: remove the entry."),
-        (Action.READD, "Commit it: keep the entry as committed."), IGN]),
+       [(Action.DISCARD, "Abort it: remove the entry [suggested, unless the epoch is below the "
+                         "container's stable epoch]."),
+        (Action.READD, "Commit it: keep the entry as committed [suggested below the stable "
+                       "epoch]."), IGN]),
     _p(0x030002, "VALUE_ORPHAN_LID", Cls.DTX_ORPHAN,
        "value {value} carries local id {lid}, which no active transaction has",
-       [(Action.DISCARD, "Abort it: mark the value aborted."),
-        (Action.READD, "Commit it: mark the value committed."), IGN]),
+       [(Action.DISCARD, "Abort it: mark the value aborted [suggested, unless the epoch is "
+                         "below the container's stable epoch]."),
+        (Action.READD, "Commit it: mark the value committed [suggested below the stable "
+                       "epoch]."), IGN]),
     _p(0x030003, "DTX_DANGLING_REF", Cls.DTX_CORRUPTED,
        "active transaction {xid} refers to {count} record(s) that no longer carry its local id",
        [(Action.DISCARD, "Drop the dangling references (dtx_act_discard_invalid) [suggested]."), IGN],

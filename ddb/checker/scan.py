@@ -163,7 +163,12 @@ class ShardScan:
             cu = uuid_str(ck)
             self.container(c, cu)
 
+    def _orphan_default(self, epoch: int) -> Action:
+        """DAOS's rule for an orphan local id: commit below the stable epoch, else abort."""
+        return Action.READD if epoch < self._stable else Action.DISCARD
+
     def container(self, c, cu: str) -> None:
+        self._stable = c.global_stable_epoch
         owner = [cu]
         active = {}
         for k, v in self.walk(c.dtx_act_root, owner, "dtx_act_root") or []:
@@ -212,7 +217,8 @@ class ShardScan:
             self.facts.lid_records.add(ref + (e.tx_id, e.epoch))
             a = active.get(e.tx_id)
             if a is None or a.epoch != e.epoch:
-                self.add(0x030001, owner=owner_label(owner), path=owner, epoch=e.epoch, lid=e.tx_id)
+                self.add(0x030001, owner=owner_label(owner), path=owner, epoch=e.epoch, lid=e.tx_id,
+                         default=int(self._orphan_default(e.epoch)))
 
     def value(self, v, owner, active, cont, oid, dkey, akey, vk: bytes, tclass) -> None:
         f = self.facts
@@ -265,7 +271,7 @@ class ShardScan:
             f.lid_records.add(((RecType.SVT if sv else RecType.EVT), oid, dkey, akey, vt, lid, v.epoch))
             a = active.get(lid)
             if a is None or a.epoch != v.epoch:
-                self.add(0x030002, lid=lid, **where)
+                self.add(0x030002, lid=lid, default=int(self._orphan_default(v.epoch)), **where)
 
     def p3_dtx(self, cu: str, active: dict, committed: dict) -> None:
         from vosfmt.keys import xid_key

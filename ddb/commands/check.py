@@ -1,6 +1,7 @@
 """``ddb check``: the checker's command line, mirroring ``dmg check`` offline plus e2fsck's modes."""
 from __future__ import annotations
 
+import json
 import os
 import sys
 import time
@@ -200,8 +201,8 @@ def query_cmd(s, verbose, db, as_json):
     except Exception as e:  # noqa: BLE001 - the store may be missing or damaged
         _fail(e)
     if as_json or s.out.json:
-        s.out.emit(None, {"status": q["status"], "instance": q.get("instance", {}),
-                          "shards": q["shards"], "reports": q["reports"] or None})
+        click.echo(json.dumps({"status": q["status"], "instance": q.get("instance", {}),
+                               "shards": q["shards"], "reports": q["reports"] or None}))
         return
     inst = q.get("instance", {})
     started = inst.get("start_time")
