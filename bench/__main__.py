@@ -1,7 +1,8 @@
 """``python -m bench``: run every benchmark (each prints its own ratios)."""
-from . import build_walk, ddb_cmds, write
+from . import build_walk, check, ddb_cmds, write
 
 rc = build_walk.main([])
 rc |= ddb_cmds.main([])
 rc |= write.main([])
+rc |= check.main([])
 raise SystemExit(rc)

@@ -225,3 +225,39 @@ def test_random_damage_never_crashes(bases, tmp_path):
         if in_meta:
             assert r.exit_code in (4, 8)                               # live metadata: always detected
         shutil.rmtree(root)
+
+
+def test_killed_check_resumes_without_losing_or_repeating(tmp_path):
+    """SIGKILL the leader mid-run; the next start takes over and resumes from the bookmarks."""
+    import subprocess
+    import sys
+    root = str(tmp_path / "img")
+    build({"targets": 3, "containers": [
+        {"target": t, "objects": [{"dkeys": [{"key": "d", "akeys": [
+            {"key": "a", "sv": [{"epoch": 5, "random": 3000}]}]}]}]} for t in range(3)]}, root)
+    for shard in list_shards(root):                 # one leaked page in every shard
+        from vosfmt import open_shard
+        with open_shard(shard, write=True, db_root=root) as sh, sh.begin() as tx:
+            tx.pages.alloc(1)
+            tx.put_container(next(sh.containers()).rec.uuid)
+    code = ("import os, signal, sys\n"
+            "from ddb.checker import Checker, Options\n"
+            "seen = []\n"
+            "def progress(path, i, n, p, total):\n"
+            "    if i == 1 and p == total:\n"
+            "        os.kill(os.getpid(), signal.SIGKILL)\n"
+            "Checker(sys.argv[1], (), Options(mode='yes', auto=True), progress=progress).start()\n")
+    p = subprocess.run([sys.executable, "-c", code, root], capture_output=True, text=True, timeout=120,
+                       cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    assert p.returncode == -9
+    q = json.loads(ddb("check", "query", "--json", "-D", root).stdout)
+    assert q["status"] == "PAUSED"
+    done = [s for s, m in q["shards"].items() if m["status"] == "CHECKED"]
+    assert len(done) == 1 and len(q["reports"]) == 1      # shard 0 repaired; shard 1 was mid-pass
+    r = ddb("check", "start", "-y", "-D", root)
+    assert r.exit_code == 1
+    q = json.loads(ddb("check", "query", "--json", "-D", root).stdout)
+    assert q["status"] == "COMPLETED"
+    shards = [r["shard"] for r in q["reports"]]
+    assert sorted(shards) == sorted(list_shards(root))     # one finding per shard: none lost or doubled
+    assert ddb("check", "start", "-n", "-D", root).exit_code == 0

@@ -62,7 +62,7 @@ def _apply(shard, tx, scan, f, action: Action) -> None:
             return
         root = _root_of(shard, owner, c["field"])
         items, _bad = read_tree(shard.reader, root)
-        tx.replace_tree(owner, c["field"], items)
+        tx.replace_tree(owner, c["field"], [(k, v) for k, v, _rec in items])
     elif code == 0x010002:
         pass                                  # done by opening the transaction with a rebuilt list
     elif code == 0x020001:

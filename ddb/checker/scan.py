@@ -71,6 +71,13 @@ def owner_label(owner: list) -> str:
     return "/" + "/".join(parts)
 
 
+def label_text(label) -> str:
+    """Page/block owner labels are stored lazily as (owner path, suffix)."""
+    if isinstance(label, tuple):
+        return owner_label(label[0]) + label[1]
+    return label
+
+
 def _key_text(b: bytes) -> str:
     try:
         t = b.decode("ascii")
@@ -111,7 +118,8 @@ class ShardScan:
         self.progress = progress
 
     def add(self, code: int, **ctx) -> None:
-        self.findings.append(Finding(code, ctx, self.shard.path))
+        self.findings.append(Finding(code, {k: label_text(v) if isinstance(v, tuple) else v
+                                            for k, v in ctx.items()}, self.shard.path))
 
     # --- the passes --------------------------------------------------------------
     def run(self) -> list[Finding]:
@@ -153,15 +161,12 @@ class ShardScan:
             if items is None:
                 f.vea_ok = False
             else:
-                for k, v in items:
-                    cnt, _age = dec_vea(v)
+                for k, _v, (cnt, _age) in items:
                     off = epoch_from_key(k)
                     f.vea_free.update(range(off, off + cnt))
         # containers and below (P1-P3)
-        for ck, cv in self.walk(sb.cont_root, [], "cont_root") or []:
-            c = dec_container(cv)
-            cu = uuid_str(ck)
-            self.container(c, cu)
+        for ck, _cv, c in self.walk(sb.cont_root, [], "cont_root") or []:
+            self.container(c, uuid_str(ck))
 
     def _orphan_default(self, epoch: int) -> Action:
         """DAOS's rule for an orphan local id: commit below the stable epoch, else abort."""
@@ -171,17 +176,16 @@ class ShardScan:
         self._stable = c.global_stable_epoch
         owner = [cu]
         active = {}
-        for k, v in self.walk(c.dtx_act_root, owner, "dtx_act_root") or []:
-            e = dec_dtx_active(v, xid_from_key(k))
+        for _k, _v, e in self.walk(c.dtx_act_root, owner, "dtx_act_root") or []:
             active[e.lid] = e
             self.run_of(e.records, f"/{cu} dtx {e.xid} records")
             self.run_of(e.mbs, f"/{cu} dtx {e.xid} membership")
         committed = {}
-        for k, v in self.walk(c.dtx_cmt_root, owner, "dtx_cmt_root") or []:
-            committed[bytes(k)] = dec_dtx_committed(v, xid_from_key(k))
+        for k, _v, e in self.walk(c.dtx_cmt_root, owner, "dtx_cmt_root") or []:
+            committed[bytes(k)] = e
         self.facts.lid_records = set()          # local ids are per container
-        for _k, ov in self.walk(c.obj_root, owner, "obj_root") or []:
-            self.object(dec_object(ov), cu, active, c)
+        for _k, _ov, o in self.walk(c.obj_root, owner, "obj_root") or []:
+            self.object(o, cu, active, c)
         self.p3_dtx(cu, active, committed)
 
     def object(self, o, cu: str, active: dict, cont) -> None:
@@ -190,20 +194,17 @@ class ShardScan:
         newest = 0
         self.check_ilog(o.ilog, owner, active, (RecType.ILOG, o.oid, b"", b"", b""))
         newest = max([newest] + [e.epoch for e in o.ilog.entries])
-        for dk, dv in self.walk(o.dkey_root, owner, "dkey_root") or []:
-            d = dec_key(dv)
+        for dk, _dv, d in self.walk(o.dkey_root, owner, "dkey_root") or []:
             dkey = dkey_uncollate(o.dkey_root.key_kind, dk)
             downer = owner + [dkey.hex()]
             self.check_ilog(d.ilog, downer, active, (RecType.ILOG, o.oid, dkey, b"", b""))
             newest = max([newest] + [e.epoch for e in d.ilog.entries])
-            for ak, av in self.walk(d.child_root, downer, "child_root") or []:
-                a = dec_key(av)
+            for ak, _av, a in self.walk(d.child_root, downer, "child_root") or []:
                 akey = dkey_uncollate(d.child_root.key_kind, ak)
                 aowner = downer + [akey.hex()]
                 self.check_ilog(a.ilog, aowner, active, (RecType.ILOG, o.oid, dkey, akey, b""))
                 newest = max([newest] + [e.epoch for e in a.ilog.entries])
-                for vk, vv in self.walk(a.child_root, aowner, "child_root") or []:
-                    v = _DECODERS[a.child_root.tclass](vk, vv)
+                for vk, _vv, v in self.walk(a.child_root, aowner, "child_root") or []:
                     newest = max(newest, v.epoch)
                     self.value(v, aowner, active, cont, o.oid, dkey, akey, vk, a.child_root.tclass)
         if newest > o.max_write:
@@ -224,11 +225,11 @@ class ShardScan:
         f = self.facts
         f.records += 1
         sv = tclass == TreeClass.SINGV
-        label = owner_label(owner) + (f"@{v.epoch}" if sv else f"/{{{v.lo}-{v.hi}}}@{v.epoch}")
+        label = (owner, f"@{v.epoch}" if sv else f"/{{{v.lo}-{v.hi}}}@{v.epoch}")
         vkey = [v.epoch] if sv else [v.lo, v.epoch, v.minor]
-        where = dict(value=label, path=owner, vkey=vkey)
+        where = dict(value=label, path=owner, vkey=vkey)     # label formatted only if reported
         if not sv:
-            self.run_of(v.csums, label + " checksums")
+            self.run_of(v.csums, (owner, label[1] + " checksums"))
         size = v.size if sv else v.nbytes
         if not v.is_punch and size:
             if v.media == Media.SCM:
@@ -255,7 +256,7 @@ class ShardScan:
             if v.csum_type and not v.aflags & AddrFlags.CORRUPTED:
                 try:
                     f.value_bytes += size
-                    self.shard.verify_value(None, v, label)
+                    self.shard.verify_value(None, v, None)
                 except CorruptionError as e:
                     if "checksum" in e.reason:
                         from vosfmt.checksum import csum_name
@@ -294,11 +295,11 @@ class ShardScan:
         f = self.facts
         seen = set()
         for kind, p, first, second, value in f.doubles:
-            if first in seen:          # one finding per value that shares space
+            if label_text(first) in seen:          # one finding per value that shares space
                 continue
-            seen.add(first)
+            seen.add(label_text(first))
             ctx = dict(what="shard page" if kind == "page" else "NVMe block", page=p,
-                       first=first, second=second)
+                       first=label_text(first), second=label_text(second))
             if value is not None:
                 ctx.update(value)
                 ctx["default"] = int(Action.TRUST_TARGET)
@@ -344,7 +345,7 @@ class ShardScan:
 
         Returns None when nothing of the tree could be read.
         """
-        items, bad = read_tree(self.reader, root, self.own, owner_label(owner))
+        items, bad = read_tree(self.reader, root, self.own, (owner, ""))
         tree = TREE_NAMES.get(root.tclass, "tree")
         if bad:
             page, reason = bad[0]
@@ -359,22 +360,20 @@ class ShardScan:
 
 
 def read_tree(reader, root, own=None, label: str = ""):
-    """(items, bad): decodable records of a tree in key order, and unreadable parts."""
+    """(items, bad): (key, value bytes, decoded) records of a tree in key order, and unreadable parts."""
     decode = _DECODERS.get(root.tclass)
     items, bad = [], []
 
     def take(keys, vals, page):
         for k, v in zip(keys, vals):
             try:
-                if decode is not None:
-                    decode(k, v)
-                items.append((k, v))
+                items.append((k, v, decode(k, v) if decode is not None else None))
             except (CorruptionError, ValueError, IndexError, KeyError) as e:
                 bad.append((page, f"malformed record ({e})"))
 
     if root.flags & RootFlags.EMBEDDED:
         try:
-            n = reader.embedded(root, label)
+            n = reader.embedded(root, None)
             take(n.keys, n.vals, 0)
         except CorruptionError as e:
             bad.append((0, e.reason))
@@ -382,12 +381,14 @@ def read_tree(reader, root, own=None, label: str = ""):
     if not root.page:
         return items, bad
     stack = [(root.page, root.depth)]
+    node_label = (label[0], f" {TREE_NAMES.get(root.tclass, '')} tree node") \
+        if isinstance(label, tuple) else f"{label} {TREE_NAMES.get(root.tclass, '')} tree node"
     while stack:
         page, level = stack.pop()
         if own is not None:
-            own(page, f"{label} {TREE_NAMES.get(root.tclass, '')} tree node")
+            own(page, node_label)
         try:
-            node = reader.node(page, root.tclass, label)
+            node = reader.node(page, root.tclass, None)
         except CorruptionError as e:
             bad.append((page, e.reason))
             continue
