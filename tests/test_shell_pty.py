@@ -76,3 +76,26 @@ def test_ctrl_c_twice(built, tmp_path):
     finally:
         child.close()
     assert child.exitstatus == 1
+
+
+def test_check_asks_on_a_terminal(built, tmp_path):
+    import shutil as sh
+    from fixtures.corrupt import inject
+    root = str(tmp_path / "img")
+    sh.copytree(built("small"), root)
+    inject(root, 0x020003)                          # one object with a stale max write epoch
+    inject(root, 0x040004)                          # and leaked NVMe blocks
+    child = _spawn(["check", "start", "-D", root], tmp_path)
+    try:
+        child.expect("records max write epoch")
+        child.expect("0: TRUST_TARGET: Raise the object's max write epoch")
+        child.expect("Choice")
+        child.send("a\r")                            # the suggestion, for every finding of the class
+        child.expect("Return them to the VEA free map")
+        child.expect("Choice")
+        child.send("0\r")
+        child.expect("STORAGE IMAGE WAS MODIFIED")
+        child.expect(pexpect.EOF)
+    finally:
+        child.close()
+    assert child.exitstatus == 1

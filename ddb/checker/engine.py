@@ -116,6 +116,7 @@ def targets_of(db_root: str, names) -> list[str]:
 class Checker:
     def __init__(self, db_root: str, targets=(), options: Options | None = None, *, ask=None,
                  progress=None, hooks=None):
+        self._first: dict = {}
         self.db_root = db_root
         self.names = list(targets)
         self.opt = options or Options()
@@ -186,6 +187,8 @@ class Checker:
         stored = store.policies()
         totals = {"total": 0, "repaired": 0, "ignored": 0, "failed": 0, "pending": 0, "dry_run": 0}
         halted = None
+        todo = [p for p in shards if marks.get(p, {}).get("status") != "CHECKED"]
+        self._first = scan_in_parallel(self.db_root, todo) if len(todo) > 1 else {}
         try:
             for i, path in enumerate(shards):
                 if marks.get(path, {}).get("status") == "CHECKED":
@@ -219,17 +222,25 @@ class Checker:
         seen = set()
         bookmark = {"status": "CHECKING", "phase": 0, "started": time.time()}
         store.put(shards={path: bookmark})
-        for _round in range(MAX_ROUNDS):
-            try:
-                with open_shard(path, db_root=self.db_root) as shard:
-                    def prog(n, total):
-                        bookmark["phase"] = n
-                        store.put(shards={path: bookmark})
-                        if self.progress:
-                            self.progress(path, index, count, n, total)
-                    findings = ShardScan(shard, prog).run()
-            except VosError as e:
-                raise CheckError(f"cannot check {path}: {e}") from None
+        for rnd in range(MAX_ROUNDS):
+            pre = self._first.pop(path, None) if rnd == 0 else None
+            if isinstance(pre, str):
+                raise CheckError(f"cannot check {path}: {pre}")
+            if pre is not None:
+                findings = pre
+                if self.progress:
+                    self.progress(path, index, count, 3, 3)
+            else:
+                try:
+                    with open_shard(path, db_root=self.db_root) as shard:
+                        def prog(n, total):
+                            bookmark["phase"] = n
+                            store.put(shards={path: bookmark})
+                            if self.progress:
+                                self.progress(path, index, count, n, total)
+                        findings = ShardScan(shard, prog).run()
+                except VosError as e:
+                    raise CheckError(f"cannot check {path}: {e}") from None
             findings = [f for f in findings if f.identity() not in seen]
             if not findings:
                 break
@@ -303,6 +314,31 @@ class Checker:
                 counts[key] += 1
             docs.append(finding_doc(seq, f, act, result, err))
         store.put(findings=docs)
+
+
+def _scan_one(args):
+    db_root, path = args
+    try:
+        with open_shard(path, db_root=db_root) as shard:
+            return path, ShardScan(shard).run()
+    except VosError as e:
+        return path, str(e)
+
+
+def scan_in_parallel(db_root: str, paths: list[str]) -> dict:
+    """First-round findings of several shards, scanned by one process per core.
+
+    Scans only read; repairs and the report store stay in the leader process.
+    """
+    import multiprocessing as mp
+    workers = min(len(paths), os.cpu_count() or 1)
+    if workers < 2:
+        return {}
+    try:
+        with mp.get_context("fork").Pool(workers) as pool:
+            return dict(pool.map(_scan_one, [(db_root, p) for p in paths]))
+    except (OSError, ValueError):       # no fork here: the leader scans them one by one
+        return {}
 
 
 def finding_doc(seq: int, f: Finding, act: Action, result, err=None) -> dict:
