@@ -198,8 +198,36 @@ def test_sequence_numbers_are_never_reused(bases, tmp_path):
     assert second > first
 
 
+def test_stop(bases, tmp_path):
+    root = str(tmp_path / "img")
+    shutil.copytree(bases["small"], root)
+    inject(root, 0x020001)
+    ddb("check", "set-policy", "--all-interactive", "-D", root)
+    assert ddb("check", "start", "-D", root).exit_code == 4
+    assert ddb("check", "stop", "-D", root).stdout == "Checker status: STOPPED\n"
+    assert json.loads(ddb("check", "query", "--json", "-D", root).stdout)["status"] == "STOPPED"
+    ddb("check", "set-policy", "--reset-defaults", "-D", root)
+    r = ddb("check", "start", "-y", "-D", root)           # resumes: the pending finding is rediscovered
+    assert r.exit_code == 1 and r.stdout.count("VALUE_CSUM_MISMATCH") == 1
+
+
+def test_truncated_shards_are_an_operational_error(bases, tmp_path):
+    rng = random.Random(9)
+    for i in range(int(os.environ.get("DDB_FUZZ_ROUNDS", "10"))):
+        root = str(tmp_path / f"t{i}")
+        shutil.copytree(bases["small"], root)
+        path = list_shards(root)[0]
+        with open(path, "r+b") as f:
+            f.truncate(rng.randrange(0, os.path.getsize(path)))
+        r = ddb("check", "start", "-n", "-D", root)
+        assert r.exit_code in (4, 8) and "Traceback" not in r.stderr and "internal error" not in r.stderr
+        shutil.rmtree(root)
+
+
 def test_random_damage_never_crashes(bases, tmp_path):
-    """Byte flips anywhere in a shard: a clear finding or a clear error, never a traceback."""
+    """Byte flips anywhere in a shard: a clear finding or a clear error, never a traceback.
+
+    DDB_FUZZ_ROUNDS=5000 runs the long version."""
     rng = random.Random(5)
     src = bases["small"]
     shard = list_shards(src)[0]
@@ -208,7 +236,7 @@ def test_random_damage_never_crashes(bases, tmp_path):
     from vosfmt.usage import space_usage
     with open_shard(shard, db_root=src) as sh:
         meta = sorted(p for p, o in space_usage(sh).pages.items() if o.endswith("tree node"))
-    for i in range(60):
+    for i in range(int(os.environ.get("DDB_FUZZ_ROUNDS", "60"))):
         root = str(tmp_path / f"r{i}")
         shutil.copytree(src, root)
         path = list_shards(root)[0]

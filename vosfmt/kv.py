@@ -18,7 +18,9 @@ from .errors import CorruptionError, NotFoundError, SpaceError, VosError
 
 class KvStore:
     def __init__(self, path: str, tables, *, write: bool = False, create: bool = False,
-                 map_size: int = 64 << 20, what: str = "store"):
+                 map_size: int = 64 << 20, what: str = "store", lock_readers: bool = False):
+        """``lock_readers``: readers join LMDB's reader table (safe beside a live writer,
+        but writes the lock file); off for image files that read-only opens must not touch."""
         self.path = path
         self.what = what
         self.writable = write
@@ -31,7 +33,8 @@ class KvStore:
             self._verify()
         try:
             self.env = lmdb.open(path, map_size=map_size, max_dbs=len(tables) + 1, subdir=True,
-                                 readonly=not write, lock=write, create=create, lib_version=0)
+                                 readonly=not write, lock=write or lock_readers, create=create,
+                                 lib_version=0)
             self.dbs = {}
             for name in tables:
                 if write:

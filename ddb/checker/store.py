@@ -26,7 +26,9 @@ class ReportStore:
     def __init__(self, db_root: str, *, write: bool = False):
         path = store_path(db_root)
         create = write and not os.path.isfile(os.path.join(path, "data.mdb"))
-        self.kv = KvStore(path, TABLES, write=write, create=create, what="check report store")
+        # readers lock: `check query` may run beside a live check
+        self.kv = KvStore(path, TABLES, write=write, create=create, what="check report store",
+                          lock_readers=True)
 
     @staticmethod
     def exists(db_root: str) -> bool:
