@@ -189,6 +189,29 @@ def test_leader_is_exclusive_and_a_dead_run_resumes(bases, tmp_path):
     assert json.loads(ddb("check", "query", "--json", "-D", root).stdout)["status"] == "COMPLETED"
 
 
+def test_pending_findings_of_other_shards_become_stale(tmp_path):
+    root = str(tmp_path / "img")
+    build({"targets": 2, "containers": [{"target": t, "objects": [{"dkeys": [{"key": "d", "akeys": [
+        {"key": "a", "sv": [{"epoch": 5, "random": 3000}]}]}]}]} for t in range(2)]}, root)
+    s0, s1 = list_shards(root)
+    from fixtures.corrupt import obj_max_write_stale
+    from vosfmt import open_shard
+    for s in (s0, s1):
+        with open_shard(s, write=True, db_root=root) as sh, sh.begin() as tx:
+            c = next(sh.containers())
+            tx.put_object(c.rec.uuid, c.object_at(0).oid, max_write=1)
+    ddb("check", "set-policy", "--all-interactive", "-D", root)
+    assert ddb("check", "start", "-D", root).exit_code == 4
+    ddb("check", "set-policy", "--reset-defaults", "-D", root)
+    assert ddb("check", "start", "-y", "-r", "-D", root, s1).exit_code == 1
+    reports = json.loads(ddb("check", "query", "--json", "-D", root).stdout)["reports"]
+    stale = [r for r in reports if r["shard"] == s0]
+    assert len(stale) == 1 and stale[0]["action"] == 0xFFFF and stale[0]["choices"] == []
+    r = ddb("check", "repair", "-D", root, hex(stale[0]["seq"]), "0")
+    assert r.exit_code == 8 and "is stale" in r.stderr
+    del obj_max_write_stale
+
+
 def test_sequence_numbers_are_never_reused(bases, tmp_path):
     root = str(tmp_path / "img")
     shutil.copytree(bases["small"], root)

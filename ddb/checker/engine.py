@@ -175,10 +175,16 @@ class Checker:
             store.put(delete_findings=[f["seq"] for f in old if f["shard"] in shards or not f["shard"]],
                       delete_shards=[p for p in marks if p in shards])
             marks = {}
+            rescan = set(shards)
         else:       # resume: pending findings of shards scanned again are rediscovered
             rescan = {p for p in shards if marks.get(p, {}).get("status") != "CHECKED"}
             store.put(delete_findings=[f["seq"] for f in old
                                        if f["action"] == Action.INTERACT and f["shard"] in rescan])
+        # a pending question this run will not ask again can no longer be answered (DAOS STALE)
+        stale = [dict(f, action=int(Action.STALE), choices=[]) for f in store.findings()
+                 if f["action"] == Action.INTERACT and f["shard"] and f["shard"] not in rescan]
+        if stale:
+            store.put(findings=stale)
         flags = {"dry_run": self.opt.dry_run, "auto": self.opt.auto, "failout": self.opt.failout}
         inst = {"status": "RUNNING", "leader": _leader(), "start_time": time.time(),
                 "resumed_from": prev if not reset else None, **flags,
@@ -378,6 +384,9 @@ def repair_finding(db_root: str, seq: int, idx: int) -> dict:
         doc = store.finding(seq)
         if doc is None:
             raise CheckError(f"finding {seq:#x} not found")
+        if doc["action"] == Action.STALE:
+            raise CheckError(f"finding {seq:#x} is stale: the current checker instance cannot act on "
+                             "it; restart the checker against its shard")
         if doc["action"] != Action.INTERACT:
             raise CheckError(f"finding {seq:#x} is already resolved: {resolution(doc)}")
         if not 0 <= idx < len(doc["choices"]):

@@ -364,8 +364,13 @@ def read_tree(reader, root, own=None, label: str = ""):
     decode = _DECODERS.get(root.tclass)
     items, bad = [], []
 
+    last = [None]
+
     def take(keys, vals, page):
         for k, v in zip(keys, vals):
+            if last[0] is not None and k <= last[0]:
+                bad.append((page, "keys out of order"))       # lookups would miss records
+            last[0] = k
             try:
                 items.append((k, v, decode(k, v) if decode is not None else None))
             except (CorruptionError, ValueError, IndexError, KeyError) as e:
