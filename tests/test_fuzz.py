@@ -1,0 +1,141 @@
+"""Fuzz targets (hypothesis): no input may produce a traceback, a hang, or a write.
+
+CI runs a short smoke (the example counts below); a long run:
+DDB_FUZZ_EXAMPLES=20000 python -m pytest tests/test_fuzz.py
+"""
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import sys
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from conftest import file_state
+from ddb.vospath import PathError, format_key, parse_key, parse_path
+from fixtures import build
+from vosfmt import VosError, open_shard
+from vosfmt.blob import decode_header
+from vosfmt.image import list_shards
+
+N = int(os.environ.get("DDB_FUZZ_EXAMPLES", "0"))
+FUZZ = settings(max_examples=N or 150, deadline=None,
+                suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+
+path_chars = st.sampled_from(list("/[]{}\\-:.,0123456789abcdefxABX uint8163264bin()") + ["\x00", "é"])
+
+
+@FUZZ
+@given(st.text(path_chars, max_size=80) | st.text(max_size=40))
+def test_path_grammar(text):
+    try:
+        parts = parse_path(text)
+    except PathError:
+        return
+    assert len(parts) <= 5
+    for level, p in enumerate(parts):
+        if level in (2, 3) and p.value is not None:
+            assert parse_key(format_key(p.value, 0)) == p.value
+
+
+@pytest.fixture(scope="module")
+def image(tmp_path_factory):
+    root = str(tmp_path_factory.mktemp("fz"))
+    build("small", root)
+    return root
+
+
+words = st.sampled_from(["ls", "-r", "-d", "value_dump", "superblock_dump", "open", "close", "-w",
+                         "--json", "/[0]", "/[1]/[0]", "{uint64:0x1}", "--", "-", "-f", "check",
+                         "start", "-n", "query", "feature", "-s", "rm", "ilog_dump", "dtx_dump",
+                         "csum_dump", "vea_dump", "smd", "--debug=x", "--log_dir", "/nonexistent",
+                         "x" * 300, "", "'", "[9]", "help", "version", "-h"])
+
+
+@FUZZ
+@given(argv=st.lists(words, max_size=6))
+def test_command_line(image, argv, capsys):
+    """Any argument list: an exit status and at most one-line errors, never a traceback."""
+    from ddb.cli import main
+    shard = list_shards(image)[0]
+    before = file_state(image)
+    argv = [shard if a == "{shard}" else a for a in argv]
+    if "-w" in argv or "rm" in argv or "feature" in argv:
+        argv = [a for a in argv if a not in ("-w", "rm", "feature")]
+    old_stdin = sys.stdin
+    sys.stdin = io.StringIO("")
+    try:
+        rc = main([shard] + argv)
+    finally:
+        sys.stdin = old_stdin
+    err = capsys.readouterr().err
+    assert isinstance(rc, int)
+    assert "Traceback" not in err and "internal error" not in err
+    changed = {p for p, v in file_state(image).items() if before.get(p) != v}
+    assert not {p for p in changed if "daos_sys/check" not in p and "check.lock" not in p}
+
+
+@FUZZ
+@given(data=st.data())
+def test_shard_reader_on_mutated_images(image, tmp_path_factory, data):
+    root = str(tmp_path_factory.mktemp("m"))
+    shutil.rmtree(root)
+    shutil.copytree(image, root)
+    path = list_shards(root)[0]
+    size = os.path.getsize(path)
+    with open(path, "r+b") as f:
+        for _ in range(data.draw(st.integers(1, 4))):
+            off = data.draw(st.integers(0, size - 1))
+            f.seek(off)
+            f.write(data.draw(st.binary(min_size=1, max_size=16)))
+        if data.draw(st.booleans()):
+            f.truncate(data.draw(st.integers(0, size)))
+    before = file_state(root)
+    try:
+        with open_shard(path, db_root=root) as sh:
+            for c in sh.containers():
+                list(c.dtx_active())
+                for o in c.objects():
+                    for d in o.dkeys():
+                        for a in d.akeys():
+                            for v in list(a.single_values()) + list(a.extents()):
+                                sh.read_value(v)
+    except VosError:
+        pass
+    assert file_state(root) == before                         # read-only: nothing written
+    shutil.rmtree(root)
+
+
+@FUZZ
+@given(st.binary(max_size=200))
+def test_blob_header_reader(raw):
+    try:
+        decode_header(raw, "fuzz")
+    except VosError:
+        pass
+
+
+@FUZZ
+@given(data=st.data())
+def test_smd_reader_on_damaged_lmdb(image, tmp_path_factory, data):
+    from vosfmt.smd import SysDb
+    root = str(tmp_path_factory.mktemp("s"))
+    shutil.rmtree(root)
+    shutil.copytree(image, root)
+    mdb = os.path.join(root, "daos_sys", "sys_db", "data.mdb")
+    size = os.path.getsize(mdb)
+    with open(mdb, "r+b") as f:
+        for _ in range(data.draw(st.integers(1, 3))):
+            f.seek(data.draw(st.integers(0, size - 1)))
+            f.write(data.draw(st.binary(min_size=1, max_size=32)))
+    try:
+        with SysDb(root) as db:
+            db.devices()
+            db.targets()
+            db.pools()
+    except VosError:
+        pass
+    shutil.rmtree(root)
