@@ -1,8 +1,4 @@
-"""``python -m bench``: run every benchmark (each prints its own ratios)."""
-from . import build_walk, check, ddb_cmds, write
+"""``python -m bench``: every benchmark in one table (see bench/report.py)."""
+from .report import main
 
-rc = build_walk.main([])
-rc |= ddb_cmds.main([])
-rc |= write.main([])
-rc |= check.main([])
-raise SystemExit(rc)
+raise SystemExit(main())

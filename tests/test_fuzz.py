@@ -22,7 +22,7 @@ from vosfmt.blob import decode_header
 from vosfmt.image import list_shards
 
 N = int(os.environ.get("DDB_FUZZ_EXAMPLES", "0"))
-FUZZ = settings(max_examples=N or 150, deadline=None,
+FUZZ = settings(max_examples=N or 50, deadline=None,
                 suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 
 path_chars = st.sampled_from(list("/[]{}\\-:.,0123456789abcdefxABX uint8163264bin()") + ["\x00", "é"])

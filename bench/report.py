@@ -1,0 +1,165 @@
+"""One table of every benchmark: our figure, the baseline measured in the same run, the ratio.
+
+    python -m bench [--scale 0.1] [--value-mib 256] [--akeys 100000]
+
+Baselines: a raw sequential read of the same file, ``cp`` of a file of the
+same size, ``python -c "import click, construct"`` for start-up, and, when
+e2fsprogs is installed, ``e2fsck -fn`` and ``debugfs -R "ls -l"`` on an ext4
+image holding as many files as our image holds objects (built with
+``mke2fs -d``).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+from fixtures import build
+from vosfmt import open_shard
+from vosfmt.image import list_shards
+
+from .build_walk import raw_read
+from .ddb_cmds import _ddb_cmd, _lines_per_s, _wall
+from .write import small_commits
+
+PY = sys.executable
+
+
+def _timed(cmd, **kw) -> float:
+    t = time.perf_counter()
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, **kw)
+    return time.perf_counter() - t
+
+
+def _child(code: str, *args) -> list:
+    """Run ``code`` in a fresh process; it prints a JSON list; VmHWM (MiB) is appended."""
+    wrap = code + ("\nhwm = [l.split()[1] for l in open('/proc/self/status') if l.startswith('VmHWM')][0]\n"
+                   "print(json.dumps(OUT + [int(hwm) / 1024]))\n")
+    p = subprocess.run([PY, "-c", "import json, sys, time\n" + wrap, *args], capture_output=True,
+                       text=True, check=True)
+    return json.loads(p.stdout.splitlines()[-1])
+
+
+def rows(scale: float, value_mib: int, akeys: int, work: str) -> list[tuple]:
+    out = []
+    ddb = _ddb_cmd()
+    unit = os.path.join(work, "unit")
+    build("unit", unit)
+    ushard = list_shards(unit)[0]
+    ours, base = _wall(ddb + [ushard, "ls"]), _wall([PY, "-c", "import click, construct"])
+    out.append(("one-shot ddb IMAGE ls", "unit", f"{ours:.3f} s", f"{base:.3f} s", ours / base, "<= 1.3x", None))
+
+    # open + superblock_dump: a 4 GiB shard against a 1 MiB one
+    big = os.path.join(work, "big4g")
+    build({"scm_size": 8 << 30, "containers": []}, big)
+    bshard = list_shards(big)[0]
+    with open_shard(bshard, write=True, db_root=big) as sh, sh.begin() as tx:
+        n = (4 << 30) // 4096 - tx.pages.end
+        start = tx.pages.end
+        tx.pages.end += n
+        tx.free_pages([(start, n)])
+        tx.put_container("00000000-0000-0000-0000-0000000000bb")
+    small = os.path.join(work, "small1m")
+    build({"containers": []}, small)
+    t_big = _wall(ddb + [bshard, "superblock_dump"])
+    t_small = _wall(ddb + [list_shards(small)[0], "superblock_dump"])
+    out.append(("open + superblock_dump", f"{os.path.getsize(bshard) >> 20} MiB",
+                f"{t_big:.3f} s", f"{t_small:.3f} s (tiny shard)", t_big / t_small, "<= 1.1x", None))
+
+    wide = os.path.join(work, "wide")
+    build({"containers": [{"objects": [{"oid": "1.1.0.0", "dkeys": [{"key": "d", "akeys": [
+        {"key": f"akey-{i:07d}", "sv": [{"epoch": 1, "hex": "00"}]} for i in range(akeys)]}]}]}]}, wide)
+    rate, n, rss = _lines_per_s(list_shards(wide)[0], ["ls", "/[0]/[0]/[0]"])
+    out.append(("ls of one dkey", f"{akeys:,} akeys", f"{rate:,.0f} lines/s", "", None, ">= 200,000", rss))
+
+    large = os.path.join(work, "large")
+    build("large", large, scale=scale)
+    lshard = list_shards(large)[0]
+    size = os.path.getsize(lshard)
+    t_raw = min(raw_read(lshard) for _ in range(3))
+    rate, n, rss = _lines_per_s(lshard, ["ls", "-r"])
+    out.append(("ls -r", f"large x{scale} ({n:,} lines)", f"{rate:,.0f} lines/s", "", None,
+                ">= 250,000, <= 100 MiB", rss))
+    recs, t, hwm = _child("from bench.build_walk import walk\nt = time.perf_counter()\n"
+                          "r = walk(sys.argv[1])\nOUT = [r, time.perf_counter() - t]", lshard)
+    out.append(("full read-only walk", f"{size >> 20} MiB, {recs:,} records", f"{recs / t:,.0f} records/s",
+                f"raw read {size / t_raw / 2**20:,.0f} MiB/s", t / t_raw, ">= 500,000 records/s", hwm))
+    rc, t, recs, vb, hwm = _child(
+        "from ddb.checker import Checker, Options\nfrom ddb.checker.scan import ShardScan\n"
+        "from vosfmt import open_shard\nfrom vosfmt.image import list_shards\n"
+        "t = time.perf_counter()\nrc = Checker(sys.argv[1], (), Options(dry_run=True)).start()\n"
+        "t = time.perf_counter() - t\nrecs = vb = 0\n"
+        "for p in list_shards(sys.argv[1]):\n"
+        "    with open_shard(p, db_root=sys.argv[1]) as sh:\n"
+        "        s = ShardScan(sh); s.run(); recs += s.facts.records; vb += s.facts.value_bytes\n"
+        "OUT = [rc, t, recs, vb]", large)
+    out.append(("check start -n", f"large x{scale}", f"{recs / t:,.0f} records/s, {vb / t / 1e6:,.1f} MB/s csum",
+                f"raw read {size / t_raw / 2**20:,.0f} MiB/s", t / t_raw,
+                ">= 500,000 records/s, >= 1 GB/s, <= 200 MiB", hwm))
+    objects = sum(c.object_count() for c in open_shard(lshard).containers())
+    if shutil.which("mke2fs") and shutil.which("e2fsck"):
+        files = os.path.join(work, "files")
+        os.makedirs(files)
+        for i in range(objects):
+            with open(os.path.join(files, f"f{i}"), "wb") as f:
+                f.write(b"x" * 16)
+        img = os.path.join(work, "ext4.img")
+        subprocess.run(["mke2fs", "-q", "-F", "-t", "ext4", "-d", files, img, "64M"], check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        t_e2 = min(_timed(["e2fsck", "-fn", img]) for _ in range(3))
+        out.append(("check per object vs e2fsck -fn per file", f"{objects:,} objects/files",
+                    f"{t / objects * 1e6:,.0f} us/object", f"{t_e2 / objects * 1e6:,.0f} us/file",
+                    (t / objects) / (t_e2 / objects), "as close to 1.0 as we can", None))
+        t_dbg = min(_timed(["debugfs", "-R", "ls -l /", img]) for _ in range(3))
+        t_ls = min(_timed(ddb + [lshard, "ls", "/[0]"]) for _ in range(3))
+        out.append(("ddb ls of a container vs debugfs ls -l", f"{objects // 4:,} / {objects:,} entries",
+                    f"{t_ls:.3f} s", f"{t_dbg:.3f} s", t_ls / t_dbg, "(reference)", None))
+
+    vsize = value_mib << 20
+    blob = os.path.join(work, "blob")
+    build({"nvme_size": vsize + (64 << 20), "containers": [{"uuid": "00000000-0000-0000-0000-0000000000aa"}]}, blob)
+    bshard = list_shards(blob)[0]
+    src = os.path.join(work, "src.bin")
+    chunk = os.urandom(1 << 20)
+    with open(src, "wb") as f:
+        for _ in range(value_mib):
+            f.write(chunk)
+    t_load = _timed(ddb + ["-w", bshard, "value_load", src, "/[0]/1.1.0.0/d/a"])
+    dst = os.path.join(work, "dst.bin")
+    t_cps = _timed(["sh", "-c", f"cp {src} {dst} && sync -f {dst}"])
+    out.append(("value_load to NVMe (fsync'ed)", f"{value_mib} MiB", f"{value_mib / t_load:,.0f} MiB/s",
+                f"cp+sync {value_mib / t_cps:,.0f} MiB/s", t_cps / t_load, ">= 0.5x of cp", None))
+    os.unlink(dst)
+    best = min(_timed(ddb + [bshard, "value_dump", "/[0]/[0]/[0]/[0]", dst]) for _ in range(2))
+    t_cp = min(_timed(["cp", src, dst]) for _ in range(2))
+    out.append(("value_dump to a file", f"{value_mib} MiB", f"{value_mib / best:,.0f} MiB/s",
+                f"cp {value_mib / t_cp:,.0f} MiB/s", t_cp / best, ">= 0.5x of cp", None))
+    pages, ms = small_commits(large)
+    out.append(("value_load of 16 B (one commit)", f"large x{scale}", f"{pages:.1f} pages, {ms:.1f} ms",
+                "", None, "O(log n) pages", None))
+    return out
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    ap.add_argument("--scale", type=float, default=0.1, help="fraction of the large preset")
+    ap.add_argument("--value-mib", type=int, default=256, help="size of the big value")
+    ap.add_argument("--akeys", type=int, default=100_000)
+    args = ap.parse_args(argv)
+    work = tempfile.mkdtemp(prefix="ddb-bench-")
+    try:
+        table = rows(args.scale, args.value_mib, args.akeys, work)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    from tabulate import tabulate
+    print(tabulate([(op, size, ours, base, f"{r:.2f}x" if r else "", target,
+                     f"{peak:.0f}" if peak else "") for op, size, ours, base, r, target, peak in table],
+                   headers=["operation", "size", "ours", "baseline", "ratio", "target", "peak MiB"],
+                   disable_numparse=True))
+    print(f"\n{os.cpu_count()} cores, Python {sys.version.split()[0]}, {time.strftime('%Y-%m-%d')}")
+    return 0
