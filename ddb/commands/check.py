@@ -8,10 +8,6 @@ import time
 
 import click
 
-from ..checker import (EXIT_ERROR, EXIT_USAGE, PROBLEMS, Action, CheckError, Checker, Cls, Options,
-                       query, repair_finding, resolution, stop)
-from ..checker.problems import parse_action, parse_class
-from ..checker.store import ReportStore
 from ..errors import DdbError, ExitCode
 from ..registry import Info
 from ._table import ALL
@@ -33,6 +29,9 @@ def _db_root(s, db: str, targets=()) -> str:
     if os.path.isdir("daos_sys"):
         return "."
     raise DdbError("give the storage image: --db DIR (the directory holding daos_sys), a target, or -s")
+
+
+EXIT_ERROR, EXIT_USAGE = 8, 16
 
 
 def _fail(e: Exception, code: int = EXIT_ERROR):
@@ -92,6 +91,7 @@ def _onoff(ctx, param, value):
 
 
 def _policies(text: str) -> dict:
+    from ..checker.problems import parse_action, parse_class
     out = {}
     for item in filter(None, (x.strip() for x in (text or "").split(","))):
         cls, _, act = item.partition(":")
@@ -115,6 +115,8 @@ def _policies(text: str) -> dict:
 @click.pass_obj
 def start(s, dry_run, yes, preen, reset, failout, auto, policies, db, targets):
     """Run the checker over every shard (or the TARGETs: shard files, pool directories)."""
+    from ..checker import CheckError, Checker, Options, query
+    from ..checker.store import ReportStore
     if sum((dry_run, yes, preen)) > 1:
         click.echo("ERROR: ddb: Only one of the options -p (preen), -n or -y may be specified.", err=True)
         raise ExitCode(EXIT_USAGE)
@@ -157,6 +159,7 @@ def _progress():
 
 
 def _ask(finding, choices):
+    from ..checker import Action
     click.echo(f"{finding.shard}: {finding.message}.")
     for i, (act, detail) in enumerate(choices):
         click.echo(f"  {i}: {Action(act).name}: {detail}")
@@ -171,6 +174,7 @@ def _ask(finding, choices):
 
 
 def _print_run(s, reports, q, dry_run) -> None:
+    from ..checker import Action, resolution
     if s.out.json:
         s.out.emit(None, {"status": q["status"], "reports": reports})
         return
@@ -195,6 +199,8 @@ def _print_run(s, reports, q, dry_run) -> None:
 def query_cmd(s, verbose, db, as_json):
     """Show the checker's status and its findings."""
     from tabulate import tabulate
+
+    from ..checker import Action, query, resolution
     root = _db_root(s, db)
     try:
         q = query(root)
@@ -262,6 +268,7 @@ def _short(path: str) -> str:
 @click.pass_obj
 def repair_cmd(s, db, seq, idx):
     """Answer a pending finding: apply its choice IDX."""
+    from ..checker import CheckError, repair_finding, resolution
     root = _db_root(s, db)
     try:
         n = int(seq, 0)
@@ -280,6 +287,7 @@ def repair_cmd(s, db, seq, idx):
 @click.pass_obj
 def stop_cmd(s, db, targets):
     """Stop a running check (it can be resumed with start)."""
+    from ..checker import stop
     root = _db_root(s, db, targets)
     state = stop(root)
     s.out.emit(f"Checker status: {state}", {"status": state})
@@ -292,6 +300,9 @@ def stop_cmd(s, db, targets):
 def get_policy(s, db, last):
     """Show the repair action of every inconsistency class."""
     from tabulate import tabulate
+
+    from ..checker import PROBLEMS, Action
+    from ..checker.store import ReportStore
     root = _db_root(s, db)
     pol, flags = {}, {}
     if ReportStore.exists(root):
@@ -319,6 +330,8 @@ def get_policy(s, db, last):
 @click.pass_obj
 def set_policy(s, db, reset_defaults, all_interactive, policies):
     """Set CLASS:ACTION policies (stored for later starts)."""
+    from ..checker import PROBLEMS, Action, Cls
+    from ..checker.store import ReportStore
     if (reset_defaults or all_interactive) and policies or (reset_defaults and all_interactive):
         _fail("--reset-defaults, --all-interactive and a policy list cannot be combined", EXIT_USAGE)
     root = _db_root(s, db)

@@ -7,9 +7,9 @@ import uuid as _uuid
 import click
 
 from vosfmt import VosError
-from vosfmt.image import replace_device, smd_sync
 from vosfmt.keys import uuid_str
-from vosfmt.smd import DEV_FAULTY, SysDb
+
+DEV_FAULTY = 1       # vosfmt.smd.DEV_FAULTY (lmdb is loaded only when a command needs it)
 
 from ..errors import DdbError, der
 from ..registry import command
@@ -27,7 +27,8 @@ def _db_root(s, db_path: str) -> str:
     raise DdbError(f"{der('DER_INVAL')}: give the db path (the directory holding daos_sys)")
 
 
-def _open_db(root: str) -> SysDb:
+def _open_db(root: str):
+    from vosfmt.smd import SysDb
     try:
         return SysDb(root)
     except VosError as e:
@@ -105,6 +106,7 @@ def dev_replace(s, db_path, old_dev, new_dev):
     if old == new:
         raise DdbError(der("DER_INVAL"), stderr=["Doesn't support replacing device by itself"])
     s.out.text(f"Replace old device {old_dev[:8]} with new device {new_dev[:8]}, db_path='{db_path}'")
+    from vosfmt.image import replace_device
     try:
         replace_device(db_path, old, new)
     except VosError as e:
@@ -129,6 +131,7 @@ def smd_sync_cmd(s, nvme_conf, db_path):
     if not os.path.exists(conf):
         raise DdbError(der("DER_INVAL"), stderr=[f"Invalid nvme_conf '{conf}'"])
     s.out.text(f"Using nvme config file: '{conf}' and smd db path: '{root}'")
+    from vosfmt.image import smd_sync
     try:
         res = smd_sync(root, None if not nvme_conf else conf)
     except VosError as e:
