@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import uuid as _uuid
 
-from .vospath import _INT_NAMES, _INT_TYPES, key_text
+from .vospath import _INT_TYPES, int_key_text, key_text
 
 
 def human_bytes(n: int) -> str:
@@ -43,10 +43,9 @@ def render_value(data: bytes, limit: int = 255) -> str:
 
 def detail_key(key: bytes, otype: int) -> str:
     """A key in ``ls -d`` form: 'text' (len), or {uintN:0x..} / {bin(n):0x..} cut to 64."""
-    if otype in _INT_TYPES and len(key) in _INT_NAMES:
-        n = int.from_bytes(key, "little")
-        digits = f"{n:04x}" if len(key) == 2 else f"{n:x}"
-        return f"{{{_INT_NAMES[len(key)]}:0x{digits}}}"
+    typed = int_key_text(key, otype)
+    if typed is not None:
+        return typed
     t = key_text(key) if otype not in _INT_TYPES else None
     if t is not None:
         return f"'{t[0][:63]}' ({len(key)})"

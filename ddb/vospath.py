@@ -233,12 +233,20 @@ def escape(text: str) -> str:
     return text.translate(_ESCAPES)
 
 
+def int_key_text(key: bytes, otype: int) -> str | None:
+    """``{uintN:0x..}`` for a 1/2/4/8-byte key of an integer-keyed object type, else None."""
+    if otype not in _INT_TYPES or len(key) not in _INT_NAMES:
+        return None
+    n = int.from_bytes(key, "little")
+    digits = f"{n:04x}" if len(key) == 2 else f"{n:x}"
+    return f"{{{_INT_NAMES[len(key)]}:0x{digits}}}"
+
+
 def format_key(key: bytes, otype: int) -> str:
     """A key as a path part; parse_key() gives the same bytes back."""
-    if otype in _INT_TYPES and len(key) in _INT_NAMES:
-        n = int.from_bytes(key, "little")
-        digits = f"{n:04x}" if len(key) == 2 else f"{n:x}"
-        return f"{{{_INT_NAMES[len(key)]}:0x{digits}}}"
+    typed = int_key_text(key, otype)
+    if typed is not None:
+        return typed
     t = key_text(key) if otype not in _INT_TYPES else None
     if t is None:
         return f"{{bin({len(key)}):0x{key.hex()}}}"

@@ -473,3 +473,25 @@ def guarded(fn, buf, *args, offset=None, tclass=0, path=None):
     except (struct.error, IndexError, ValueError) as e:
         raise CorruptionError(f"malformed {record_name(tclass)} ({e})", offset=offset,
                               structure=record_name(tclass), path=path_text(path)) from None
+
+
+def decode_record(tclass: int, key: bytes, value: bytes):
+    """Decode any tree record from its collated key and value bytes (by tree class)."""
+    from .keys import epoch_from_key, extent_from_key, xid_from_key
+    if tclass == TreeClass.CONT_TABLE:
+        return dec_container(value)
+    if tclass == TreeClass.OBJ_TABLE:
+        return dec_object(value)
+    if tclass in (TreeClass.DKEY, TreeClass.AKEY):
+        return dec_key(value)
+    if tclass == TreeClass.SINGV:
+        return dec_sv(value, epoch_from_key(key))
+    if tclass == TreeClass.EVT:
+        return dec_extent(value, *extent_from_key(key))
+    if tclass == TreeClass.DTX_ACT:
+        return dec_dtx_active(value, xid_from_key(key))
+    if tclass == TreeClass.DTX_CMT:
+        return dec_dtx_committed(value, xid_from_key(key))
+    if tclass == TreeClass.VEA:
+        return dec_vea(value)
+    raise ValueError(f"unknown tree class {tclass}")

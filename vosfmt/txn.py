@@ -29,10 +29,10 @@ from .keys import (Oid, Xid, blk_key, dkey_collate, epoch_key, extent_key,
                    oid_key, uuid_bytes, uuid_str, xid_from_key, xid_key)
 from .pagefile import DataFile, sync_dir
 from .records import (ContainerRec, DtxActive, DtxCommitted, DtxRecRef, ExtBytes, Extent, Ilog,
-                      KeyRec, ObjectRec, SingleValue, TreeRoot, dec_container, dec_dtx_active,
-                      dec_extent, dec_key, dec_object, dec_refs, dec_sv, enc_container,
+                      KeyRec, ObjectRec, SingleValue, TreeRoot, dec_dtx_active,
+                      dec_extent, dec_refs, dec_sv, enc_container,
                       enc_dtx_active, enc_dtx_committed, enc_extent, enc_key, enc_object,
-                      enc_refs, enc_sv, enc_vea, guarded)
+                      enc_refs, enc_sv, enc_vea, guarded, decode_record)
 from .shard import Shard, Superblock, encode_superblock
 from .space import ExtentAllocator, build_freelist_page, freelist_capacity, subtract_extents
 
@@ -40,13 +40,10 @@ DEFAULT_SCM_SIZE = 1 << 30
 REFS_INLINE_MAX = 256
 STREAM_CHUNK = 1 << 20
 
-_DECODE = {
-    TreeClass.CONT_TABLE: lambda k, v: dec_container(v),
-    TreeClass.OBJ_TABLE: lambda k, v: dec_object(v),
-    TreeClass.DKEY: lambda k, v: dec_key(v),
-    TreeClass.AKEY: lambda k, v: dec_key(v),
-    TreeClass.DTX_ACT: lambda k, v: dec_dtx_active(v, xid_from_key(k)),
-}
+#: tree classes whose records can be opened for editing (and so need encoding back)
+_DECODE = {tc: (lambda k, v, tc=tc: decode_record(tc, k, v))
+           for tc in (TreeClass.CONT_TABLE, TreeClass.OBJ_TABLE, TreeClass.DKEY, TreeClass.AKEY,
+                      TreeClass.DTX_ACT)}
 _ENCODE = {
     TreeClass.CONT_TABLE: enc_container, TreeClass.OBJ_TABLE: enc_object,
     TreeClass.DKEY: enc_key, TreeClass.AKEY: enc_key, TreeClass.DTX_ACT: enc_dtx_active,

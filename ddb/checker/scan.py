@@ -14,25 +14,13 @@ from dataclasses import dataclass, field
 from vosfmt import CorruptionError, VosError
 from vosfmt.constants import (DTX_LID_ABORTED, DTX_LID_COMMITTED, DTX_LID_FIRST, DTX_LID_SOLO_FLAG,
                               PAGE_SIZE, AddrFlags, Media, RecType, RootFlags, TreeClass)
-from vosfmt.keys import (dkey_uncollate, epoch_from_key, epoch_key, extent_from_key, extent_key,
-                         uuid_str, xid_from_key)
-from vosfmt.records import (dec_container, dec_dtx_active, dec_dtx_committed, dec_extent, dec_key,
-                            dec_object, dec_refs, dec_sv, dec_vea)
+from vosfmt.keys import (dkey_uncollate, epoch_from_key, epoch_key, extent_key,
+                         uuid_str)
+from vosfmt.records import dec_refs, decode_record
 from vosfmt.space import coalesce
 
 from .problems import Action, problem
 
-_DECODERS = {
-    TreeClass.CONT_TABLE: lambda k, v: dec_container(v),
-    TreeClass.OBJ_TABLE: lambda k, v: dec_object(v),
-    TreeClass.DKEY: lambda k, v: dec_key(v),
-    TreeClass.AKEY: lambda k, v: dec_key(v),
-    TreeClass.SINGV: lambda k, v: dec_sv(v, epoch_from_key(k)),
-    TreeClass.EVT: lambda k, v: dec_extent(v, *extent_from_key(k)),
-    TreeClass.DTX_ACT: lambda k, v: dec_dtx_active(v, xid_from_key(k)),
-    TreeClass.DTX_CMT: lambda k, v: dec_dtx_committed(v, xid_from_key(k)),
-    TreeClass.VEA: lambda k, v: dec_vea(v),
-}
 TREE_NAMES = {TreeClass.CONT_TABLE: "container", TreeClass.OBJ_TABLE: "object",
               TreeClass.DKEY: "dkey", TreeClass.AKEY: "akey", TreeClass.SINGV: "single-value",
               TreeClass.EVT: "extent", TreeClass.DTX_ACT: "active DTX",
@@ -361,7 +349,6 @@ class ShardScan:
 
 def read_tree(reader, root, own=None, label: str = ""):
     """(items, bad): (key, value bytes, decoded) records of a tree in key order, and unreadable parts."""
-    decode = _DECODERS.get(root.tclass)
     items, bad = [], []
 
     last = [None]
@@ -372,7 +359,7 @@ def read_tree(reader, root, own=None, label: str = ""):
                 bad.append((page, "keys out of order"))       # lookups would miss records
             last[0] = k
             try:
-                items.append((k, v, decode(k, v) if decode is not None else None))
+                items.append((k, v, decode_record(root.tclass, k, v)))
             except (CorruptionError, ValueError, IndexError, KeyError) as e:
                 bad.append((page, f"malformed record ({e})"))
 
