@@ -194,7 +194,6 @@ def test_pending_findings_of_other_shards_become_stale(tmp_path):
     build({"targets": 2, "containers": [{"target": t, "objects": [{"dkeys": [{"key": "d", "akeys": [
         {"key": "a", "sv": [{"epoch": 5, "random": 3000}]}]}]}]} for t in range(2)]}, root)
     s0, s1 = list_shards(root)
-    from fixtures.corrupt import obj_max_write_stale
     from vosfmt import open_shard
     for s in (s0, s1):
         with open_shard(s, write=True, db_root=root) as sh, sh.begin() as tx:
@@ -209,7 +208,6 @@ def test_pending_findings_of_other_shards_become_stale(tmp_path):
     assert len(stale) == 1 and stale[0]["action"] == 0xFFFF and stale[0]["choices"] == []
     r = ddb("check", "repair", "-D", root, hex(stale[0]["seq"]), "0")
     assert r.exit_code == 8 and "is stale" in r.stderr
-    del obj_max_write_stale
 
 
 def test_sequence_numbers_are_never_reused(bases, tmp_path):

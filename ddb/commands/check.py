@@ -65,7 +65,6 @@ class _StartCommand(click.Command):
     def parse_args(self, ctx, args):
         # -p is dmg's --policies when followed by CLASS:ACTION, else e2fsck's preen
         out = []
-        it = iter(range(len(args)))
         i = 0
         while i < len(args):
             a = args[i]
@@ -78,7 +77,6 @@ class _StartCommand(click.Command):
             else:
                 out.append(a)
             i += 1
-        del it
         return super().parse_args(ctx, out)
 
 
