@@ -51,3 +51,17 @@ def test_only_kv_touches_lmdb():
 def test_nothing_imports_ddb_but_tests_and_bench():
     for pkg in ("vosfmt", "fixtures"):
         assert not [p for p in _files(pkg) if "ddb" in set(_imports(p))]
+
+
+def test_every_package_is_installed():
+    """pip install . must ship every package (ddb.commands and ddb.checker were once missed)."""
+    import tomllib
+
+    from setuptools import find_packages
+    with open(os.path.join(ROOT, "pyproject.toml"), "rb") as f:
+        include = tomllib.load(f)["tool"]["setuptools"]["packages"]["find"]["include"]
+    shipped = set(find_packages(ROOT, include=include))
+    on_disk = {os.path.relpath(d, ROOT).replace(os.sep, ".")
+               for pkg in ("vosfmt", "ddb", "fixtures", "bench")
+               for d, _, files in os.walk(os.path.join(ROOT, pkg)) if "__init__.py" in files}
+    assert on_disk <= shipped and {"ddb.commands", "ddb.checker"} <= shipped
