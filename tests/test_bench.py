@@ -1,0 +1,21 @@
+"""The benchmark report runs end to end (tiny sizes), so it cannot rot unnoticed.
+
+Only the shape of the table is asserted: timings never gate a test.
+"""
+import subprocess
+import sys
+
+ROWS = ["one-shot ddb IMAGE ls", "open + superblock_dump", "ls of one dkey", "ls -r",
+        "full read-only walk", "check start -n", "value_load to NVMe (fsync'ed)",
+        "value_dump to a file", "value_load of 16 B (one commit)"]
+
+
+def test_bench_report_prints_every_row():
+    p = subprocess.run([sys.executable, "-m", "bench", "--scale", "0.002", "--value-mib", "4",
+                        "--akeys", "200"], capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr
+    lines = p.stdout.splitlines()
+    assert lines[0].split()[:4] == ["operation", "size", "ours", "baseline"]
+    for name in ROWS:
+        assert any(line.startswith(name + " ") for line in lines), name
+    assert "Traceback" not in p.stderr
