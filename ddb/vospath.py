@@ -242,8 +242,13 @@ def int_key_text(key: bytes, otype: int) -> str | None:
     return f"{{{_INT_NAMES[len(key)]}:0x{digits}}}"
 
 
+_PLAIN_KEY = re.compile(rb"[\x20-\x2e\x30-\x5b\x5d-\x7a\x7c\x7e]+")   # printable, nothing to escape
+
+
 def format_key(key: bytes, otype: int) -> str:
     """A key as a path part; parse_key() gives the same bytes back."""
+    if otype not in _INT_TYPES and _PLAIN_KEY.fullmatch(key):
+        return key.decode("ascii")
     typed = int_key_text(key, otype)
     if typed is not None:
         return typed

@@ -470,8 +470,12 @@ class _KeyParent:
 
     def _make(self, k, v):
         key = dkey_uncollate(self._root().key_kind, k)
-        return self._CHILD(self, key, guarded(dec_key, v, tclass=self._TCLASS,
-                                              path=lambda: f"{self.path}/{key_label(key)}"))
+        try:                        # the hot path of every listing: no wrapper, no closure
+            rec = dec_key(v)
+        except (struct.error, IndexError, ValueError):
+            rec = guarded(dec_key, v, tclass=self._TCLASS,   # raises the CorruptionError
+                          path=lambda: f"{self.path}/{key_label(key)}")
+        return self._CHILD(self, key, rec)
 
     def _children(self, start: bytes | None = None):
         """Children in key order; with ``start`` (raw key bytes), from the first >= it."""

@@ -16,6 +16,7 @@ from ._table import ALL
 from .common import resolve_or_fail
 
 PROGRESS_MIN = 64 << 20
+_KIND_SUFFIX = {"sv": " (SV)", "array": " (ARRAY)"}
 
 
 class _Lister:
@@ -24,10 +25,11 @@ class _Lister:
     def __init__(self, out, details: bool, recursive: bool):
         self.out, self.details, self.recursive = out, details, recursive
 
-    def emit(self, level: str, indent: int, i: int, idx: str, val: str, detail, data: dict):
+    def emit(self, level: str, indent: int, i: int, idx: str, val: str, detail, data):
+        """``detail`` and ``data`` are callables: only the form being printed is built."""
         if self.out.json:
             self.out.emit(None, dict(level=level, index=i, indexes=idx, path=val, indent=indent,
-                                     **data))
+                                     **data()))
         else:
             body = f"[{i}] {detail()}" if self.details else f"{level}: ({idx}) {val}"
             self.out.emit(" " * indent + body)
@@ -37,7 +39,7 @@ class _Lister:
         if depth == 0:
             for i, c in enumerate(handle.containers()):
                 ci, cv = f"{idx}/[{i}]", f"{val}/{c.uuid}"
-                self.emit("CONT", indent, i, ci, cv, lambda: c.uuid, {"uuid": c.uuid})
+                self.emit("CONT", indent, i, ci, cv, lambda: c.uuid, lambda: {"uuid": c.uuid})
                 if self.recursive:
                     self.children(1, c, ci, cv, 0, indent + 1)
         elif depth == 1:
@@ -45,7 +47,7 @@ class _Lister:
                 oid = o.oid
                 oi, ov = f"{idx}/[{i}]", f"{val}/{oid}"
                 self.emit("OBJ", indent, i, oi, ov, lambda: detail_object(oid),
-                          {"oid": str(oid), "type": oid.otype_name, "groups": oid.grp_nr})
+                          lambda: {"oid": str(oid), "type": oid.otype_name, "groups": oid.grp_nr})
                 if self.recursive:
                     self.children(2, o, oi, ov, oid.otype, indent + 1)
         elif depth == 2:
@@ -53,16 +55,16 @@ class _Lister:
                 key = d.key
                 di, dv = f"{idx}/[{i}]", f"{val}/{format_key(key, otype)}"
                 self.emit("DKEY", indent, i, di, dv, lambda: detail_key(key, otype),
-                          {"key_hex": key.hex()})
+                          lambda: {"key_hex": key.hex()})
                 if self.recursive:
                     self.children(3, d, di, dv, otype, indent + 1)
         elif depth == 3:
             for i, a in enumerate(handle.akeys()):
                 key, kind = a.key, a.value_kind
-                suffix = {"sv": " (SV)", "array": " (ARRAY)"}.get(kind, "")
+                suffix = _KIND_SUFFIX.get(kind, "")
                 ai, av = f"{idx}/[{i}]", f"{val}/{format_key(key, otype)}"
                 self.emit("AKEY", indent, i, ai, av, lambda: detail_key(key, otype) + suffix,
-                          {"key_hex": key.hex(), "kind": kind})
+                          lambda: {"key_hex": key.hex(), "kind": kind})
                 if self.recursive:
                     self.children(4, a, ai, av, otype, indent + 1)
         else:
@@ -72,13 +74,13 @@ class _Lister:
         if akey.value_kind == "sv":
             for i, sv in enumerate(akey.single_values()):
                 self.emit("AKEY", indent, i, idx, val, lambda: detail_sv(sv),
-                          {"kind": "sv", "size": sv.size, "epoch": sv.epoch, "minor": sv.minor,
+                          lambda: {"kind": "sv", "size": sv.size, "epoch": sv.epoch, "minor": sv.minor,
                            "dtx_lid": sv.dtx_lid, "punch": sv.is_punch})
         else:
             for i, e in enumerate(akey.extents()):
                 self.emit("RECX", indent, i, f"{idx}/[{i}]", f"{val}/{{{e.lo}-{e.hi}}}",
                           lambda: detail_extent(e),
-                          {"kind": "array", "lo": e.lo, "hi": e.hi, "records": e.nr,
+                          lambda: {"kind": "array", "lo": e.lo, "hi": e.hi, "records": e.nr,
                            "rsize": e.rsize, "epoch": e.epoch, "minor": e.minor,
                            "dtx_lid": e.dtx_lid, "punch": e.is_punch})
 
