@@ -224,10 +224,11 @@ class TreeReader:
 
     def _items(self, node: Node, tclass: int, start, path):
         if node.leaf:
-            i = 0 if start is None else bisect_left(node.keys, start)
-            keys, vals = node.keys, node.vals
-            for j in range(i, len(keys)):
-                yield keys[j], vals[j]
+            if start is None:
+                yield from zip(node.keys, node.vals)
+            else:
+                i = bisect_left(node.keys, start)
+                yield from zip(node.keys[i:], node.vals[i:])
             return
         i = 0 if start is None else max(bisect_right(node.keys, start, 1) - 1, 0)
         for j in range(i, len(node.kids)):
