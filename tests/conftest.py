@@ -54,3 +54,14 @@ def file_state(root: str) -> dict:
             with open(p, "rb") as fh:
                 out[p] = (hashlib.sha256(fh.read()).hexdigest(), os.stat(p).st_mtime_ns)
     return out
+
+
+def read_everything(sh) -> None:
+    """Touch every record and value a reader can reach (the fuzzers' read-only workload)."""
+    for c in sh.containers():
+        list(c.dtx_active())
+        for o in c.objects():
+            for d in o.dkeys():
+                for a in d.akeys():
+                    for v in list(a.single_values()) + list(a.extents()):
+                        sh.read_value(v)

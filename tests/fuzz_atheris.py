@@ -28,6 +28,8 @@ with atheris.instrument_imports():
     from vosfmt.blob import decode_header
     from vosfmt.image import list_shards
 
+from conftest import read_everything  # tests/ is sys.path[0]; after the instrumented imports
+
 
 def fuzz_path(data: bytes):
     text = data.decode("utf-8", "replace")
@@ -67,12 +69,7 @@ def _shard_target():
             f.write(image)
         try:
             with open_shard(path, db_root=root) as sh:
-                for c in sh.containers():
-                    for o in c.objects():
-                        for d in o.dkeys():
-                            for a in d.akeys():
-                                for v in list(a.single_values()) + list(a.extents()):
-                                    sh.read_value(v)
+                read_everything(sh)
         except VosError:
             pass
         with open(path, "rb") as f:

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import file_state
+from conftest import file_state, read_everything
 from ddb.vospath import PathError, format_key, parse_key, parse_path
 from fixtures import build
 from vosfmt import VosError, open_shard
@@ -96,13 +96,7 @@ def test_shard_reader_on_mutated_images(image, tmp_path_factory, data):
     before = file_state(root)
     try:
         with open_shard(path, db_root=root) as sh:
-            for c in sh.containers():
-                list(c.dtx_active())
-                for o in c.objects():
-                    for d in o.dkeys():
-                        for a in d.akeys():
-                            for v in list(a.single_values()) + list(a.extents()):
-                                sh.read_value(v)
+            read_everything(sh)
     except VosError:
         pass
     assert file_state(root) == before                         # read-only: nothing written
