@@ -17,7 +17,7 @@ from .codec import fast
 from .constants import (DTX_LID_ABORTED, DTX_LID_COMMITTED, DTX_LID_SOLO_FLAG, AddrFlags,
                         IlogStatus, KrecFlags, Media, TreeClass)
 from .errors import CorruptionError
-from .keys import Oid, Xid
+from .keys import Oid, Xid, epoch_from_key, extent_from_key, xid_from_key
 
 _ROOT = fast(L.tree_root_fixed)
 _ILOG_HDR = fast(L.ilog_header)
@@ -475,23 +475,23 @@ def guarded(fn, buf, *args, offset=None, tclass=0, path=None):
                               structure=record_name(tclass), path=path_text(path)) from None
 
 
+_DECODERS = {
+    TreeClass.CONT_TABLE: lambda k, v: dec_container(v),
+    TreeClass.OBJ_TABLE: lambda k, v: dec_object(v),
+    TreeClass.DKEY: lambda k, v: dec_key(v),
+    TreeClass.AKEY: lambda k, v: dec_key(v),
+    TreeClass.SINGV: lambda k, v: dec_sv(v, epoch_from_key(k)),
+    TreeClass.EVT: lambda k, v: dec_extent(v, *extent_from_key(k)),
+    TreeClass.DTX_ACT: lambda k, v: dec_dtx_active(v, xid_from_key(k)),
+    TreeClass.DTX_CMT: lambda k, v: dec_dtx_committed(v, xid_from_key(k)),
+    TreeClass.VEA: lambda k, v: dec_vea(v),
+}
+
+
 def decode_record(tclass: int, key: bytes, value: bytes):
     """Decode any tree record from its collated key and value bytes (by tree class)."""
-    from .keys import epoch_from_key, extent_from_key, xid_from_key
-    if tclass == TreeClass.CONT_TABLE:
-        return dec_container(value)
-    if tclass == TreeClass.OBJ_TABLE:
-        return dec_object(value)
-    if tclass in (TreeClass.DKEY, TreeClass.AKEY):
-        return dec_key(value)
-    if tclass == TreeClass.SINGV:
-        return dec_sv(value, epoch_from_key(key))
-    if tclass == TreeClass.EVT:
-        return dec_extent(value, *extent_from_key(key))
-    if tclass == TreeClass.DTX_ACT:
-        return dec_dtx_active(value, xid_from_key(key))
-    if tclass == TreeClass.DTX_CMT:
-        return dec_dtx_committed(value, xid_from_key(key))
-    if tclass == TreeClass.VEA:
-        return dec_vea(value)
-    raise ValueError(f"unknown tree class {tclass}")
+    try:
+        decoder = _DECODERS[tclass]
+    except KeyError:
+        raise ValueError(f"unknown tree class {tclass}") from None
+    return decoder(key, value)
