@@ -16,7 +16,7 @@ from ddb.checker.engine import Leadership
 from ddb.cli import cli
 from fixtures import build, export_image
 from fixtures.corrupt import INJECTORS, NAMES, inject
-from vosfmt.constants import PAGE_SIZE
+from vosfmt.constants import PAGE_SIZE, TreeClass
 from vosfmt.image import list_shards
 
 GOLDEN = os.path.join(os.path.dirname(__file__), "golden", "check")
@@ -310,3 +310,20 @@ def test_killed_check_resumes_without_losing_or_repeating(tmp_path):
     shards = [r["shard"] for r in q["reports"]]
     assert sorted(shards) == sorted(list_shards(root))     # one finding per shard: none lost or doubled
     assert ddb("check", "start", "-n", "-D", root).exit_code == 0
+
+
+@pytest.mark.parametrize("tclass", list(TreeClass))
+def test_malformed_record_in_a_sound_node_is_a_finding(tclass):
+    """A record whose node checksums fine but whose bytes do not decode is reported, not raised."""
+    from ddb.checker.scan import read_tree
+    from vosfmt.btree import Node
+    from vosfmt.constants import RootFlags
+    from vosfmt.records import TreeRoot
+
+    class OneLeaf:
+        def embedded(self, root, path):
+            return Node(True, 0, [b"\x00" * 8, b"\x01" * 40], [b"\x01", b""])
+
+    root = TreeRoot(tclass, flags=RootFlags.EMBEDDED, count=2)
+    items, bad = read_tree(OneLeaf(), root)
+    assert len(bad) >= 1 and all(reason.startswith("malformed record") for _, reason in bad)

@@ -9,6 +9,7 @@ Findings; it never prints and never raises on corruption.
 from __future__ import annotations
 
 import os
+import struct
 from dataclasses import dataclass, field
 
 from vosfmt import CorruptionError, VosError
@@ -360,7 +361,7 @@ def read_tree(reader, root, own=None, label: str = ""):
             last[0] = k
             try:
                 items.append((k, v, decode_record(root.tclass, k, v)))
-            except (CorruptionError, ValueError, IndexError, KeyError) as e:
+            except (CorruptionError, ValueError, IndexError, KeyError, struct.error) as e:
                 bad.append((page, f"malformed record ({e})"))
 
     if root.flags & RootFlags.EMBEDDED:
