@@ -56,7 +56,10 @@ def test_nothing_imports_ddb_but_tests_and_bench():
 def test_every_package_is_installed():
     """pip install . must ship every package (ddb.commands and ddb.checker were once missed)."""
     import fnmatch
-    import tomllib
+    try:
+        import tomllib
+    except ModuleNotFoundError:                     # Python 3.10
+        import tomli as tomllib
     with open(os.path.join(ROOT, "pyproject.toml"), "rb") as f:
         include = tomllib.load(f)["tool"]["setuptools"]["packages"]["find"]["include"]
     on_disk = {os.path.relpath(d, ROOT).replace(os.sep, ".")
