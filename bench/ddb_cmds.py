@@ -22,12 +22,9 @@ from fixtures import build
 from vosfmt import Oid, open_shard
 from vosfmt.image import list_shards
 
+from .common import BIG_CONT, big_value_setup, ddb_cmd
+
 PY = sys.executable
-
-
-def _ddb_cmd() -> list[str]:
-    exe = shutil.which("ddb", path=os.path.dirname(PY))
-    return [exe] if exe else [PY, "-m", "ddb"]
 
 
 def _wall(cmd, n=7) -> float:
@@ -68,7 +65,7 @@ def main(argv=None) -> int:
         unit = os.path.join(work, "unit")
         build("unit", unit)
         shard = list_shards(unit)[0]
-        ours = _wall(_ddb_cmd() + [shard, "ls"])
+        ours = _wall(ddb_cmd() + [shard, "ls"])
         base = _wall([PY, "-c", "import click, construct"])
         rows.append(("one-shot ddb ls (s)", ours, base, ours / base, "<= 1.3x"))
 
@@ -86,16 +83,11 @@ def main(argv=None) -> int:
         rows.append(("  peak memory (MiB)", rss, None, None, "<= 100"))
 
         size = args.value_mib << 20
-        big = os.path.join(work, "big")
-        build({"nvme_size": size + (64 << 20), "containers": [{"uuid": "00000000-0000-0000-0000-0000000000aa"}]}, big)
-        path = list_shards(big)[0]
-        src = os.path.join(work, "src.bin")
-        chunk = os.urandom(1 << 20)
-        with open(src, "wb") as f:
-            for _ in range(args.value_mib):
-                f.write(chunk)
-        with open_shard(path, write=True, db_root=big) as sh, sh.begin() as tx, open(src, "rb") as f:
-            tx.put_single_value("00000000-0000-0000-0000-0000000000aa", Oid(1, 1), b"d", b"a", 1,
+        path, src = big_value_setup(work, args.value_mib)
+        db_root = os.path.dirname(os.path.dirname(path))            # IMAGE/POOL/vos-0
+        with open_shard(path, write=True, db_root=db_root) as sh, sh.begin() as tx, \
+                open(src, "rb") as f:
+            tx.put_single_value(BIG_CONT, Oid(1, 1), b"d", b"a", 1,
                                 stream=f, size=size)
         dst = os.path.join(work, "dst.bin")
 
@@ -110,7 +102,7 @@ def main(argv=None) -> int:
                 best = min(best or 1e9, time.perf_counter() - t)
             return best
 
-        t_dump = timed(_ddb_cmd() + [path, "value_dump", "/[0]/[0]/[0]/[0]", dst])
+        t_dump = timed(ddb_cmd() + [path, "value_dump", "/[0]/[0]/[0]/[0]", dst])
         t_cp = timed(["cp", src, dst])
         rows.append((f"value_dump {args.value_mib} MiB (MiB/s)", args.value_mib / t_dump,
                      args.value_mib / t_cp, t_cp / t_dump, ">= 0.5x of cp"))

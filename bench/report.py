@@ -25,16 +25,11 @@ from vosfmt import open_shard
 from vosfmt.image import list_shards
 
 from .build_walk import raw_read
-from .ddb_cmds import _ddb_cmd, _lines_per_s, _wall
+from .common import big_value_setup, ddb_cmd, timed
+from .ddb_cmds import _lines_per_s, _wall
 from .write import small_commits
 
 PY = sys.executable
-
-
-def _timed(cmd, **kw) -> float:
-    t = time.perf_counter()
-    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, **kw)
-    return time.perf_counter() - t
 
 
 def _child(code: str, *args) -> list:
@@ -59,12 +54,12 @@ def _e2fsck(work: str, dirs: list[int]) -> float:
     subprocess.run(["mke2fs", "-q", "-F", "-t", "ext4", "-N", str(sum(dirs) + len(dirs) + 1024),
                     "-d", files, img, "256M"], check=True,
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    return min(_timed(["e2fsck", "-fn", img]) for _ in range(3))
+    return min(timed(["e2fsck", "-fn", img]) for _ in range(3))
 
 
 def rows(scale: float, value_mib: int, akeys: int, work: str) -> list[tuple]:
     out = []
-    ddb = _ddb_cmd()
+    ddb = ddb_cmd()
     unit = os.path.join(work, "unit")
     build("unit", unit)
     ushard = list_shards(unit)[0]
@@ -135,28 +130,20 @@ def rows(scale: float, value_mib: int, akeys: int, work: str) -> list[tuple]:
                     f"{t / recs * 1e6:,.1f} us/record", f"{t_rec / nfiles * 1e6:,.1f} us/file",
                     (t / recs) / (t_rec / nfiles), "(reference)", None))
         img = os.path.join(work, "e2-objects", "ext4.img")
-        t_dbg = min(_timed(["debugfs", "-R", "ls -l /c0", img]) for _ in range(3))
-        t_ls = min(_timed(ddb + [lshard, "ls", "/[0]"]) for _ in range(3))
+        t_dbg = min(timed(["debugfs", "-R", "ls -l /c0", img]) for _ in range(3))
+        t_ls = min(timed(ddb + [lshard, "ls", "/[0]"]) for _ in range(3))
         out.append(("ddb ls of a container vs debugfs ls -l", f"{per_container[0]:,} entries",
                     f"{t_ls:.3f} s", f"{t_dbg:.3f} s", t_ls / t_dbg, "(reference)", None))
 
-    vsize = value_mib << 20
-    blob = os.path.join(work, "blob")
-    build({"nvme_size": vsize + (64 << 20), "containers": [{"uuid": "00000000-0000-0000-0000-0000000000aa"}]}, blob)
-    bshard = list_shards(blob)[0]
-    src = os.path.join(work, "src.bin")
-    chunk = os.urandom(1 << 20)
-    with open(src, "wb") as f:
-        for _ in range(value_mib):
-            f.write(chunk)
-    t_load = _timed(ddb + ["-w", bshard, "value_load", src, "/[0]/1.1.0.0/d/a"])
+    bshard, src = big_value_setup(work, value_mib)
+    t_load = timed(ddb + ["-w", bshard, "value_load", src, "/[0]/1.1.0.0/d/a"])
     dst = os.path.join(work, "dst.bin")
-    t_cps = _timed(["sh", "-c", f"cp {src} {dst} && sync -f {dst}"])
+    t_cps = timed(["sh", "-c", f"cp {src} {dst} && sync -f {dst}"])
     out.append(("value_load to NVMe (fsync'ed)", f"{value_mib} MiB", f"{value_mib / t_load:,.0f} MiB/s",
                 f"cp+sync {value_mib / t_cps:,.0f} MiB/s", t_cps / t_load, ">= 0.5x of cp", None))
     os.unlink(dst)
-    best = min(_timed(ddb + [bshard, "value_dump", "/[0]/[0]/[0]/[0]", dst]) for _ in range(2))
-    t_cp = min(_timed(["cp", src, dst]) for _ in range(2))
+    best = min(timed(ddb + [bshard, "value_dump", "/[0]/[0]/[0]/[0]", dst]) for _ in range(2))
+    t_cp = min(timed(["cp", src, dst]) for _ in range(2))
     out.append(("value_dump to a file", f"{value_mib} MiB", f"{value_mib / best:,.0f} MiB/s",
                 f"cp {value_mib / t_cp:,.0f} MiB/s", t_cp / best, ">= 0.5x of cp", None))
     pages, ms = small_commits(large)

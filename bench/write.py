@@ -22,6 +22,8 @@ from ddb.cli import run
 from fixtures import build
 from vosfmt.image import list_shards
 
+from .common import big_value_setup, ddb_cmd
+
 
 class _Count:
     def __init__(self):
@@ -82,17 +84,8 @@ def main(argv=None) -> int:
             rows.append((f"value_load 16 B into large x{scale} (~{records:,} records)",
                          f"{pages:.1f} pages/commit", f"{ms:.1f} ms/commit"))
             shutil.rmtree(root)
-        size = args.value_mib << 20
-        big = os.path.join(work, "big")
-        build({"nvme_size": size + (64 << 20), "containers": [{"uuid": "00000000-0000-0000-0000-0000000000aa"}]}, big)
-        shard = list_shards(big)[0]
-        src = os.path.join(work, "src.bin")
-        chunk = os.urandom(1 << 20)
-        with open(src, "wb") as f:
-            for _ in range(args.value_mib):
-                f.write(chunk)
-        exe = shutil.which("ddb", path=os.path.dirname(sys.executable))
-        cmd = ([exe] if exe else [sys.executable, "-m", "ddb"])
+        shard, src = big_value_setup(work, args.value_mib)
+        cmd = ddb_cmd()
         t = time.perf_counter()
         subprocess.run(cmd + ["-w", shard, "value_load", src, "/[0]/1.1.0.0/d/a"], check=True,
                        stdout=subprocess.DEVNULL)

@@ -5,6 +5,8 @@ Only the shape of the table is asserted: timings never gate a test.
 import subprocess
 import sys
 
+import pytest
+
 ROWS = ["one-shot ddb IMAGE ls", "open + superblock_dump", "ls of one dkey", "ls -r",
         "full read-only walk", "check start -n", "value_load to NVMe (fsync'ed)",
         "value_dump to a file", "value_load of 16 B (one commit)"]
@@ -19,3 +21,15 @@ def test_bench_report_prints_every_row():
     for name in ROWS:
         assert any(line.startswith(name + " ") for line in lines), name
     assert "Traceback" not in p.stderr
+
+
+@pytest.mark.parametrize("argv", [
+    ["bench.build_walk", "--scale", "0.002"],
+    ["bench.check", "--scale", "0.002"],
+    ["bench.ddb_cmds", "--akeys", "200", "--large-scale", "0.002", "--value-mib", "4"],
+    ["bench.write", "--scale", "0.002", "--value-mib", "4"],
+])
+def test_single_benchmarks_run(argv):
+    p = subprocess.run([sys.executable, "-m", *argv], capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.strip() and "Traceback" not in p.stderr

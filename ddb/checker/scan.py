@@ -253,8 +253,8 @@ class ShardScan:
                     else:
                         self.add(0x020002, media=Media(v.media).name, start=v.off,
                                  end=v.off + size - 1, where="file", **where)
-                except VosError as e:       # e.g. the blob cannot be located: P6 reports that
-                    del e
+                except VosError:            # e.g. the blob cannot be located: P6 reports that
+                    pass
         lid = v.dtx_lid
         if lid >= DTX_LID_FIRST and not lid & DTX_LID_SOLO_FLAG:
             vt = epoch_key(v.epoch) if sv else extent_key(v.lo, v.epoch, v.minor)

@@ -1,0 +1,38 @@
+"""Pieces every benchmark uses: how to run ddb, a wall-clock timer, the big-value image."""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+
+from fixtures import build
+from vosfmt.image import list_shards
+
+BIG_CONT = "00000000-0000-0000-0000-0000000000aa"
+
+
+def ddb_cmd() -> list[str]:
+    """The installed ``ddb`` script beside this Python, else ``python -m ddb``."""
+    exe = shutil.which("ddb", path=os.path.dirname(sys.executable))
+    return [exe] if exe else [sys.executable, "-m", "ddb"]
+
+
+def timed(cmd, **kw) -> float:
+    """Seconds one run of ``cmd`` takes (output discarded; a failure raises)."""
+    t = time.perf_counter()
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, **kw)
+    return time.perf_counter() - t
+
+
+def big_value_setup(work: str, mib: int) -> tuple[str, str]:
+    """(shard, source file): an image whose NVMe blob fits ``mib`` MiB, and ``mib`` MiB of random bytes."""
+    root = os.path.join(work, "big")
+    build({"nvme_size": (mib << 20) + (64 << 20), "containers": [{"uuid": BIG_CONT}]}, root)
+    src = os.path.join(work, "src.bin")
+    chunk = os.urandom(1 << 20)
+    with open(src, "wb") as f:
+        for _ in range(mib):
+            f.write(chunk)
+    return list_shards(root)[0], src
