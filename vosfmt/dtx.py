@@ -54,27 +54,29 @@ def _apply(tx, cuuid, ref: DtxRecRef, lid: int, epoch: int, commit: bool) -> boo
     return True
 
 
-def commit_active(tx, cuuid, xid, cmt_time: int) -> bool:
-    """Commit one active entry; False when there is no such entry."""
+def _resolve_active(tx, cuuid, xid, commit: bool):
+    """Apply an active entry's outcome to every record it touched and drop it; its entry or None."""
     entry = tx.dtx_active(cuuid, xid)
     if entry is None:
-        return False
+        return None
     for ref in tx.dtx_refs(cuuid, xid):
-        _apply(tx, cuuid, ref, entry.lid, entry.epoch, commit=True)
+        _apply(tx, cuuid, ref, entry.lid, entry.epoch, commit=commit)
     tx.delete_dtx_active(cuuid, xid)
+    return entry
+
+
+def commit_active(tx, cuuid, xid, cmt_time: int) -> bool:
+    """Commit one active entry; False when there is no such entry."""
+    entry = _resolve_active(tx, cuuid, xid, commit=True)
+    if entry is None:
+        return False
     tx.put_dtx_committed(cuuid, DtxCommitted(xid, entry.epoch, cmt_time))
     return True
 
 
 def abort_active(tx, cuuid, xid) -> bool:
     """Abort one active entry; False when there is no such entry."""
-    entry = tx.dtx_active(cuuid, xid)
-    if entry is None:
-        return False
-    for ref in tx.dtx_refs(cuuid, xid):
-        _apply(tx, cuuid, ref, entry.lid, entry.epoch, commit=False)
-    tx.delete_dtx_active(cuuid, xid)
-    return True
+    return _resolve_active(tx, cuuid, xid, commit=False) is not None
 
 
 def discard_invalid(tx, cuuid, xid) -> int | None:
