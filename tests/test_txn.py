@@ -11,7 +11,6 @@ from conftest import file_state
 from fixtures import build, export_image
 from vosfmt import (DtxActive, FormatError, Oid, ReadOnlyError, SpaceError, TransactionError,
                     Xid, open_shard)
-from vosfmt.constants import PAGE_SIZE
 from vosfmt.ilog import ilog_abort_lid, ilog_commit_lid, ilog_persist, ilog_update
 from vosfmt.image import list_shards
 from vosfmt.records import IlogEntry
@@ -176,19 +175,11 @@ def test_unknown_feature_bits(img):
 
 
 def _poke_superblocks(root, incompat):
-    from vosfmt.shard import decode_superblock, encode_superblock
-    path = list_shards(root)[0]
-    with open(path, "r+b") as f:
-        for slot in (0, 1):
-            f.seek(slot * PAGE_SIZE)
-            raw = f.read(244)
-            try:
-                sb = decode_superblock(raw, slot, path)
-            except Exception:
-                continue
-            sb.incompat |= incompat
-            f.seek(slot * PAGE_SIZE)
-            f.write(encode_superblock(sb))
+    from fixtures.corrupt import edit_superblocks
+
+    def poke(sb):
+        sb.incompat |= incompat
+    edit_superblocks(list_shards(root)[0], poke)
 
 
 def test_full_shard_is_refused_and_state_kept(tmp_path):
