@@ -56,12 +56,21 @@ def file_state(root: str) -> dict:
     return out
 
 
+def all_values(sh):
+    """(container, value) for every single value and extent a reader can reach, in tree order."""
+    for c in sh.containers():
+        for o in c.objects():
+            for d in o.dkeys():
+                for a in d.akeys():
+                    for v in a.single_values():
+                        yield c, v
+                    for v in a.extents():
+                        yield c, v
+
+
 def read_everything(sh) -> None:
     """Touch every record and value a reader can reach (the fuzzers' read-only workload)."""
     for c in sh.containers():
         list(c.dtx_active())
-        for o in c.objects():
-            for d in o.dkeys():
-                for a in d.akeys():
-                    for v in list(a.single_values()) + list(a.extents()):
-                        sh.read_value(v)
+    for _c, v in all_values(sh):
+        sh.read_value(v)

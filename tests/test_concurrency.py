@@ -5,6 +5,7 @@ import multiprocessing as mp
 import os
 import traceback
 
+from conftest import all_values
 from fixtures import build
 from vosfmt import Oid, StaleReadError, VosError, open_shard
 from vosfmt.image import list_shards
@@ -46,12 +47,8 @@ def _reader(path, root, stop, results):
     while not stop.is_set():
         try:
             with open_shard(path, db_root=root) as sh:
-                for c in sh.containers():
-                    for o in c.objects():
-                        for d in o.dkeys():
-                            for a in d.akeys():
-                                for v in a.single_values():
-                                    sh.verify_value(c, v)
+                for c, v in all_values(sh):
+                    sh.verify_value(c, v)
             walks += 1
         except StaleReadError:
             retries += 1

@@ -1,6 +1,7 @@
 """Opening reads O(1) bytes; navigation reads only the pages it touches."""
 from __future__ import annotations
 
+from conftest import all_values
 from vosfmt import layout as L
 from vosfmt import open_shard
 from vosfmt.image import list_shards
@@ -39,10 +40,6 @@ def test_read_only_open_never_writes(built):
     before = file_state(root)
     for path in list_shards(root):
         with open_shard(path, db_root=root) as sh:
-            for c in sh.containers():
-                for o in c.objects():
-                    for d in o.dkeys():
-                        for a in d.akeys():
-                            for v in a.single_values():
-                                sh.read_value(v)
+            for _c, v in all_values(sh):
+                sh.read_value(v)
     assert file_state(root) == before
