@@ -78,21 +78,29 @@ def test_command_line(image, argv, capsys):
     assert not {p for p in changed if "daos_sys/check" not in p and "check.lock" not in p}
 
 
+def _damaged_copy(image: str, tmp_path_factory, data, pick, patches: int, max_len: int,
+                  truncate: bool) -> tuple[str, str]:
+    """(root, file): a copy of ``image`` whose file ``pick(root)`` has up to ``patches`` random
+    overwrites of up to ``max_len`` bytes, and maybe a truncation."""
+    root = str(tmp_path_factory.mktemp("fz-copy"))
+    shutil.rmtree(root)
+    shutil.copytree(image, root)
+    path = pick(root)
+    size = os.path.getsize(path)
+    with open(path, "r+b") as f:
+        for _ in range(data.draw(st.integers(1, patches))):
+            f.seek(data.draw(st.integers(0, size - 1)))
+            f.write(data.draw(st.binary(min_size=1, max_size=max_len)))
+        if truncate and data.draw(st.booleans()):
+            f.truncate(data.draw(st.integers(0, size)))
+    return root, path
+
+
 @FUZZ
 @given(data=st.data())
 def test_shard_reader_on_mutated_images(image, tmp_path_factory, data):
-    root = str(tmp_path_factory.mktemp("m"))
-    shutil.rmtree(root)
-    shutil.copytree(image, root)
-    path = list_shards(root)[0]
-    size = os.path.getsize(path)
-    with open(path, "r+b") as f:
-        for _ in range(data.draw(st.integers(1, 4))):
-            off = data.draw(st.integers(0, size - 1))
-            f.seek(off)
-            f.write(data.draw(st.binary(min_size=1, max_size=16)))
-        if data.draw(st.booleans()):
-            f.truncate(data.draw(st.integers(0, size)))
+    root, path = _damaged_copy(image, tmp_path_factory, data, lambda r: list_shards(r)[0],
+                               patches=4, max_len=16, truncate=True)
     before = file_state(root)
     try:
         with open_shard(path, db_root=root) as sh:
@@ -116,15 +124,10 @@ def test_blob_header_reader(raw):
 @given(data=st.data())
 def test_smd_reader_on_damaged_lmdb(image, tmp_path_factory, data):
     from vosfmt.smd import SysDb
-    root = str(tmp_path_factory.mktemp("s"))
-    shutil.rmtree(root)
-    shutil.copytree(image, root)
-    mdb = os.path.join(root, "daos_sys", "sys_db", "data.mdb")
-    size = os.path.getsize(mdb)
-    with open(mdb, "r+b") as f:
-        for _ in range(data.draw(st.integers(1, 3))):
-            f.seek(data.draw(st.integers(0, size - 1)))
-            f.write(data.draw(st.binary(min_size=1, max_size=32)))
+    root, _ = _damaged_copy(image, tmp_path_factory, data,
+                            lambda r: os.path.join(r, "daos_sys", "sys_db", "data.mdb"),
+                            patches=3, max_len=32, truncate=False)
+    before = file_state(root)
     try:
         with SysDb(root) as db:
             db.devices()
@@ -132,4 +135,6 @@ def test_smd_reader_on_damaged_lmdb(image, tmp_path_factory, data):
             db.pools()
     except VosError:
         pass
+    changed = {p for p, v in file_state(root).items() if before.get(p) != v}
+    assert not {p for p in changed if not p.endswith("lock.mdb")}    # read-only: data untouched
     shutil.rmtree(root)
