@@ -184,16 +184,25 @@ class TreeReader:
     # --- whole-tree reads -----------------------------------------------------
 
     def embedded(self, root: TreeRoot, path: str | None = None) -> Node:
+        return Node(True, 0, *self._embedded_entries(root, path))
+
+    @staticmethod
+    def _embedded_entries(root: TreeRoot, path) -> tuple[list, list]:
+        embed = root.embed
         try:
-            keys, vals, pos = parse_leaf_body(root.embed, 0, len(root.embed), root.count)
+            if root.count == 1:         # the common one-record tree: no entry loop
+                klen, vlen = _LEAF_ENT.unpack_from(embed, 0)
+                if 4 + klen + vlen == len(embed):
+                    return [embed[4:4 + klen]], [embed[4 + klen:]]
+            keys, vals, pos = parse_leaf_body(embed, 0, len(embed), root.count)
         except struct.error as e:
             raise CorruptionError(f"malformed embedded tree ({e})",
                                   structure=f"embedded {record_name(root.tclass)} tree",
                                   path=path) from None
-        if pos != len(root.embed):
+        if pos != len(embed):
             raise CorruptionError("embedded tree has trailing bytes",
                                   structure=f"embedded {record_name(root.tclass)} tree", path=path)
-        return Node(True, 0, keys, vals)
+        return keys, vals
 
     def _root_node(self, root: TreeRoot, path):
         if root.flags & RootFlags.EMBEDDED:
@@ -216,11 +225,25 @@ class TreeReader:
         return child
 
     def items(self, root: TreeRoot, start: bytes | None = None, path: str | None = None):
-        """Yield (key, value) in key order, from the first key >= ``start``."""
-        node = self._root_node(root, path)
-        if node is None:
-            return
-        yield from self._items(node, root.tclass, start, path)
+        """An iterator of (key, value) in key order, from the first key >= ``start``.
+
+        Not a generator: a one-leaf tree (most trees) is a plain ``zip``, so
+        listings pay no generator frame per record. A damaged root raises
+        here; damage deeper raises when the iteration reaches it.
+        """
+        if root.flags & RootFlags.EMBEDDED:
+            keys, vals = self._embedded_entries(root, path)
+        else:
+            node = self._root_node(root, path)
+            if node is None:
+                return iter(())
+            if not node.leaf:
+                return self._items(node, root.tclass, start, path)
+            keys, vals = node.keys, node.vals
+        if start is None:
+            return zip(keys, vals)
+        i = bisect_left(keys, start)
+        return zip(keys[i:], vals[i:])
 
     def _items(self, node: Node, tclass: int, start, path):
         if node.leaf:

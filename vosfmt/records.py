@@ -225,12 +225,36 @@ def enc_key(k: KeyRec) -> bytes:
     return _U8.pack(k.flags) + enc_ilog(k.ilog) + enc_root(k.child_root)
 
 
+def _key_struct(nr: int) -> struct.Struct:
+    """flags, ilog header, ``nr`` ilog entries and the fixed root: one unpack per key."""
+    s = _KEY_STRUCTS.get(nr)
+    if s is None:
+        s = _KEY_STRUCTS[nr] = struct.Struct(
+            "<B" + _fmt(_ILOG_HDR) + _fmt(_ILOG_ENT) * nr + _fmt(_ROOT))
+    return s
+
+
+def _fmt(f) -> str:
+    return f.struct.format.lstrip("<")
+
+
+_KEY_STRUCTS: dict[int, struct.Struct] = {}
+
+
 def dec_key(buf) -> KeyRec:
-    flags = buf[0]
-    il, pos = dec_ilog(buf, 1)
-    root, pos = dec_root(buf, pos)
-    _expect_end(buf, pos)
-    return KeyRec(flags, il, root)
+    """The hottest decoder (one per dkey and akey listed or walked)."""
+    nr = buf[1]
+    s = _key_struct(nr)
+    t = s.unpack_from(buf, 0)
+    end = 4 * nr + 4
+    entries = [IlogEntry(*t[i:i + 4]) for i in range(4, end, 4)]
+    page, count, tclass, kk, depth, rflags, elen = t[end:]
+    pos = s.size
+    embed = buf[pos:pos + elen]
+    if pos + elen != len(buf):
+        raise struct.error(f"record is {len(buf)} bytes, its fields end at {pos + elen}")
+    return KeyRec(t[0], Ilog(entries, t[2], t[3]),
+                  TreeRoot(tclass, kk, page, count, depth, rflags, bytes(embed)))
 
 
 @dataclass(slots=True)
@@ -471,8 +495,13 @@ def guarded(fn, buf, *args, offset=None, tclass=0, path=None):
     try:
         return fn(buf, *args)
     except (struct.error, IndexError, ValueError) as e:
-        raise CorruptionError(f"malformed {record_name(tclass)} ({e})", offset=offset,
-                              structure=record_name(tclass), path=path_text(path)) from None
+        raise malformed(e, tclass, path, offset) from None
+
+
+def malformed(e: Exception, tclass: int, path=None, offset=None) -> CorruptionError:
+    """The CorruptionError for a record whose bytes did not decode (``e``)."""
+    return CorruptionError(f"malformed {record_name(tclass)} ({e})", offset=offset,
+                           structure=record_name(tclass), path=path_text(path))
 
 
 _DECODERS = {

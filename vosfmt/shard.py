@@ -30,7 +30,7 @@ from .pagefile import DataFile
 from .records import (ContainerRec, DtxActive, FreeExtent, KeyRec,
                       ObjectRec, SingleValue, TreeRoot, dec_container, dec_dtx_active,
                       dec_dtx_committed, dec_extent, dec_key, dec_object, dec_refs, dec_sv,
-                      dec_vea, guarded)
+                      dec_vea, guarded, malformed)
 
 
 @dataclass
@@ -470,22 +470,33 @@ class _KeyParent:
 
     def _make(self, k, v):
         key = dkey_uncollate(self._root().key_kind, k)
-        try:                        # the hot path of every listing: no wrapper, no closure
+        try:
             rec = dec_key(v)
-        except (struct.error, IndexError, ValueError):
-            rec = guarded(dec_key, v, tclass=self._TCLASS,   # raises the CorruptionError
-                          path=lambda: f"{self.path}/{key_label(key)}")
+        except (struct.error, IndexError, ValueError) as e:
+            raise self._bad_child(key, e) from None
         return self._CHILD(self, key, rec)
 
+    def _bad_child(self, key: bytes, e: Exception):
+        return malformed(e, self._TCLASS, f"{self.path}/{key_label(key)}")
+
     def _children(self, start: bytes | None = None):
-        """Children in key order; with ``start`` (raw key bytes), from the first >= it."""
+        """Children in key order; with ``start`` (raw key bytes), from the first >= it.
+
+        The hot path of every listing and walk: ``_make`` is inlined here.
+        """
         root = self._root()
+        kind = root.key_kind
         ck = None
         if start is not None:
-            ck = dkey_collate(root.key_kind, start) if root.key_kind != KeyKind.UINT64 or \
-                len(start) == 8 else None
+            ck = dkey_collate(kind, start) if kind != KeyKind.UINT64 or len(start) == 8 else None
+        child = self._CHILD
         for k, v in self.shard.reader.items(root, start=ck, path=self):
-            yield self._make(k, v)
+            key = dkey_uncollate(kind, k)
+            try:
+                rec = dec_key(v)
+            except (struct.error, IndexError, ValueError) as e:
+                raise self._bad_child(key, e) from None
+            yield child(self, key, rec)
 
     def _child(self, key: bytes):
         ck = dkey_collate(self._root().key_kind, key)
@@ -584,10 +595,13 @@ class AKey:
 
     def single_values(self):
         """Every stored version, oldest epoch first."""
-        if self.value_kind != "sv":
+        if self.rec.value_kind != "sv":
             return
         for k, v in self.shard.reader.items(self.rec.child_root, path=self):
-            yield guarded(dec_sv, v, epoch_from_key(k), tclass=TreeClass.SINGV, path=self)
+            try:
+                yield dec_sv(v, epoch_from_key(k))
+            except (struct.error, IndexError, ValueError) as e:
+                raise malformed(e, TreeClass.SINGV, self) from None
 
     def single_value(self, epoch: int = EPOCH_MAX) -> SingleValue | None:
         """The newest version at or before ``epoch``."""
@@ -599,11 +613,13 @@ class AKey:
 
     def extents(self):
         """Every stored extent, ordered by (lo, epoch, minor)."""
-        if self.value_kind != "array":
+        if self.rec.value_kind != "array":
             return
         for k, v in self.shard.reader.items(self.rec.child_root, path=self):
-            lo, epoch, minor = extent_from_key(k)
-            yield guarded(dec_extent, v, lo, epoch, minor, tclass=TreeClass.EVT, path=self)
+            try:
+                yield dec_extent(v, *extent_from_key(k))
+            except (struct.error, IndexError, ValueError) as e:
+                raise malformed(e, TreeClass.EVT, self) from None
 
     def value_count(self) -> int:
         return self.rec.child_root.count
@@ -613,9 +629,11 @@ class AKey:
         if kv is None:
             raise NotFoundError(f"no value at index {index} under akey {key_label(self.key)}")
         k, v = kv
-        if self.value_kind == "sv":
-            return guarded(dec_sv, v, epoch_from_key(k), tclass=TreeClass.SINGV, path=self)
-        return guarded(dec_extent, v, *extent_from_key(k), tclass=TreeClass.EVT, path=self.path)
+        sv = self.value_kind == "sv"
+        try:
+            return dec_sv(v, epoch_from_key(k)) if sv else dec_extent(v, *extent_from_key(k))
+        except (struct.error, IndexError, ValueError) as e:
+            raise malformed(e, TreeClass.SINGV if sv else TreeClass.EVT, self) from None
 
 
 VosObject._CHILD = DKey
