@@ -196,14 +196,41 @@ def dec_object(buf) -> ObjectRec:
     return ObjectRec(Oid(hi, lo, shard, layout), sync, maxw, il, root)
 
 
-@dataclass(slots=True)
 class KeyRec:
-    """A dkey or akey record; the key bytes are the tree key (see keys.dkey_uncollate)."""
-    flags: int
-    ilog: Ilog = field(default_factory=Ilog)
-    child_root: TreeRoot = field(default_factory=lambda: TreeRoot(TreeClass.AKEY))
+    """A dkey or akey record; the key bytes are the tree key (see keys.dkey_uncollate).
 
+    Listings and walks decode one of these per key but rarely look at its
+    incarnation log, so ``dec_key`` keeps the log's bytes and ``ilog``
+    decodes them on first use (the bytes were bounds-checked already).
+    """
+    __slots__ = ("flags", "_ilog", "child_root")
     SUBTREES = ("child_root",)
+
+    def __init__(self, flags: int, ilog: "Ilog | None" = None, child_root: TreeRoot | None = None):
+        self.flags = flags
+        self._ilog = Ilog() if ilog is None else ilog
+        self.child_root = TreeRoot(TreeClass.AKEY) if child_root is None else child_root
+
+    @property
+    def ilog(self) -> Ilog:
+        il = self._ilog
+        if type(il) is tuple:           # (entry bytes, flags, mod_count) from dec_key
+            raw, flags, mod = il
+            il = self._ilog = Ilog([IlogEntry(*t) for t in _ILOG_ENT.struct.iter_unpack(raw)],
+                                   flags, mod)
+        return il
+
+    @ilog.setter
+    def ilog(self, value: Ilog) -> None:
+        self._ilog = value
+
+    def __eq__(self, other):
+        if not isinstance(other, KeyRec):
+            return NotImplemented
+        return (self.flags, self.ilog, self.child_root) == (other.flags, other.ilog, other.child_root)
+
+    def __repr__(self):
+        return f"KeyRec(flags={self.flags}, ilog={self.ilog!r}, child_root={self.child_root!r})"
 
     @property
     def is_dkey(self) -> bool:
@@ -212,49 +239,31 @@ class KeyRec:
     @property
     def value_kind(self) -> str | None:
         """'sv' or 'array' for an akey that holds values, else None."""
-        if self.flags & KrecFlags.DKEY:
-            return None
-        if self.flags & KrecFlags.EVT:
-            return "array"
-        if self.flags & KrecFlags.BTR:
-            return "sv"
-        return None
+        return _VALUE_KIND[self.flags & _KIND_BITS]
+
+
+_KIND_BITS = KrecFlags.DKEY | KrecFlags.EVT | KrecFlags.BTR
+_VALUE_KIND = [None if b & KrecFlags.DKEY else "array" if b & KrecFlags.EVT
+               else "sv" if b & KrecFlags.BTR else None for b in range(_KIND_BITS + 1)]
 
 
 def enc_key(k: KeyRec) -> bytes:
     return _U8.pack(k.flags) + enc_ilog(k.ilog) + enc_root(k.child_root)
 
 
-def _key_struct(nr: int) -> struct.Struct:
-    """flags, ilog header, ``nr`` ilog entries and the fixed root: one unpack per key."""
-    s = _KEY_STRUCTS.get(nr)
-    if s is None:
-        s = _KEY_STRUCTS[nr] = struct.Struct(
-            "<B" + _fmt(_ILOG_HDR) + _fmt(_ILOG_ENT) * nr + _fmt(_ROOT))
-    return s
-
-
-def _fmt(f) -> str:
-    return f.struct.format.lstrip("<")
-
-
-_KEY_STRUCTS: dict[int, struct.Struct] = {}
+_KEY_HEAD = struct.Struct("<B" + _ILOG_HDR.struct.format.lstrip("<"))   # flags + ilog header
 
 
 def dec_key(buf) -> KeyRec:
-    """The hottest decoder (one per dkey and akey listed or walked)."""
-    nr = buf[1]
-    s = _key_struct(nr)
-    t = s.unpack_from(buf, 0)
-    end = 4 * nr + 4
-    entries = [IlogEntry(*t[i:i + 4]) for i in range(4, end, 4)]
-    page, count, tclass, kk, depth, rflags, elen = t[end:]
-    pos = s.size
-    embed = buf[pos:pos + elen]
+    """The hottest decoder: one per dkey and akey listed or walked."""
+    flags, nr, ilflags, mod = _KEY_HEAD.unpack_from(buf, 0)
+    pos = _KEY_HEAD.size + nr * _ILOG_ENT.size
+    page, count, tclass, kk, depth, rflags, elen = _ROOT.unpack_from(buf, pos)
+    pos += _ROOT.size
     if pos + elen != len(buf):
         raise struct.error(f"record is {len(buf)} bytes, its fields end at {pos + elen}")
-    return KeyRec(t[0], Ilog(entries, t[2], t[3]),
-                  TreeRoot(tclass, kk, page, count, depth, rflags, bytes(embed)))
+    return KeyRec(flags, (buf[_KEY_HEAD.size:pos - _ROOT.size], ilflags, mod),
+                  TreeRoot(tclass, kk, page, count, depth, rflags, bytes(buf[pos:])))
 
 
 @dataclass(slots=True)
