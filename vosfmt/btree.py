@@ -18,6 +18,7 @@ from __future__ import annotations
 import struct
 from bisect import bisect_left, bisect_right
 from collections import OrderedDict
+from itertools import chain
 
 from . import layout as L
 from .checksum import crc32c
@@ -246,17 +247,21 @@ class TreeReader:
         return zip(keys[i:], vals[i:])
 
     def _items(self, node: Node, tclass: int, start, path):
+        return chain.from_iterable(self._leaf_runs(node, tclass, start, path))
+
+    def _leaf_runs(self, node: Node, tclass: int, start, path):
+        """A ``zip`` of (key, value) per leaf, in key order; leaves are read as reached."""
         if node.leaf:
             if start is None:
-                yield from zip(node.keys, node.vals)
+                yield zip(node.keys, node.vals)
             else:
                 i = bisect_left(node.keys, start)
-                yield from zip(node.keys[i:], node.vals[i:])
+                yield zip(node.keys[i:], node.vals[i:])
             return
         i = 0 if start is None else max(bisect_right(node.keys, start, 1) - 1, 0)
         for j in range(i, len(node.kids)):
-            yield from self._items(self._child(node, j, tclass, path), tclass,
-                                   start if j == i else None, path)
+            yield from self._leaf_runs(self._child(node, j, tclass, path), tclass,
+                                       start if j == i else None, path)
 
     def get(self, root: TreeRoot, key: bytes, path: str | None = None):
         node = self._root_node(root, path)

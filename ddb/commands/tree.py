@@ -66,7 +66,7 @@ class _Lister:
                 self.emit("AKEY", indent, i, ai, av, lambda: detail_key(key, otype) + suffix,
                           lambda: {"key_hex": key.hex(), "kind": kind})
                 if self.recursive:
-                    self.children(4, a, ai, av, otype, indent + 1)
+                    self.values(a, ai, av, indent + 1)
         else:
             self.values(handle, idx, val, indent)
 
