@@ -316,13 +316,12 @@ def test_killed_check_resumes_without_losing_or_repeating(tmp_path):
 def test_malformed_record_in_a_sound_node_is_a_finding(tclass):
     """A record whose node checksums fine but whose bytes do not decode is reported, not raised."""
     from ddb.checker.scan import read_tree
-    from vosfmt.btree import Node
     from vosfmt.constants import RootFlags
     from vosfmt.records import TreeRoot
 
     class OneLeaf:
-        def embedded(self, root, path):
-            return Node(True, 0, [b"\x00" * 8, b"\x01" * 40], [b"\x01", b""])
+        def embedded_entries(self, root, path=None):
+            return [b"\x00" * 8, b"\x01" * 40], [b"\x01", b""]
 
     root = TreeRoot(tclass, flags=RootFlags.EMBEDDED, count=2)
     items, bad = read_tree(OneLeaf(), root)

@@ -185,10 +185,11 @@ class TreeReader:
     # --- whole-tree reads -----------------------------------------------------
 
     def embedded(self, root: TreeRoot, path: str | None = None) -> Node:
-        return Node(True, 0, *self._embedded_entries(root, path))
+        return Node(True, 0, *self.embedded_entries(root, path))
 
     @staticmethod
-    def _embedded_entries(root: TreeRoot, path) -> tuple[list, list]:
+    def embedded_entries(root: TreeRoot, path=None) -> tuple[list, list]:
+        """(keys, values) of an embedded tree, checked against its descriptor."""
         embed = root.embed
         try:
             if root.count == 1:         # the common one-record tree: no entry loop
@@ -233,7 +234,7 @@ class TreeReader:
         here; damage deeper raises when the iteration reaches it.
         """
         if root.flags & RootFlags.EMBEDDED:
-            keys, vals = self._embedded_entries(root, path)
+            keys, vals = self.embedded_entries(root, path)
         else:
             node = self._root_node(root, path)
             if node is None:

@@ -81,12 +81,19 @@ def _hashlib():
     return hashlib
 
 
+#: CRC-family types -> (update function, initial value, digest bytes, final xor)
+_CRCS = {
+    CsumType.CRC32: (zlib.crc32, 0, 4, 0),
+    CsumType.CRC32C: (_crc32c, 0, 4, 0),
+    CsumType.ADLER32: (zlib.adler32, 1, 4, 0),
+    CsumType.CRC64: (_crc64_update, _M64, 8, _M64),
+}
+
 #: type -> (name, digest length, factory of an incremental hasher)
 CSUM_ALGOS = {
-    CsumType.CRC32: ("crc32", 4, lambda: _Crc(zlib.crc32, 0, 4)),
-    CsumType.CRC32C: ("crc32c", 4, lambda: _Crc(_crc32c, 0, 4)),
-    CsumType.ADLER32: ("adler32", 4, lambda: _Crc(zlib.adler32, 1, 4)),
-    CsumType.CRC64: ("crc64", 8, lambda: _Crc(_crc64_update, _M64, 8, _M64)),
+    **{t: (name, _CRCS[t][2], lambda t=t: _Crc(*_CRCS[t]))
+       for t, name in ((CsumType.CRC32, "crc32"), (CsumType.CRC32C, "crc32c"),
+                       (CsumType.ADLER32, "adler32"), (CsumType.CRC64, "crc64"))},
     CsumType.SHA1: ("sha1", 20, lambda: _hashlib().sha1()),
     CsumType.SHA256: ("sha256", 32, lambda: _hashlib().sha256()),
 }
@@ -111,7 +118,15 @@ def hasher(ctype: int):
 
 
 def csum_of(ctype: int, data) -> bytes:
-    """Digest of one chunk (or one whole single value); empty when checksums are off."""
+    """Digest of one chunk (or one whole single value); empty when checksums are off.
+
+    CRCs are computed in one call, without a hasher object: the checker runs
+    this once per small value.
+    """
+    crc = _CRCS.get(ctype)
+    if crc is not None:
+        fn, init, size, xor = crc
+        return (fn(data, init) ^ xor).to_bytes(size, "little")
     h = hasher(ctype)
     if h is None:
         return b""

@@ -526,10 +526,14 @@ _DECODERS = {
 }
 
 
-def decode_record(tclass: int, key: bytes, value: bytes):
-    """Decode any tree record from its collated key and value bytes (by tree class)."""
+def record_decoder(tclass: int):
+    """The decoder ``(key, value) -> record`` of a tree class."""
     try:
-        decoder = _DECODERS[tclass]
+        return _DECODERS[tclass]
     except KeyError:
         raise ValueError(f"unknown tree class {tclass}") from None
-    return decoder(key, value)
+
+
+def decode_record(tclass: int, key: bytes, value: bytes):
+    """Decode any tree record from its collated key and value bytes (by tree class)."""
+    return record_decoder(tclass)(key, value)

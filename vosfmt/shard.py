@@ -16,7 +16,7 @@ from dataclasses import dataclass, fields
 from . import layout as L
 from .blob import blob_path
 from .btree import TreeReader
-from .checksum import chunk_csums, hasher
+from .checksum import chunk_csums, csum_of, hasher
 from .codec import decode, encode
 from .constants import (EPOCH_MAX, FORMAT_VERSION, KNOWN_INCOMPAT, KNOWN_RO_COMPAT, PAGE_SIZE,
                         POOL_DF_MAGIC, SUPERBLOCK_SLOTS, VEA_MAGIC, AddrFlags, KeyKind, Media,
@@ -348,6 +348,8 @@ class Shard:
     def value_checksum(self, container: "Container", v, path: str | None = None) -> bytes:
         """Recompute the stored checksum(s) of a value from its bytes."""
         if isinstance(v, SingleValue):
+            if v.media == Media.INLINE and not v.is_punch:
+                return csum_of(v.csum_type, v.data)
             h = hasher(v.csum_type)
             if h is None:
                 return b""

@@ -13,11 +13,12 @@ import struct
 from dataclasses import dataclass, field
 
 from vosfmt import CorruptionError, VosError
+from vosfmt.checksum import csum_name, csum_of
 from vosfmt.constants import (DTX_LID_ABORTED, DTX_LID_COMMITTED, DTX_LID_FIRST, DTX_LID_SOLO_FLAG,
                               PAGE_SIZE, AddrFlags, Media, RecType, RootFlags, TreeClass)
 from vosfmt.keys import (dkey_uncollate, epoch_from_key, epoch_key, extent_key,
                          uuid_str)
-from vosfmt.records import dec_refs, decode_record
+from vosfmt.records import dec_refs, record_decoder
 from vosfmt.space import coalesce
 
 from .problems import Action, problem
@@ -75,6 +76,13 @@ def _key_text(b: bytes) -> str:
     except UnicodeDecodeError:
         pass
     return "{bin:0x" + b.hex() + "}"
+
+
+def _media_name(media: int) -> str:
+    try:
+        return Media(media).name
+    except ValueError:
+        return f"unknown media {media}"
 
 
 def _ranges(pages) -> tuple[list, str]:
@@ -178,30 +186,36 @@ class ShardScan:
         self.p3_dtx(cu, active, committed)
 
     def object(self, o, cu: str, active: dict, cont) -> None:
+        """P1-P3 below one object: the hot loop of the check (one pass per value)."""
         oid = str(o.oid)
         owner = [cu, oid]
-        newest = 0
-        self.check_ilog(o.ilog, owner, active, (RecType.ILOG, o.oid, b"", b"", b""))
-        newest = max([newest] + [e.epoch for e in o.ilog.entries])
-        for dk, _dv, d in self.walk(o.dkey_root, owner, "dkey_root") or []:
+        walk, check_ilog, value = self.walk, self.check_ilog, self.value
+        newest = check_ilog(o.ilog, owner, active, (RecType.ILOG, o.oid, b"", b"", b""))
+        for dk, _dv, d in walk(o.dkey_root, owner, "dkey_root") or ():
             dkey = dkey_uncollate(o.dkey_root.key_kind, dk)
             downer = owner + [dkey.hex()]
-            self.check_ilog(d.ilog, downer, active, (RecType.ILOG, o.oid, dkey, b"", b""))
-            newest = max([newest] + [e.epoch for e in d.ilog.entries])
-            for ak, _av, a in self.walk(d.child_root, downer, "child_root") or []:
+            newest = max(newest, check_ilog(d.ilog, downer, active,
+                                            (RecType.ILOG, o.oid, dkey, b"", b"")))
+            for ak, _av, a in walk(d.child_root, downer, "child_root") or ():
                 akey = dkey_uncollate(d.child_root.key_kind, ak)
                 aowner = downer + [akey.hex()]
-                self.check_ilog(a.ilog, aowner, active, (RecType.ILOG, o.oid, dkey, akey, b""))
-                newest = max([newest] + [e.epoch for e in a.ilog.entries])
-                for vk, _vv, v in self.walk(a.child_root, aowner, "child_root") or []:
-                    newest = max(newest, v.epoch)
-                    self.value(v, aowner, active, cont, o.oid, dkey, akey, vk, a.child_root.tclass)
+                newest = max(newest, check_ilog(a.ilog, aowner, active,
+                                                (RecType.ILOG, o.oid, dkey, akey, b"")))
+                sv = a.child_root.tclass == TreeClass.SINGV
+                for _vk, _vv, v in walk(a.child_root, aowner, "child_root") or ():
+                    if v.epoch > newest:
+                        newest = v.epoch
+                    value(v, aowner, active, o.oid, dkey, akey, sv)
         if newest > o.max_write:
             self.add(0x020003, owner=owner_label(owner), stored=o.max_write, actual=newest,
                      path=owner)
 
-    def check_ilog(self, ilog, owner: list, active: dict, ref) -> None:
+    def check_ilog(self, ilog, owner: list, active: dict, ref) -> int:
+        """Record and check the log's local ids; returns its newest epoch."""
+        newest = 0
         for e in ilog.entries:
+            if e.epoch > newest:
+                newest = e.epoch
             if e.tx_id in (DTX_LID_COMMITTED, DTX_LID_ABORTED) or e.tx_id & DTX_LID_SOLO_FLAG:
                 continue
             self.facts.lid_records.add(ref + (e.tx_id, e.epoch))
@@ -209,49 +223,36 @@ class ShardScan:
             if a is None or a.epoch != e.epoch:
                 self.add(0x030001, owner=owner_label(owner), path=owner, epoch=e.epoch, lid=e.tx_id,
                          default=int(self._orphan_default(e.epoch)))
+        return newest
 
-    def value(self, v, owner, active, cont, oid, dkey, akey, vk: bytes, tclass) -> None:
+    @staticmethod
+    def _where(v, owner, sv: bool) -> dict:
+        """A value's place, as findings carry it (the label is formatted only if reported)."""
+        label = (owner, f"@{v.epoch}" if sv else f"/{{{v.lo}-{v.hi}}}@{v.epoch}")
+        return dict(value=label, path=owner, vkey=[v.epoch] if sv else [v.lo, v.epoch, v.minor])
+
+    def value(self, v, owner, active, oid, dkey, akey, sv: bool) -> None:
         f = self.facts
         f.records += 1
-        sv = tclass == TreeClass.SINGV
-        label = (owner, f"@{v.epoch}" if sv else f"/{{{v.lo}-{v.hi}}}@{v.epoch}")
-        vkey = [v.epoch] if sv else [v.lo, v.epoch, v.minor]
-        where = dict(value=label, path=owner, vkey=vkey)     # label formatted only if reported
         if not sv:
-            self.run_of(v.csums, (owner, label[1] + " checksums"))
+            self.run_of(v.csums, (owner, f"/{{{v.lo}-{v.hi}}}@{v.epoch} checksums"))
         size = v.size if sv else v.nbytes
-        if not v.is_punch and size:
-            if v.media == Media.SCM:
-                end = v.off + size
-                if v.off < 2 * PAGE_SIZE or end > self.sb.total_pages * PAGE_SIZE:
-                    self.add(0x020002, media="shard", start=v.off, end=end - 1,
-                             where=f"shard's {self.sb.total_pages} pages", **where)
-                    return
-                for p in range(v.off // PAGE_SIZE, -(-end // PAGE_SIZE)):
-                    self.own(p, label, where)
-            elif v.media == Media.NVME:
-                bs = self.sb.blk_size or 1
-                lo, hi = self.sb.hdr_blks, self.sb.hdr_blks + self.sb.tot_blks
-                first, last = v.off // bs, -(-(v.off + size) // bs)
-                if not self.sb.nvme_size or v.off % bs or first < lo or last > hi:
-                    self.add(0x020002, media="NVMe", start=v.off, end=v.off + size - 1,
-                             where="device", **where)
-                    return
-                for b in range(first, last):
-                    if b in f.blocks:
-                        f.doubles.append(("block", b, label, f.blocks[b], where))
-                    else:
-                        f.blocks[b] = label
+        if size and not v.aflags & AddrFlags.HOLE:
+            if v.media != Media.INLINE and not self._place(v, size, owner, sv):
+                return
             if v.csum_type and not v.aflags & AddrFlags.CORRUPTED:
                 try:
                     f.value_bytes += size
-                    self.shard.verify_value(None, v, None)
+                    # an inline single value is checked here in one call; the rest, and
+                    # any mismatch (to tell a stale read from damage), by the shard
+                    if not (sv and v.media == Media.INLINE and csum_of(v.csum_type, v.data) == v.csum):
+                        self.shard.verify_value(None, v, None)
                 except CorruptionError as e:
+                    where = self._where(v, owner, sv)
                     if "checksum" in e.reason:
-                        from vosfmt.checksum import csum_name
                         self.add(0x020001, csum=csum_name(v.csum_type), **where)
                     else:
-                        self.add(0x020002, media=Media(v.media).name, start=v.off,
+                        self.add(0x020002, media=_media_name(v.media), start=v.off,
                                  end=v.off + size - 1, where="file", **where)
                 except VosError:            # e.g. the blob cannot be located: P6 reports that
                     pass
@@ -261,7 +262,36 @@ class ShardScan:
             f.lid_records.add(((RecType.SVT if sv else RecType.EVT), oid, dkey, akey, vt, lid, v.epoch))
             a = active.get(lid)
             if a is None or a.epoch != v.epoch:
-                self.add(0x030002, lid=lid, default=int(self._orphan_default(v.epoch)), **where)
+                self.add(0x030002, lid=lid, default=int(self._orphan_default(v.epoch)),
+                         **self._where(v, owner, sv))
+
+    def _place(self, v, size: int, owner, sv: bool) -> bool:
+        """Record the shard pages or NVMe blocks a value owns; False if it lies out of bounds."""
+        f = self.facts
+        where = self._where(v, owner, sv)
+        label = where["value"]
+        if v.media == Media.SCM:
+            end = v.off + size
+            if v.off < 2 * PAGE_SIZE or end > self.sb.total_pages * PAGE_SIZE:
+                self.add(0x020002, media="shard", start=v.off, end=end - 1,
+                         where=f"shard's {self.sb.total_pages} pages", **where)
+                return False
+            for p in range(v.off // PAGE_SIZE, -(-end // PAGE_SIZE)):
+                self.own(p, label, where)
+        elif v.media == Media.NVME:
+            bs = self.sb.blk_size or 1
+            lo, hi = self.sb.hdr_blks, self.sb.hdr_blks + self.sb.tot_blks
+            first, last = v.off // bs, -(-(v.off + size) // bs)
+            if not self.sb.nvme_size or v.off % bs or first < lo or last > hi:
+                self.add(0x020002, media="NVMe", start=v.off, end=v.off + size - 1,
+                         where="device", **where)
+                return False
+            for b in range(first, last):
+                if b in f.blocks:
+                    f.doubles.append(("block", b, label, f.blocks[b], where))
+                else:
+                    f.blocks[b] = label
+        return True
 
     def p3_dtx(self, cu: str, active: dict, committed: dict) -> None:
         from vosfmt.keys import xid_key
@@ -335,47 +365,41 @@ class ShardScan:
         Returns None when nothing of the tree could be read.
         """
         items, bad = read_tree(self.reader, root, self.own, (owner, ""))
-        tree = TREE_NAMES.get(root.tclass, "tree")
         if bad:
             page, reason = bad[0]
-            self.add(0x010001, tree=tree, owner=owner_label(owner), page=page, reason=reason,
-                     lost=max(root.count - len(items), 0), path=owner, field=fieldname,
-                     tclass=int(root.tclass))
+            self.add(0x010001, tree=TREE_NAMES.get(root.tclass, "tree"), owner=owner_label(owner),
+                     page=page, reason=reason, lost=max(root.count - len(items), 0), path=owner,
+                     field=fieldname, tclass=int(root.tclass))
             return items if items else (None if root.count else [])
         if len(items) != root.count:
-            self.add(0x010003, tree=tree, owner=owner_label(owner), stored=root.count,
-                     actual=len(items), path=owner, field=fieldname, tclass=int(root.tclass))
+            self.add(0x010003, tree=TREE_NAMES.get(root.tclass, "tree"), owner=owner_label(owner),
+                     stored=root.count, actual=len(items), path=owner, field=fieldname,
+                     tclass=int(root.tclass))
         return items
 
 
 def read_tree(reader, root, own=None, label: str = ""):
     """(items, bad): (key, value bytes, decoded) records of a tree in key order, and unreadable parts."""
     items, bad = [], []
-
-    last = [None]
-
-    def take(keys, vals, page):
-        for k, v in zip(keys, vals):
-            if last[0] is not None and k <= last[0]:
-                bad.append((page, "keys out of order"))       # lookups would miss records
-            last[0] = k
-            try:
-                items.append((k, v, decode_record(root.tclass, k, v)))
-            except (CorruptionError, ValueError, IndexError, KeyError, struct.error) as e:
-                bad.append((page, f"malformed record ({e})"))
-
+    try:
+        decode = record_decoder(root.tclass)
+    except ValueError as e:             # a damaged descriptor: no record decodes
+        def decode(k, v, e=e):
+            raise e
     if root.flags & RootFlags.EMBEDDED:
         try:
-            n = reader.embedded(root, None)
-            take(n.keys, n.vals, 0)
+            keys, vals = reader.embedded_entries(root)
         except CorruptionError as e:
             bad.append((0, e.reason))
+        else:
+            _take(items, bad, decode, keys, vals, 0, None)
         return items, bad
     if not root.page:
         return items, bad
     stack = [(root.page, root.depth)]
     node_label = (label[0], f" {TREE_NAMES.get(root.tclass, '')} tree node") \
         if isinstance(label, tuple) else f"{label} {TREE_NAMES.get(root.tclass, '')} tree node"
+    last = None
     while stack:
         page, level = stack.pop()
         if own is not None:
@@ -389,10 +413,23 @@ def read_tree(reader, root, own=None, label: str = ""):
             bad.append((page, f"node at level {node.level}, expected {level}"))
             continue
         if node.leaf:
-            take(node.keys, node.vals, page)
+            last = _take(items, bad, decode, node.keys, node.vals, page, last)
         else:
             stack.extend((k, level - 1) for k in reversed(node.kids))
     return items, bad
+
+
+def _take(items: list, bad: list, decode, keys, vals, page: int, last):
+    """Decode one leaf's records into ``items``; returns the last key seen."""
+    for k, v in zip(keys, vals):
+        if last is not None and k <= last:
+            bad.append((page, "keys out of order"))       # lookups would miss records
+        last = k
+        try:
+            items.append((k, v, decode(k, v)))
+        except (CorruptionError, ValueError, IndexError, KeyError, struct.error) as e:
+            bad.append((page, f"malformed record ({e})"))
+    return last
 
 
 # --- across files (P6) --------------------------------------------------------------
