@@ -9,7 +9,7 @@ import pytest
 
 ROWS = ["one-shot ddb IMAGE ls", "open + superblock_dump", "ls of one dkey", "ls -r",
         "full read-only walk", "check start -n", "value_load to NVMe (fsync'ed)",
-        "value_dump to a file", "value_load of 16 B (one commit)"]
+        "value_dump to a file", "check start -n, value checksums", "value_load of 16 B (one commit)"]
 
 
 def test_bench_report_prints_every_row():
