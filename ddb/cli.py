@@ -11,7 +11,6 @@ runs stay lean.
 from __future__ import annotations
 
 import os
-import shlex
 import sys
 from dataclasses import dataclass, field
 
@@ -160,6 +159,7 @@ def print_help(table, hidden, stream=None) -> None:
 def split_line(line: str) -> list[str]:
     """POSIX shell-like word splitting (quotes, backslash escapes)."""
     try:
+        import shlex        # command files only
         return shlex.split(line, comments=False, posix=True)
     except ValueError as e:
         raise DdbError(f"invalid args: {e}") from None

@@ -7,17 +7,19 @@ million writes.
 """
 from __future__ import annotations
 
-import json
 import sys
 
 
 class Output:
     def __init__(self, json_mode: bool = False):
         self.json = json_mode
+        if json_mode:
+            import json     # only --json needs it: one-shot start-up is a target
+            self._dumps = json.dumps
         self._buf: list[str] = []
 
     def emit(self, text: str | None, data=None) -> None:
-        line = json.dumps(data, sort_keys=False) if self.json else text
+        line = self._dumps(data) if self.json else text
         if line is None:
             return
         self._buf.append(line)

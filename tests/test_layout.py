@@ -212,3 +212,22 @@ def test_freelist_pages_parse_with_construct(built):
             c = L.freelist_page.parse(raw)
             assert [(e.start, e.count) for e in c.extents] == extents
             assert L.freelist_page.build(c) == raw[:L.freelist_header.sizeof() + 16 * len(extents)]
+
+
+def test_records_compare_copy_and_print_by_field():
+    """Records are plain slotted classes (cheap to import); they keep dataclass manners."""
+    a = R.SingleValue(5, 3, data=b"abc")
+    b = R.SingleValue(5, 3, data=b"abc")
+    assert a == b and a is not b and a != R.SingleValue(5, 3, data=b"abd")
+    assert a != R.Extent(5, 3, 1)
+    c = a.replace(epoch=6)
+    assert (c.epoch, c.data, a.epoch) == (6, b"abc", 5)
+    with pytest.raises(TypeError, match="no field"):
+        a.replace(colour=1)
+    assert repr(R.IlogEntry(7)) == "IlogEntry(epoch=7, tx_id=0, punch_minor=0, update_minor=1)"
+    with pytest.raises(TypeError):
+        hash(a)
+    # a key record read back shows its decoded log, whether or not it was looked at yet
+    k = R.KeyRec(4, R.Ilog([R.IlogEntry(9, 3)], 1, 2))
+    raw = R.dec_key(R.enc_key(k))
+    assert "IlogEntry(epoch=9, tx_id=3" in repr(raw) and raw == k

@@ -1,6 +1,7 @@
 """Checksums: crc32c for metadata, a small algorithm table for value checksums."""
 from __future__ import annotations
 
+import functools
 import zlib
 
 
@@ -56,13 +57,15 @@ class _Crc:
 
 def _crc64_update(data, crc: int) -> int:
     """CRC-64/ECMA-182 (reflected), table driven; only for the rare crc64 container."""
-    table = _CRC64_TABLE
+    table = _crc64_table()
     for b in bytes(data):
         crc = table[(crc ^ b) & 0xFF] ^ (crc >> 8)
     return crc
 
 
-def _make_crc64_table():
+@functools.cache
+def _crc64_table() -> list[int]:
+    """Built on first use: 2,048 Python steps every start-up would otherwise pay."""
     poly = 0xC96C5795D7870F42
     table = []
     for i in range(256):
@@ -73,8 +76,8 @@ def _make_crc64_table():
     return table
 
 
-_CRC64_TABLE = _make_crc64_table()
 _M64 = 0xFFFFFFFFFFFFFFFF
+
 
 def _hashlib():
     import hashlib      # OpenSSL costs ~5 ms at start-up; only sha containers need it

@@ -1,7 +1,7 @@
 """Decoded records and their byte codecs (fast paths over vosfmt.layout).
 
 Each ``dec_*`` takes the raw value bytes of a tree record and returns a
-dataclass; each ``enc_*`` does the reverse. They use ``struct`` layouts
+record object; each ``enc_*`` does the reverse. They use ``struct`` layouts
 derived from the construct declarations, so the declarations remain the
 source of truth; ``tests/test_layout.py`` checks both agree byte for byte.
 Decoders raise ``CorruptionError`` on malformed input, never
@@ -10,7 +10,6 @@ Decoders raise ``CorruptionError`` on malformed input, never
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass, field
 
 from . import layout as L
 from .codec import fast
@@ -36,16 +35,52 @@ _REF_OID = fast(L.unit_oid)
 
 # --- building blocks ------------------------------------------------------------
 
-@dataclass(slots=True)
-class TreeRoot:
+class Record:
+    """Base of the decoded records: equality and repr over the fields.
+
+    Plain ``__slots__`` classes rather than dataclasses: a dataclass costs
+    about 0.3 ms to create at import, and every one-shot ``ddb`` command
+    imports all of these (start-up time is a target). ``FIELDS`` names the
+    public fields when they differ from the slots.
+    """
+    __slots__ = ()
+
+    @property
+    def _fields(self) -> tuple:
+        return getattr(type(self), "FIELDS", None) or self.__slots__
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return all(getattr(self, n) == getattr(other, n) for n in self._fields)
+
+    __hash__ = None     # mutable
+
+    def __repr__(self):
+        return f"{type(self).__name__}({', '.join(f'{n}={getattr(self, n)!r}' for n in self._fields)})"
+
+    def replace(self, **changes):
+        """A copy with some fields changed (dataclasses.replace)."""
+        new = object.__new__(type(self))
+        for n in self.__slots__:
+            setattr(new, n, changes.pop(n) if n in changes else getattr(self, n))
+        if changes:
+            raise TypeError(f"{type(self).__name__} has no field(s) {', '.join(changes)}")
+        return new
+
+class TreeRoot(Record):
     """A B+tree root descriptor; ``embed`` holds an embedded single leaf."""
-    tclass: int
-    key_kind: int = 0
-    page: int = 0
-    count: int = 0
-    depth: int = 0
-    flags: int = 0
-    embed: bytes = b""
+    __slots__ = ("tclass", "key_kind", "page", "count", "depth", "flags", "embed")
+
+    def __init__(self, tclass: int, key_kind: int = 0, page: int = 0, count: int = 0,
+                 depth: int = 0, flags: int = 0, embed: bytes = b""):
+        self.tclass = tclass
+        self.key_kind = key_kind
+        self.page = page
+        self.count = count
+        self.depth = depth
+        self.flags = flags
+        self.embed = embed
 
     @property
     def empty(self) -> bool:
@@ -66,12 +101,15 @@ def dec_root(buf, pos: int) -> tuple[TreeRoot, int]:
     return TreeRoot(tclass, kk, page, count, depth, flags, embed), pos + elen
 
 
-@dataclass(slots=True)
-class IlogEntry:
-    epoch: int
-    tx_id: int = DTX_LID_COMMITTED
-    punch_minor: int = 0
-    update_minor: int = 1
+class IlogEntry(Record):
+    __slots__ = ("epoch", "tx_id", "punch_minor", "update_minor")
+
+    def __init__(self, epoch: int, tx_id: int = DTX_LID_COMMITTED, punch_minor: int = 0,
+                 update_minor: int = 1):
+        self.epoch = epoch
+        self.tx_id = tx_id
+        self.punch_minor = punch_minor
+        self.update_minor = update_minor
 
     @property
     def is_punch(self) -> bool:
@@ -92,11 +130,13 @@ class IlogEntry:
         return IlogStatus.UNCOMMITTED
 
 
-@dataclass(slots=True)
-class Ilog:
-    entries: list = field(default_factory=list)
-    flags: int = 0
-    mod_count: int = 0
+class Ilog(Record):
+    __slots__ = ("entries", "flags", "mod_count")
+
+    def __init__(self, entries: list | None = None, flags: int = 0, mod_count: int = 0):
+        self.entries = [] if entries is None else entries
+        self.flags = flags
+        self.mod_count = mod_count
 
 
 def enc_ilog(il: Ilog) -> bytes:
@@ -115,13 +155,16 @@ def dec_ilog(buf, pos: int) -> tuple[Ilog, int]:
     return Ilog(entries, flags, mod), end
 
 
-@dataclass(slots=True)
-class ExtBytes:
+class ExtBytes(Record):
     """Bytes inline in a record (``data``) or in a run of shard pages at ``off``."""
-    media: int = Media.INLINE
-    len: int = 0
-    off: int = 0
-    data: bytes | None = b""
+    __slots__ = ("media", "len", "off", "data")
+
+    def __init__(self, media: int = Media.INLINE, len: int = 0, off: int = 0,
+                 data: bytes | None = b""):
+        self.media = media
+        self.len = len
+        self.off = off
+        self.data = data
 
 
 def enc_extb(x: ExtBytes) -> bytes:
@@ -142,17 +185,23 @@ def dec_extb(buf, pos: int) -> tuple[ExtBytes, int]:
 
 # --- tree records -----------------------------------------------------------------
 
-@dataclass(slots=True)
-class ContainerRec:
-    uuid: bytes
-    hae: int = 0
-    newest_aggregated: int = 0
-    global_stable_epoch: int = 0
-    csum_type: int = 0
-    chunk_size: int = 0
-    obj_root: TreeRoot = field(default_factory=lambda: TreeRoot(TreeClass.OBJ_TABLE))
-    dtx_act_root: TreeRoot = field(default_factory=lambda: TreeRoot(TreeClass.DTX_ACT))
-    dtx_cmt_root: TreeRoot = field(default_factory=lambda: TreeRoot(TreeClass.DTX_CMT))
+class ContainerRec(Record):
+    __slots__ = ("uuid", "hae", "newest_aggregated", "global_stable_epoch", "csum_type",
+                 "chunk_size", "obj_root", "dtx_act_root", "dtx_cmt_root")
+
+    def __init__(self, uuid: bytes, hae: int = 0, newest_aggregated: int = 0,
+                 global_stable_epoch: int = 0, csum_type: int = 0, chunk_size: int = 0,
+                 obj_root: TreeRoot | None = None, dtx_act_root: TreeRoot | None = None,
+                 dtx_cmt_root: TreeRoot | None = None):
+        self.uuid = uuid
+        self.hae = hae
+        self.newest_aggregated = newest_aggregated
+        self.global_stable_epoch = global_stable_epoch
+        self.csum_type = csum_type
+        self.chunk_size = chunk_size
+        self.obj_root = TreeRoot(TreeClass.OBJ_TABLE) if obj_root is None else obj_root
+        self.dtx_act_root = TreeRoot(TreeClass.DTX_ACT) if dtx_act_root is None else dtx_act_root
+        self.dtx_cmt_root = TreeRoot(TreeClass.DTX_CMT) if dtx_cmt_root is None else dtx_cmt_root
 
     SUBTREES = ("obj_root", "dtx_act_root", "dtx_cmt_root")
 
@@ -172,13 +221,16 @@ def dec_container(buf) -> ContainerRec:
     return ContainerRec(u, hae, na, gse, ct, cz, r1, r2, r3)
 
 
-@dataclass(slots=True)
-class ObjectRec:
-    oid: Oid
-    sync_epoch: int = 0
-    max_write: int = 0
-    ilog: Ilog = field(default_factory=Ilog)
-    dkey_root: TreeRoot = field(default_factory=lambda: TreeRoot(TreeClass.DKEY))
+class ObjectRec(Record):
+    __slots__ = ("oid", "sync_epoch", "max_write", "ilog", "dkey_root")
+
+    def __init__(self, oid: Oid, sync_epoch: int = 0, max_write: int = 0,
+                 ilog: Ilog | None = None, dkey_root: TreeRoot | None = None):
+        self.oid = oid
+        self.sync_epoch = sync_epoch
+        self.max_write = max_write
+        self.ilog = Ilog() if ilog is None else ilog
+        self.dkey_root = TreeRoot(TreeClass.DKEY) if dkey_root is None else dkey_root
 
     SUBTREES = ("dkey_root",)
 
@@ -196,7 +248,7 @@ def dec_object(buf) -> ObjectRec:
     return ObjectRec(Oid(hi, lo, shard, layout), sync, maxw, il, root)
 
 
-class KeyRec:
+class KeyRec(Record):
     """A dkey or akey record; the key bytes are the tree key (see keys.dkey_uncollate).
 
     Listings and walks decode one of these per key but rarely look at its
@@ -204,6 +256,7 @@ class KeyRec:
     decodes them on first use (the bytes were bounds-checked already).
     """
     __slots__ = ("flags", "_ilog", "child_root")
+    FIELDS = ("flags", "ilog", "child_root")
     SUBTREES = ("child_root",)
 
     def __init__(self, flags: int, ilog: "Ilog | None" = None, child_root: TreeRoot | None = None):
@@ -223,14 +276,6 @@ class KeyRec:
     @ilog.setter
     def ilog(self, value: Ilog) -> None:
         self._ilog = value
-
-    def __eq__(self, other):
-        if not isinstance(other, KeyRec):
-            return NotImplemented
-        return (self.flags, self.ilog, self.child_root) == (other.flags, other.ilog, other.child_root)
-
-    def __repr__(self):
-        return f"KeyRec(flags={self.flags}, ilog={self.ilog!r}, child_root={self.child_root!r})"
 
     @property
     def is_dkey(self) -> bool:
@@ -266,21 +311,26 @@ def dec_key(buf) -> KeyRec:
                   TreeRoot(tclass, kk, page, count, depth, rflags, bytes(buf[pos:])))
 
 
-@dataclass(slots=True)
-class SingleValue:
+class SingleValue(Record):
     """One version of a single value (DAOS vos_irec_df)."""
-    epoch: int
-    size: int
-    minor: int = 0
-    dtx_lid: int = 0
-    ver: int = 0
-    media: int = Media.INLINE
-    aflags: int = 0
-    gsize: int = 0
-    off: int = 0
-    csum_type: int = 0
-    csum: bytes = b""
-    data: bytes | None = None       # inline bytes (media INLINE)
+    __slots__ = ("epoch", "size", "minor", "dtx_lid", "ver", "media", "aflags", "gsize", "off",
+                 "csum_type", "csum", "data")
+
+    def __init__(self, epoch: int, size: int, minor: int = 0, dtx_lid: int = 0, ver: int = 0,
+                 media: int = Media.INLINE, aflags: int = 0, gsize: int = 0, off: int = 0,
+                 csum_type: int = 0, csum: bytes = b"", data: bytes | None = None):
+        self.epoch = epoch
+        self.size = size
+        self.minor = minor
+        self.dtx_lid = dtx_lid
+        self.ver = ver
+        self.media = media
+        self.aflags = aflags
+        self.gsize = gsize
+        self.off = off
+        self.csum_type = csum_type
+        self.csum = csum
+        self.data = data  # inline bytes (media INLINE)
 
     @property
     def is_punch(self) -> bool:
@@ -308,24 +358,30 @@ def dec_sv(buf, epoch: int) -> SingleValue:
     return SingleValue(epoch, size, minor, lid, ver, media, af, gsize, off, ct, csum, data)
 
 
-@dataclass(slots=True)
-class Extent:
+class Extent(Record):
     """One stored array extent (DAOS evtree rectangle + evt_desc)."""
-    lo: int
-    nr: int
-    epoch: int
-    minor: int = 0
-    rsize: int = 1
-    dtx_lid: int = 0
-    ver: int = 0
-    media: int = Media.INLINE
-    aflags: int = 0
-    off: int = 0
-    csum_type: int = 0
-    csum_len: int = 0
-    chunk_size: int = 0
-    csums: ExtBytes = field(default_factory=ExtBytes)
-    data: bytes | None = None
+    __slots__ = ("lo", "nr", "epoch", "minor", "rsize", "dtx_lid", "ver", "media", "aflags",
+                 "off", "csum_type", "csum_len", "chunk_size", "csums", "data")
+
+    def __init__(self, lo: int, nr: int, epoch: int, minor: int = 0, rsize: int = 1,
+                 dtx_lid: int = 0, ver: int = 0, media: int = Media.INLINE, aflags: int = 0,
+                 off: int = 0, csum_type: int = 0, csum_len: int = 0, chunk_size: int = 0,
+                 csums: ExtBytes | None = None, data: bytes | None = None):
+        self.lo = lo
+        self.nr = nr
+        self.epoch = epoch
+        self.minor = minor
+        self.rsize = rsize
+        self.dtx_lid = dtx_lid
+        self.ver = ver
+        self.media = media
+        self.aflags = aflags
+        self.off = off
+        self.csum_type = csum_type
+        self.csum_len = csum_len
+        self.chunk_size = chunk_size
+        self.csums = ExtBytes() if csums is None else csums
+        self.data = data
 
     @property
     def hi(self) -> int:
@@ -361,14 +417,17 @@ def dec_extent(buf, lo: int, epoch: int, minor: int) -> Extent:
     return Extent(lo, nr, epoch, minor, rsize, lid, ver, media, af, off, ct, cl, cz, csums, data)
 
 
-@dataclass(slots=True)
-class DtxRecRef:
+class DtxRecRef(Record):
     """Logical reference from an active DTX entry to one record it wrote."""
-    type: int
-    oid: Oid
-    dkey: bytes = b""
-    akey: bytes = b""
-    vkey: bytes = b""               # collated epoch (SVT) / extent key (EVT)
+    __slots__ = ("type", "oid", "dkey", "akey", "vkey")
+
+    def __init__(self, type: int, oid: Oid, dkey: bytes = b"", akey: bytes = b"",
+                 vkey: bytes = b""):
+        self.type = type
+        self.oid = oid
+        self.dkey = dkey
+        self.akey = akey
+        self.vkey = vkey  # collated epoch (SVT) / extent key (EVT)
 
 
 def enc_refs(refs) -> bytes:
@@ -404,22 +463,28 @@ def dec_refs(buf, count: int) -> list[DtxRecRef]:
     return refs
 
 
-@dataclass(slots=True)
-class DtxActive:
+class DtxActive(Record):
     """An active (prepared, not yet committed) DTX entry."""
-    xid: Xid
-    epoch: int
-    lid: int
-    flags: int = 0
-    mbs_flags: int = 0
-    ver: int = 0
-    tgt_cnt: int = 1
-    grp_cnt: int = 1
-    oid: Oid = Oid(0, 0)
-    dkey_hash: int = 0
-    rec_cnt: int = 0
-    records: ExtBytes = field(default_factory=ExtBytes)
-    mbs: ExtBytes = field(default_factory=ExtBytes)
+    __slots__ = ("xid", "epoch", "lid", "flags", "mbs_flags", "ver", "tgt_cnt", "grp_cnt", "oid",
+                 "dkey_hash", "rec_cnt", "records", "mbs")
+
+    def __init__(self, xid: Xid, epoch: int, lid: int, flags: int = 0, mbs_flags: int = 0,
+                 ver: int = 0, tgt_cnt: int = 1, grp_cnt: int = 1, oid: Oid = Oid(0, 0),
+                 dkey_hash: int = 0, rec_cnt: int = 0, records: ExtBytes | None = None,
+                 mbs: ExtBytes | None = None):
+        self.xid = xid
+        self.epoch = epoch
+        self.lid = lid
+        self.flags = flags
+        self.mbs_flags = mbs_flags
+        self.ver = ver
+        self.tgt_cnt = tgt_cnt
+        self.grp_cnt = grp_cnt
+        self.oid = oid
+        self.dkey_hash = dkey_hash
+        self.rec_cnt = rec_cnt
+        self.records = ExtBytes() if records is None else records
+        self.mbs = ExtBytes() if mbs is None else mbs
 
 
 def enc_dtx_active(d: DtxActive) -> bytes:
@@ -437,11 +502,13 @@ def dec_dtx_active(buf, xid: Xid) -> DtxActive:
                      dh, rc, recs, mbs)
 
 
-@dataclass(slots=True)
-class DtxCommitted:
-    xid: Xid
-    epoch: int
-    cmt_time: int
+class DtxCommitted(Record):
+    __slots__ = ("xid", "epoch", "cmt_time")
+
+    def __init__(self, xid: Xid, epoch: int, cmt_time: int):
+        self.xid = xid
+        self.epoch = epoch
+        self.cmt_time = cmt_time
 
 
 def enc_dtx_committed(d: DtxCommitted) -> bytes:
@@ -454,12 +521,14 @@ def dec_dtx_committed(buf, xid: Xid) -> DtxCommitted:
     return DtxCommitted(xid, epoch, t)
 
 
-@dataclass(slots=True)
-class FreeExtent:
+class FreeExtent(Record):
     """A free region of the NVMe blob, in blocks (DAOS vea_free_extent)."""
-    off: int
-    cnt: int
-    age: int = 0
+    __slots__ = ("off", "cnt", "age")
+
+    def __init__(self, off: int, cnt: int, age: int = 0):
+        self.off = off
+        self.cnt = cnt
+        self.age = age
 
 
 def enc_vea(cnt: int, age: int = 0) -> bytes:

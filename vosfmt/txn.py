@@ -574,7 +574,7 @@ class Transaction:
             self._release_record(TreeClass.DTX_ACT, old.rec)
             if old.rec.lid != entry.lid:
                 lids.pop(old.rec.lid, None)
-        o = _Open(dataclasses.replace(entry, records=ExtBytes(), mbs=entry.mbs))
+        o = _Open(entry.replace(records=ExtBytes(), mbs=entry.mbs))
         o.refs = list(refs)
         o.dirty = True
         t.opened[key] = o
