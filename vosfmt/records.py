@@ -277,6 +277,13 @@ class KeyRec(Record):
     def ilog(self, value: Ilog) -> None:
         self._ilog = value
 
+    def ilog_tuples(self):
+        """(epoch, tx_id, punch_minor, update_minor) per log entry, without entry objects."""
+        il = self._ilog
+        if type(il) is tuple:
+            return _ILOG_ENT.struct.iter_unpack(il[0])
+        return [(e.epoch, e.tx_id, e.punch_minor, e.update_minor) for e in il.entries]
+
     @property
     def is_dkey(self) -> bool:
         return bool(self.flags & KrecFlags.DKEY)

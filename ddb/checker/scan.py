@@ -13,6 +13,7 @@ import struct
 from dataclasses import dataclass, field
 
 from vosfmt import CorruptionError, VosError
+from vosfmt.btree import TreeReader
 from vosfmt.checksum import csum_name, csum_of
 from vosfmt.constants import (DTX_LID_ABORTED, DTX_LID_COMMITTED, DTX_LID_FIRST, DTX_LID_SOLO_FLAG,
                               PAGE_SIZE, AddrFlags, Media, RecType, RootFlags, TreeClass)
@@ -190,16 +191,17 @@ class ShardScan:
         oid = str(o.oid)
         owner = [cu, oid]
         walk, check_ilog, value = self.walk, self.check_ilog, self.value
-        newest = check_ilog(o.ilog, owner, active, (RecType.ILOG, o.oid, b"", b"", b""))
+        newest = check_ilog([(e.epoch, e.tx_id) for e in o.ilog.entries], owner, active,
+                            (RecType.ILOG, o.oid, b"", b"", b""))
         for dk, _dv, d in walk(o.dkey_root, owner, "dkey_root") or ():
             dkey = dkey_uncollate(o.dkey_root.key_kind, dk)
             downer = owner + [dkey.hex()]
-            newest = max(newest, check_ilog(d.ilog, downer, active,
+            newest = max(newest, check_ilog(d.ilog_tuples(), downer, active,
                                             (RecType.ILOG, o.oid, dkey, b"", b"")))
             for ak, _av, a in walk(d.child_root, downer, "child_root") or ():
                 akey = dkey_uncollate(d.child_root.key_kind, ak)
                 aowner = downer + [akey.hex()]
-                newest = max(newest, check_ilog(a.ilog, aowner, active,
+                newest = max(newest, check_ilog(a.ilog_tuples(), aowner, active,
                                                 (RecType.ILOG, o.oid, dkey, akey, b"")))
                 sv = a.child_root.tclass == TreeClass.SINGV
                 for _vk, _vv, v in walk(a.child_root, aowner, "child_root") or ():
@@ -210,19 +212,21 @@ class ShardScan:
             self.add(0x020003, owner=owner_label(owner), stored=o.max_write, actual=newest,
                      path=owner)
 
-    def check_ilog(self, ilog, owner: list, active: dict, ref) -> int:
-        """Record and check the log's local ids; returns its newest epoch."""
+    def check_ilog(self, entries, owner: list, active: dict, ref) -> int:
+        """Record and check the local ids of a log's (epoch, tx_id, ...) entries; returns
+        its newest epoch."""
         newest = 0
-        for e in ilog.entries:
-            if e.epoch > newest:
-                newest = e.epoch
-            if e.tx_id in (DTX_LID_COMMITTED, DTX_LID_ABORTED) or e.tx_id & DTX_LID_SOLO_FLAG:
+        for e in entries:
+            epoch, lid = e[0], e[1]
+            if epoch > newest:
+                newest = epoch
+            if lid in (DTX_LID_COMMITTED, DTX_LID_ABORTED) or lid & DTX_LID_SOLO_FLAG:
                 continue
-            self.facts.lid_records.add(ref + (e.tx_id, e.epoch))
-            a = active.get(e.tx_id)
-            if a is None or a.epoch != e.epoch:
-                self.add(0x030001, owner=owner_label(owner), path=owner, epoch=e.epoch, lid=e.tx_id,
-                         default=int(self._orphan_default(e.epoch)))
+            self.facts.lid_records.add(ref + (lid, epoch))
+            a = active.get(lid)
+            if a is None or a.epoch != epoch:
+                self.add(0x030001, owner=owner_label(owner), path=owner, epoch=epoch, lid=lid,
+                         default=int(self._orphan_default(epoch)))
         return newest
 
     @staticmethod
@@ -364,6 +368,13 @@ class ShardScan:
 
         Returns None when nothing of the tree could be read.
         """
+        if root.flags & RootFlags.EMBEDDED and root.count == 1:
+            # most value trees hold one record in their parent: no pages, no order to check
+            try:
+                (k,), (v,) = TreeReader.embedded_entries(root)
+                return [(k, v, record_decoder(root.tclass)(k, v))]
+            except (CorruptionError, ValueError, IndexError, KeyError, struct.error):
+                pass                            # let the general path name what is wrong
         items, bad = read_tree(self.reader, root, self.own, (owner, ""))
         if bad:
             page, reason = bad[0]
