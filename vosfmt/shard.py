@@ -601,9 +601,10 @@ class AKey:
             return
         for k, v in self.shard.reader.items(self.rec.child_root, path=self):
             try:
-                yield dec_sv(v, epoch_from_key(k))
+                sv = dec_sv(v, epoch_from_key(k))
             except (struct.error, IndexError, ValueError) as e:
                 raise malformed(e, TreeClass.SINGV, self) from None
+            yield sv
 
     def single_value(self, epoch: int = EPOCH_MAX) -> SingleValue | None:
         """The newest version at or before ``epoch``."""
@@ -619,9 +620,10 @@ class AKey:
             return
         for k, v in self.shard.reader.items(self.rec.child_root, path=self):
             try:
-                yield dec_extent(v, *extent_from_key(k))
+                x = dec_extent(v, *extent_from_key(k))
             except (struct.error, IndexError, ValueError) as e:
                 raise malformed(e, TreeClass.EVT, self) from None
+            yield x
 
     def value_count(self) -> int:
         return self.rec.child_root.count

@@ -183,10 +183,10 @@ class ShardScan:
             committed[bytes(k)] = e
         self.facts.lid_records = set()          # local ids are per container
         for _k, _ov, o in self.walk(c.obj_root, owner, "obj_root") or []:
-            self.object(o, cu, active, c)
+            self.object(o, cu, active)
         self.p3_dtx(cu, active, committed)
 
-    def object(self, o, cu: str, active: dict, cont) -> None:
+    def object(self, o, cu: str, active: dict) -> None:
         """P1-P3 below one object: the hot loop of the check (one pass per value)."""
         oid = str(o.oid)
         owner = [cu, oid]
@@ -213,8 +213,7 @@ class ShardScan:
                      path=owner)
 
     def check_ilog(self, entries, owner: list, active: dict, ref) -> int:
-        """Record and check the local ids of a log's (epoch, tx_id, ...) entries; returns
-        its newest epoch."""
+        """Record and check the local ids of (epoch, tx_id, ...) log entries; returns the newest epoch."""
         newest = 0
         for e in entries:
             epoch, lid = e[0], e[1]
@@ -249,7 +248,9 @@ class ShardScan:
                     f.value_bytes += size
                     # an inline single value is checked here in one call; the rest, and
                     # any mismatch (to tell a stale read from damage), by the shard
-                    if not (sv and v.media == Media.INLINE and csum_of(v.csum_type, v.data) == v.csum):
+                    inline_ok = sv and v.media == Media.INLINE and \
+                        csum_of(v.csum_type, v.data) == v.csum
+                    if not inline_ok:
                         self.shard.verify_value(None, v, None)
                 except CorruptionError as e:
                     where = self._where(v, owner, sv)
