@@ -58,6 +58,8 @@ def page_crc(buf) -> int:
 
 
 def parse_leaf_body(buf, pos: int, end: int, nkeys: int):
+    if type(buf) is not bytes:
+        buf = bytes(buf)            # slices of bytes are the keys and values themselves
     keys, vals = [], []
     unpack = _LEAF_ENT.unpack_from
     for _ in range(nkeys):
@@ -65,11 +67,11 @@ def parse_leaf_body(buf, pos: int, end: int, nkeys: int):
         pos += 4
         kend = pos + klen
         vend = kend + vlen
-        if vend > end:
-            raise struct.error("leaf entry runs past the used area")
-        keys.append(bytes(buf[pos:kend]))
-        vals.append(bytes(buf[kend:vend]))
+        keys.append(buf[pos:kend])
+        vals.append(buf[kend:vend])
         pos = vend
+    if pos > end:                   # entries run one after another: checking the last suffices
+        raise struct.error("leaf entry runs past the used area")
     return keys, vals, pos
 
 
