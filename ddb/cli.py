@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import sys
-from dataclasses import dataclass, field
 
 from . import __version__
 from .errors import DdbError, ExitCode, QuitRequested
@@ -66,20 +65,17 @@ VOS Paths:
 """
 
 
-@dataclass
 class Options:
-    write: bool = False
-    cmd_file: str | None = None
-    db_path: str | None = None
-    vos_path: str | None = None
-    version: bool = False
-    help: bool = False
-    debug: str | None = None
-    log_dir: str | None = None
-    json: bool = False
-    atomic: bool = False
-    dry_run: bool = False
-    command: list[str] = field(default_factory=list)
+    """The global options of one ddb invocation, and the command words after them.
+
+    A plain class with its defaults as class attributes: parse_args sets
+    what it finds (no dataclass to generate at start-up).
+    """
+    write = version = help = json = atomic = dry_run = False
+    cmd_file = db_path = vos_path = debug = log_dir = None
+
+    def __init__(self):
+        self.command: list[str] = []
 
 
 _VALUE_OPTS = {"-f": "cmd_file", "--cmd_file": "cmd_file", "-p": "db_path", "--db_path": "db_path",

@@ -8,19 +8,20 @@ Flags) rather than click's.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import click
 
 from .errors import DdbError, ExitCode, QuitRequested
 
 
-@dataclass
 class Info:
     """What the table knows about a command beyond its click parameters."""
-    group: str | None = "vos"
-    self_managed: bool = False     # opens/closes pools itself: no auto-open of -s
-    args_help: dict | None = None
+    __slots__ = ("group", "self_managed", "args_help")
+
+    def __init__(self, group: str | None = "vos", self_managed: bool = False,
+                 args_help: dict | None = None):
+        self.group = group
+        self.self_managed = self_managed    # opens/closes pools itself: no auto-open of -s
+        self.args_help = args_help
 
 
 class DdbCommand(click.Command):

@@ -6,26 +6,18 @@ exist raises PathError at its level. Only the handles on the path are read.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 from vosfmt import NotFoundError, Oid, TransactionError
 from vosfmt.keys import oid_from_key, oid_key
+from vosfmt.recordtype import Record
 
 from .vospath import Part, PathError, format_path, parse_path
 
 
-@dataclass
-class Resolved:
+class Resolved(Record):
     """A verified path and the handles it names (deepest last)."""
-    parts: list[Part]
-    shard: object = None
-    container: object = None
-    obj: object = None
-    dkey: object = None
-    akey: object = None
-    extent: object = None
-    typed: str = ""
-    handles: list = field(default_factory=list)
+    __slots__ = ("parts", "shard", "container", "obj", "dkey", "akey", "extent", "typed", "handles")
+    DEFAULTS = dict(shard=None, container=None, obj=None, dkey=None, akey=None, extent=None,
+                    typed="", handles=[])
 
     @property
     def depth(self) -> int:

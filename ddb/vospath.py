@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import re
 import uuid as _uuid
-from dataclasses import dataclass
 
 from vosfmt.constants import ObjType
 from vosfmt.keys import Oid
+from vosfmt.recordtype import Record
 
 LEVELS = ("CONT", "OBJ", "DKEY", "AKEY", "RECX")
 LEVEL_ERRORS = ("Container is invalid", "Object is invalid", "DKEY is invalid",
@@ -38,11 +38,10 @@ class PathError(ValueError):
         return LEVEL_ERRORS[self.level] if self.level is not None else self.detail
 
 
-@dataclass
-class Part:
+class Part(Record):
     """One level of a path: an index, a value, or (once verified) both."""
-    index: int | None = None
-    value: object = None       # uuid bytes | Oid | key bytes | (lo, hi)
+    __slots__ = ("index", "value")     # value: uuid bytes | Oid | key bytes | (lo, hi)
+    DEFAULTS = dict(index=None, value=None)
 
     @property
     def complete(self) -> bool:

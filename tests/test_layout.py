@@ -231,3 +231,18 @@ def test_records_compare_copy_and_print_by_field():
     k = R.KeyRec(4, R.Ilog([R.IlogEntry(9, 3)], 1, 2))
     raw = R.dec_key(R.enc_key(k))
     assert "IlogEntry(epoch=9, tx_id=3" in repr(raw) and raw == k
+
+
+def test_generic_record_init_takes_fields_in_order_with_defaults():
+    from ddb.resolve import Resolved
+    from vosfmt.blob import BlobHeader
+    from vosfmt.blob import BLOB_HDR_VERSION
+    h = BlobHeader(4096, 1, 3, 77, dev_uuid=b"d" * 16, pool_uuid=b"p" * 16)
+    assert (h.blob_id, h.pool_uuid, h.version) == (77, b"p" * 16, BLOB_HDR_VERSION)
+    with pytest.raises(TypeError, match="needs field 'pool_uuid'"):
+        BlobHeader(4096, 1, 3, 77, b"d" * 16)
+    with pytest.raises(TypeError, match="no field"):
+        BlobHeader(4096, 1, 3, 77, b"d" * 16, b"p" * 16, colour=2)
+    a, b = Resolved([]), Resolved([])
+    a.handles.append(1)
+    assert b.handles == []              # list defaults are not shared

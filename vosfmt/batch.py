@@ -14,7 +14,6 @@ files are byte-identical to before.
 """
 from __future__ import annotations
 
-import dataclasses
 
 from .constants import PAGE_SIZE
 from .errors import ReadOnlyError, TransactionError
@@ -30,7 +29,7 @@ class Batch:
             raise ReadOnlyError(f"{shard.path} is opened read-only")
         self.shard = shard
         self.dry_run = dry_run
-        self.base_sb = dataclasses.replace(shard.sb)
+        self.base_sb = shard.sb.replace()
         self.generation = shard.sb.generation + 1
         self.base_df = shard.df
         self.base_blob = shard._blob

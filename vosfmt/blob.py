@@ -8,7 +8,6 @@ The file is sparse: only written blocks take space.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 
 from . import layout as L
 from .codec import decode, encode
@@ -16,20 +15,15 @@ from .constants import BLOB_HDR_MAGIC
 from .errors import CorruptionError, FormatError
 from .keys import uuid_str
 from .pagefile import DataFile, sync_dir
+from .recordtype import Record
 
 NVME_DIR = "daos_nvme"
 BLOB_HDR_VERSION = 1
 
 
-@dataclass
-class BlobHeader:
-    blk_sz: int
-    hdr_blks: int
-    vos_id: int
-    blob_id: int
-    dev_uuid: bytes
-    pool_uuid: bytes
-    version: int = BLOB_HDR_VERSION
+class BlobHeader(Record):
+    __slots__ = ("blk_sz", "hdr_blks", "vos_id", "blob_id", "dev_uuid", "pool_uuid", "version")
+    DEFAULTS = dict(version=BLOB_HDR_VERSION)
 
 
 def blob_path(db_root: str, dev_uuid: bytes, blob_id: int) -> str:

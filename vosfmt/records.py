@@ -17,6 +17,7 @@ from .constants import (DTX_LID_ABORTED, DTX_LID_COMMITTED, DTX_LID_SOLO_FLAG, A
                         IlogStatus, KrecFlags, Media, TreeClass)
 from .errors import CorruptionError
 from .keys import Oid, Xid, epoch_from_key, extent_from_key, xid_from_key
+from .recordtype import Record
 
 _ROOT = fast(L.tree_root_fixed)
 _ILOG_HDR = fast(L.ilog_header)
@@ -34,39 +35,6 @@ _REF_OID = fast(L.unit_oid)
 
 
 # --- building blocks ------------------------------------------------------------
-
-class Record:
-    """Base of the decoded records: equality and repr over the fields.
-
-    Plain ``__slots__`` classes rather than dataclasses: a dataclass costs
-    about 0.3 ms to create at import, and every one-shot ``ddb`` command
-    imports all of these (start-up time is a target). ``FIELDS`` names the
-    public fields when they differ from the slots.
-    """
-    __slots__ = ()
-
-    @property
-    def _fields(self) -> tuple:
-        return getattr(type(self), "FIELDS", None) or self.__slots__
-
-    def __eq__(self, other):
-        if other.__class__ is not self.__class__:
-            return NotImplemented
-        return all(getattr(self, n) == getattr(other, n) for n in self._fields)
-
-    __hash__ = None     # mutable
-
-    def __repr__(self):
-        return f"{type(self).__name__}({', '.join(f'{n}={getattr(self, n)!r}' for n in self._fields)})"
-
-    def replace(self, **changes):
-        """A copy with some fields changed (dataclasses.replace)."""
-        new = object.__new__(type(self))
-        for n in self.__slots__:
-            setattr(new, n, changes.pop(n) if n in changes else getattr(self, n))
-        if changes:
-            raise TypeError(f"{type(self).__name__} has no field(s) {', '.join(changes)}")
-        return new
 
 class TreeRoot(Record):
     """A B+tree root descriptor; ``embed`` holds an embedded single leaf."""

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import struct
-from dataclasses import dataclass, fields
 
 from . import layout as L
 from .blob import blob_path
@@ -31,31 +30,16 @@ from .records import (ContainerRec, DtxActive, FreeExtent, KeyRec,
                       ObjectRec, SingleValue, TreeRoot, dec_container, dec_dtx_active,
                       dec_dtx_committed, dec_extent, dec_key, dec_object, dec_refs, dec_sv,
                       dec_vea, guarded, malformed)
+from .recordtype import Record
 
 
-@dataclass
-class Superblock:
+class Superblock(Record):
     """The decoded superblock of the generation in use."""
-    format_version: int
-    compat: int
-    ro_compat: int
-    incompat: int
-    pool_uuid: bytes
-    target_idx: int
-    page_size: int
-    generation: int
-    total_pages: int
-    scm_size: int
-    nvme_size: int
-    nvme_threshold: int
-    blk_size: int
-    hdr_blks: int
-    tot_blks: int
-    vea_root: TreeRoot
-    cont_root: TreeRoot
-    freelist_head: int
-    free_pages: int
-    slot: int = 0
+    __slots__ = ("format_version", "compat", "ro_compat", "incompat", "pool_uuid", "target_idx",
+                 "page_size", "generation", "total_pages", "scm_size", "nvme_size",
+                 "nvme_threshold", "blk_size", "hdr_blks", "tot_blks", "vea_root", "cont_root",
+                 "freelist_head", "free_pages", "slot")
+    DEFAULTS = dict(slot=0)
 
     @property
     def cont_count(self) -> int:
@@ -66,7 +50,7 @@ _ROOT_FIELDS = ("page", "count", "tclass", "key_kind", "depth", "flags")
 
 
 def encode_superblock(sb: Superblock) -> bytes:
-    body = {f.name: getattr(sb, f.name) for f in fields(sb) if f.name != "slot"}
+    body = {n: getattr(sb, n) for n in sb.__slots__ if n != "slot"}
     for name in ("vea_root", "cont_root"):
         r = body[name]
         body[name] = dict({k: getattr(r, k) for k in _ROOT_FIELDS}, embed_len=0)

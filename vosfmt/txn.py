@@ -14,7 +14,6 @@ we might fall back to is never overwritten.
 """
 from __future__ import annotations
 
-import dataclasses
 import os
 
 from .btree import MutableTree
@@ -77,7 +76,7 @@ class Transaction:
                            "close and reopen the shard to see which state is durable")
         self.shard = shard
         self.reader = shard.reader
-        self.sb: Superblock = dataclasses.replace(shard.sb)
+        self.sb: Superblock = shard.sb.replace()
         self.batch = batch
         self.generation = batch.generation if batch else self.sb.generation + 1
         ps = self.sb.page_size
