@@ -43,15 +43,19 @@ print(json.dumps(dict(rc=rc, seconds=t, records=recs, value_bytes=vb, peak_mib=i
 """
 
 
-def measure(root: str) -> dict:
-    """``check start -n`` of the image at ``root`` in a fresh process.
+def measure(root: str, runs: int = 3) -> dict:
+    """``check start -n`` of the image at ``root``, each run in a fresh process.
 
-    Returns rc, seconds, records, value_bytes (checksummed), peak_mib, and
-    raw_seconds: the best of three sequential reads of its shards and blobs.
+    Returns the median run's rc, seconds, records, value_bytes (checksummed)
+    and peak_mib, with raw_seconds: the best of three sequential reads of the
+    image's shards and blobs.
     """
-    p = subprocess.run([sys.executable, "-c", _CHILD, root], capture_output=True, text=True,
-                       check=True)
-    out = json.loads(p.stdout.splitlines()[-1])
+    results = []
+    for _ in range(runs):
+        p = subprocess.run([sys.executable, "-c", _CHILD, root], capture_output=True, text=True,
+                           check=True)
+        results.append(json.loads(p.stdout.splitlines()[-1]))
+    out = sorted(results, key=lambda r: r["seconds"])[len(results) // 2]
     files = [os.path.join(d, f) for d, _, fs in os.walk(root) for f in fs
              if f.startswith(("vos-", "blob-"))]
     out["bytes"] = sum(os.path.getsize(f) for f in files)

@@ -27,30 +27,36 @@ from .common import BIG_CONT, big_value_setup, ddb_cmd
 PY = sys.executable
 
 
-def _wall(cmd, n=7) -> float:
-    times = []
+def _walls(cmd_a, cmd_b, n=7) -> tuple[float, float]:
+    """Median wall seconds of two commands, run alternately so both see the same noise."""
+    times = ([], [])
     for _ in range(n):
-        t = time.perf_counter()
-        subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
+        for cmd, out in zip((cmd_a, cmd_b), times):
+            t = time.perf_counter()
+            subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+            out.append(time.perf_counter() - t)
+    return statistics.median(times[0]), statistics.median(times[1])
 
 
-def _lines_per_s(shard: str, args: list[str]) -> tuple[float, int, float]:
-    """Run ddb in a child process; return (lines/s, lines, peak RSS MiB)."""
+def _lines_per_s(shard: str, args: list[str], runs: int = 3) -> tuple[float, int, float]:
+    """Run ddb in child processes; return (median lines/s, lines, peak RSS MiB)."""
     # VmHWM, not ru_maxrss: Linux carries ru_maxrss over from the forking parent.
     code = ("import sys, time\nfrom ddb.cli import main\n"
             "t = time.perf_counter()\nrc = main(sys.argv[1:])\nt = time.perf_counter() - t\n"
             "sys.stdout.flush()\n"
             "hwm = [l.split()[1] for l in open('/proc/self/status') if l.startswith('VmHWM')][0]\n"
             "print(t, hwm, file=sys.stderr)\n")
-    with tempfile.TemporaryFile() as out:
-        p = subprocess.run([PY, "-c", code, shard, *args], stdout=out, stderr=subprocess.PIPE,
-                           text=False, check=True)
-        out.seek(0)
-        lines = sum(1 for _ in out)
-    t, rss = p.stderr.decode().split()[-2:]
-    return lines / float(t), lines, int(rss) / 1024
+    rates, peak = [], 0.0
+    for _ in range(runs):
+        with tempfile.TemporaryFile() as out:
+            p = subprocess.run([PY, "-c", code, shard, *args], stdout=out, stderr=subprocess.PIPE,
+                               text=False, check=True)
+            out.seek(0)
+            lines = sum(1 for _ in out)
+        t, rss = p.stderr.decode().split()[-2:]
+        rates.append(lines / float(t))
+        peak = max(peak, int(rss) / 1024)
+    return statistics.median(rates), lines, peak
 
 
 def main(argv=None) -> int:
@@ -65,8 +71,7 @@ def main(argv=None) -> int:
         unit = os.path.join(work, "unit")
         build("unit", unit)
         shard = list_shards(unit)[0]
-        ours = _wall(ddb_cmd() + [shard, "ls"])
-        base = _wall([PY, "-c", "import click, construct"])
+        ours, base = _walls(ddb_cmd() + [shard, "ls"], [PY, "-c", "import click, construct"])
         rows.append(("one-shot ddb ls (s)", ours, base, ours / base, "<= 1.3x"))
 
         wide = os.path.join(work, "wide")
