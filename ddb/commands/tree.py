@@ -23,16 +23,21 @@ class _Lister:
     """Prints the children of a resolved path (recursively with -r), one line each."""
 
     def __init__(self, out, details: bool, recursive: bool):
-        self.out, self.details, self.recursive = out, details, recursive
+        self.out, self.recursive = out, recursive
+        # one emitter per output form, chosen once: this runs for every line listed
+        self.emit = self._json if out.json else self._detail if details else self._plain
 
-    def emit(self, level: str, indent: int, i: int, idx: str, val: str, detail, data):
-        """``detail`` and ``data`` are callables: only the form being printed is built."""
-        if self.out.json:
-            self.out.emit(None, dict(level=level, index=i, indexes=idx, path=val, indent=indent,
-                                     **data()))
-        else:
-            body = f"[{i}] {detail()}" if self.details else f"{level}: ({idx}) {val}"
-            self.out.emit(" " * indent + body)
+    # Each emitter takes (level, indent, i, idx, val, detail, data); ``detail`` and
+    # ``data`` are callables, so only the form being printed is built.
+    def _plain(self, level: str, indent: int, i: int, idx: str, val: str, detail, data):
+        self.out.emit(f"{' ' * indent}{level}: ({idx}) {val}")
+
+    def _detail(self, level: str, indent: int, i: int, idx: str, val: str, detail, data):
+        self.out.emit(f"{' ' * indent}[{i}] {detail()}")
+
+    def _json(self, level: str, indent: int, i: int, idx: str, val: str, detail, data):
+        self.out.emit(None, dict(level=level, index=i, indexes=idx, path=val, indent=indent,
+                                 **data()))
 
     def children(self, depth: int, handle, idx: str, val: str, otype: int, indent: int):
         """List the children of ``handle`` (a part at ``depth``, 0 = the pool)."""
@@ -66,12 +71,12 @@ class _Lister:
                 self.emit("AKEY", indent, i, ai, av, lambda: detail_key(key, otype) + suffix,
                           lambda: {"key_hex": key.hex(), "kind": kind})
                 if self.recursive:
-                    self.values(a, ai, av, indent + 1)
+                    self.values(a, kind, ai, av, indent + 1)
         else:
-            self.values(handle, idx, val, indent)
+            self.values(handle, handle.value_kind, idx, val, indent)
 
-    def values(self, akey, idx: str, val: str, indent: int):
-        if akey.value_kind == "sv":
+    def values(self, akey, kind: str | None, idx: str, val: str, indent: int):
+        if kind == "sv":
             for i, sv in enumerate(akey.single_values()):
                 self.emit("AKEY", indent, i, idx, val, lambda: detail_sv(sv),
                           lambda: {"kind": "sv", "size": sv.size, "epoch": sv.epoch, "minor": sv.minor,
