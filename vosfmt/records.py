@@ -119,8 +119,11 @@ def dec_ilog(buf, pos: int) -> tuple[Ilog, int]:
     end = pos + nr * _ILOG_ENT.size
     if end > len(buf):
         raise struct.error("ilog runs past its record")
-    entries = [IlogEntry(*t) for t in _ILOG_ENT.struct.iter_unpack(buf[pos:end])]
-    return Ilog(entries, flags, mod), end
+    return Ilog(_ilog_entries(buf[pos:end]), flags, mod), end
+
+
+def _ilog_entries(raw) -> list:
+    return [IlogEntry(*t) for t in _ILOG_ENT.struct.iter_unpack(raw)]
 
 
 class ExtBytes(Record):
@@ -237,8 +240,7 @@ class KeyRec(Record):
         il = self._ilog
         if type(il) is tuple:           # (entry bytes, flags, mod_count) from dec_key
             raw, flags, mod = il
-            il = self._ilog = Ilog([IlogEntry(*t) for t in _ILOG_ENT.struct.iter_unpack(raw)],
-                                   flags, mod)
+            il = self._ilog = Ilog(_ilog_entries(raw), flags, mod)
         return il
 
     @ilog.setter
