@@ -246,3 +246,19 @@ def test_generic_record_init_takes_fields_in_order_with_defaults():
     a, b = Resolved([]), Resolved([])
     a.handles.append(1)
     assert b.handles == []              # list defaults are not shared
+
+
+@given(st.binary(max_size=300), st.integers(0, 300))
+def test_one_call_checksums_equal_the_incremental_ones(data, cut):
+    """csum_of's one-call CRCs (the checker's fast path) agree with the hashers, for every type."""
+    import zlib
+    from vosfmt.checksum import CSUM_ALGOS, crc32c, csum_of, hasher
+    from vosfmt.constants import CsumType
+    for ctype in CSUM_ALGOS:
+        h = hasher(ctype)
+        h.update(data[:cut])
+        h.update(data[cut:])
+        assert csum_of(ctype, data) == h.digest(), ctype
+    assert csum_of(CsumType.CRC32C, data) == crc32c(data).to_bytes(4, "little")
+    assert csum_of(CsumType.ADLER32, data) == zlib.adler32(data).to_bytes(4, "little")
+    assert csum_of(CsumType.OFF, data) == b""
