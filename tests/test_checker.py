@@ -326,3 +326,10 @@ def test_malformed_record_in_a_sound_node_is_a_finding(tclass):
     root = TreeRoot(tclass, flags=RootFlags.EMBEDDED, count=2)
     items, bad = read_tree(OneLeaf(), root)
     assert len(bad) >= 1 and all(reason.startswith("malformed record") for _, reason in bad)
+
+
+def test_a_value_with_an_unknown_media_type_is_reported_by_number():
+    from ddb.checker.scan import _media_name
+    from vosfmt.constants import Media
+    assert _media_name(Media.NVME) == "NVME"
+    assert _media_name(9) == "unknown media 9"
