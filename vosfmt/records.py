@@ -278,14 +278,20 @@ _KEY_HEAD = struct.Struct("<B" + _ILOG_HDR.struct.format.lstrip("<"))   # flags 
 
 def dec_key(buf) -> KeyRec:
     """The hottest decoder: one per dkey and akey listed or walked."""
-    flags, nr, ilflags, mod = _KEY_HEAD.unpack_from(buf, 0)
-    pos = _KEY_HEAD.size + nr * _ILOG_ENT.size
-    page, count, tclass, kk, depth, rflags, elen = _ROOT.unpack_from(buf, pos)
-    pos += _ROOT.size
+    if type(buf) is not bytes:
+        buf = bytes(buf)                # so the slices below are bytes
+    flags, nr, ilflags, mod = _KEY_HEAD_UNPACK(buf, 0)
+    ilog_end = _KEY_HEAD_SIZE + nr * _ILOG_ENT_SIZE
+    page, count, tclass, kk, depth, rflags, elen = _ROOT_UNPACK(buf, ilog_end)
+    pos = ilog_end + _ROOT_SIZE
     if pos + elen != len(buf):
         raise struct.error(f"record is {len(buf)} bytes, its fields end at {pos + elen}")
-    return KeyRec(flags, (buf[_KEY_HEAD.size:pos - _ROOT.size], ilflags, mod),
-                  TreeRoot(tclass, kk, page, count, depth, rflags, bytes(buf[pos:])))
+    return KeyRec(flags, (buf[_KEY_HEAD_SIZE:ilog_end], ilflags, mod),
+                  TreeRoot(tclass, kk, page, count, depth, rflags, buf[pos:]))
+
+
+_KEY_HEAD_UNPACK, _KEY_HEAD_SIZE = _KEY_HEAD.unpack_from, _KEY_HEAD.size
+_ROOT_UNPACK, _ROOT_SIZE, _ILOG_ENT_SIZE = _ROOT.unpack_from, _ROOT.size, _ILOG_ENT.size
 
 
 class SingleValue(Record):
@@ -323,16 +329,22 @@ def enc_sv(v: SingleValue) -> bytes:
 
 
 def dec_sv(buf, epoch: int) -> SingleValue:
-    minor, ct, cl, lid, ver, media, af, _pad, size, gsize, off = _SV.unpack_from(buf, 0)
-    pos = _SV.size
-    csum = bytes(buf[pos:pos + cl])
-    pos += cl
+    """One per value walked or listed: kept to one unpack, two slices and one object."""
+    if type(buf) is not bytes:
+        buf = bytes(buf)                # so the slices below are bytes
+    minor, ct, cl, lid, ver, media, af, _pad, size, gsize, off = _SV_UNPACK(buf, 0)
+    pos = _SV_SIZE + cl
+    csum = buf[_SV_SIZE:pos]
     data = None
-    if media == Media.INLINE:
-        data = bytes(buf[pos:pos + size])
+    if media == _INLINE:
+        data = buf[pos:pos + size]
         pos += size
-    _expect_end(buf, pos)
+    if pos != len(buf):
+        _expect_end(buf, pos)           # raises, naming the sizes
     return SingleValue(epoch, size, minor, lid, ver, media, af, gsize, off, ct, csum, data)
+
+
+_SV_UNPACK, _SV_SIZE, _INLINE = _SV.unpack_from, _SV.size, int(Media.INLINE)
 
 
 class Extent(Record):
