@@ -476,8 +476,9 @@ class _KeyParent:
         if start is not None:
             ck = dkey_collate(kind, start) if kind != KeyKind.UINT64 or len(start) == 8 else None
         child = self._CHILD
+        uint = kind == KeyKind.UINT64
         for k, v in self.shard.reader.items(root, start=ck, path=self):
-            key = dkey_uncollate(kind, k)
+            key = dkey_uncollate(kind, k) if uint else k     # other kinds store the key as is
             try:
                 rec = dec_key(v)
             except (struct.error, IndexError, ValueError) as e:
