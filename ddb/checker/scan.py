@@ -16,7 +16,8 @@ from vosfmt import CorruptionError, VosError
 from vosfmt.btree import TreeReader
 from vosfmt.checksum import csum_name, csum_of
 from vosfmt.constants import (DTX_LID_ABORTED, DTX_LID_COMMITTED, DTX_LID_FIRST, DTX_LID_SOLO_FLAG,
-                              PAGE_SIZE, AddrFlags, Media, RecType, RootFlags, TreeClass)
+                              PAGE_SIZE, AddrFlags, KeyKind, Media, RecType, RootFlags,
+                              TreeClass)
 from vosfmt.keys import (dkey_uncollate, epoch_from_key, epoch_key, extent_key,
                          uuid_str)
 from vosfmt.records import dec_refs, record_decoder
@@ -188,26 +189,30 @@ class ShardScan:
 
     def object(self, o, cu: str, active: dict) -> None:
         """P1-P3 below one object: the hot loop of the check (one pass per value)."""
-        oid = str(o.oid)
-        owner = [cu, oid]
+        oid = o.oid
+        owner = [cu, str(oid)]
         walk, check_ilog, value = self.walk, self.check_ilog, self.value
         newest = check_ilog([(e.epoch, e.tx_id) for e in o.ilog.entries], owner, active,
-                            (RecType.ILOG, o.oid, b"", b"", b""))
+                            (RecType.ILOG, oid, b"", b"", b""))
+        dkind = o.dkey_root.key_kind
         for dk, _dv, d in walk(o.dkey_root, owner, "dkey_root") or ():
-            dkey = dkey_uncollate(o.dkey_root.key_kind, dk)
+            dkey = dkey_uncollate(dkind, dk) if dkind == KeyKind.UINT64 else dk
             downer = owner + [dkey.hex()]
-            newest = max(newest, check_ilog(d.ilog_tuples(), downer, active,
-                                            (RecType.ILOG, o.oid, dkey, b"", b"")))
+            n = check_ilog(d.ilog_tuples(), downer, active, (RecType.ILOG, oid, dkey, b"", b""))
+            if n > newest:
+                newest = n
+            akind = d.child_root.key_kind
             for ak, _av, a in walk(d.child_root, downer, "child_root") or ():
-                akey = dkey_uncollate(d.child_root.key_kind, ak)
+                akey = dkey_uncollate(akind, ak) if akind == KeyKind.UINT64 else ak
                 aowner = downer + [akey.hex()]
-                newest = max(newest, check_ilog(a.ilog_tuples(), aowner, active,
-                                                (RecType.ILOG, o.oid, dkey, akey, b"")))
+                n = check_ilog(a.ilog_tuples(), aowner, active, (RecType.ILOG, oid, dkey, akey, b""))
+                if n > newest:
+                    newest = n
                 sv = a.child_root.tclass == TreeClass.SINGV
                 for _vk, _vv, v in walk(a.child_root, aowner, "child_root") or ():
                     if v.epoch > newest:
                         newest = v.epoch
-                    value(v, aowner, active, o.oid, dkey, akey, sv)
+                    value(v, aowner, active, oid, dkey, akey, sv)
         if newest > o.max_write:
             self.add(0x020003, owner=owner_label(owner), stored=o.max_write, actual=newest,
                      path=owner)
