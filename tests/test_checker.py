@@ -333,3 +333,23 @@ def test_a_value_with_an_unknown_media_type_is_reported_by_number():
     from vosfmt.constants import Media
     assert _media_name(Media.NVME) == "NVME"
     assert _media_name(9) == "unknown media 9"
+
+
+@pytest.mark.parametrize("embed, reason", [
+    (b"\x08\x00\x03\x00" + b"\x00" * 8 + b"abc" + b"!", "trailing bytes"),     # one byte too many
+    (b"\x08\x00", "malformed embedded tree"),                                 # cut short
+    (b"\x08\x00\x03\x00" + b"\x00" * 8 + b"abc", "malformed record"),         # value does not decode
+])
+def test_a_damaged_one_record_embedded_tree_is_a_finding(tmp_path, embed, reason):
+    """The checker's fast path for one-record trees falls back to naming what is wrong."""
+    from ddb.checker.scan import ShardScan
+    from vosfmt import open_shard
+    from vosfmt.constants import RootFlags
+    from vosfmt.records import TreeRoot
+    build("unit", str(tmp_path))
+    with open_shard(list_shards(str(tmp_path))[0]) as sh:
+        scan = ShardScan(sh)
+        root = TreeRoot(TreeClass.SINGV, flags=RootFlags.EMBEDDED, count=1, embed=embed)
+        assert scan.walk(root, ["c", "o", "64", "61"], "child_root") is None
+        (f,) = scan.findings
+        assert f.code == 0x010001 and reason in f.ctx["reason"], f.ctx

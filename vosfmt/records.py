@@ -285,7 +285,7 @@ def dec_key(buf) -> KeyRec:
     page, count, tclass, kk, depth, rflags, elen = _ROOT_UNPACK(buf, ilog_end)
     pos = ilog_end + _ROOT_SIZE
     if pos + elen != len(buf):
-        raise struct.error(f"record is {len(buf)} bytes, its fields end at {pos + elen}")
+        _expect_end(buf, pos + elen)    # raises, naming the sizes
     return KeyRec(flags, (buf[_KEY_HEAD_SIZE:ilog_end], ilflags, mod),
                   TreeRoot(tclass, kk, page, count, depth, rflags, buf[pos:]))
 

@@ -13,7 +13,6 @@ import struct
 from dataclasses import dataclass, field
 
 from vosfmt import CorruptionError, VosError
-from vosfmt.btree import TreeReader
 from vosfmt.checksum import csum_name, csum_of
 from vosfmt.constants import (DTX_LID_ABORTED, DTX_LID_COMMITTED, DTX_LID_FIRST, DTX_LID_SOLO_FLAG,
                               PAGE_SIZE, AddrFlags, KeyKind, Media, RecType, RootFlags,
@@ -377,7 +376,7 @@ class ShardScan:
         if root.flags & RootFlags.EMBEDDED and root.count == 1:
             # most value trees hold one record in their parent: no pages, no order to check
             try:
-                (k,), (v,) = TreeReader.embedded_entries(root)
+                (k,), (v,) = self.reader.embedded_entries(root)
                 return [(k, v, record_decoder(root.tclass)(k, v))]
             except (CorruptionError, ValueError, IndexError, KeyError, struct.error):
                 pass                            # let the general path name what is wrong
