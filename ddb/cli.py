@@ -208,6 +208,7 @@ def run(argv: list[str], *, hooks=None) -> int:
     session = Session(Output(o.json), batch="dry-run" if o.dry_run else "atomic" if o.atomic else None,
                       hooks=hooks)
     session.default_path = o.vos_path
+    session.write_allowed = o.write
     ok = False
     try:
         if o.command:

@@ -36,6 +36,7 @@ class Session:
         self.shard = None
         self.path: str | None = None
         self.write_mode = False
+        self.write_allowed = False      # the global -w: what self-managed commands may change
         self.batch_mode = batch
         self.hooks = hooks
 
@@ -46,7 +47,7 @@ class Session:
         db, puuid, _name = split_vos_path(path)
         if not os.path.exists(path):
             raise DdbError(f"{der('DER_NONEXIST')}: no such file '{path}'")
-        dry = self.batch_mode == "dry-run"
+        dry = self.dry_run
         try:
             shard = open_shard(path, write=write and not dry, db_root=db_path or db, hooks=self.hooks)
         except VosError as e:
@@ -98,6 +99,23 @@ class Session:
         if not self.write_mode:
             raise DdbError(der("DER_INVAL"), stderr=["Can only modify the VOS tree in 'write mode'"])
         return shard
+
+    @property
+    def dry_run(self) -> bool:
+        return self.batch_mode == "dry-run"
+
+    def require_write_access(self, what: str) -> bool:
+        """Gate for commands that change files other than an open shard (the SMD sys db).
+
+        They need -w exactly as tree edits do, and a dry run must not write
+        them either: returns True under --dry-run, and the caller then
+        reports what it would change and writes nothing.
+        """
+        if self.dry_run:
+            return True
+        if not self.write_allowed:
+            raise DdbError(der("DER_INVAL"), stderr=[f"Can only modify the {what} in 'write mode'"])
+        return False
 
     @contextlib.contextmanager
     def transaction(self):

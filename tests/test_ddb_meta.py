@@ -270,17 +270,17 @@ def test_dev_replace(image_copy):
         (old,) = db.devices()
     from vosfmt.keys import uuid_str
     new = "11111111-2222-3333-4444-555555555555"
-    r = ddb("dev_replace", root, uuid_str(old), new)
+    r = ddb("-w", "dev_replace", root, uuid_str(old), new)
     assert r.stdout.splitlines() == [
         f"Replace old device {uuid_str(old)[:8]} with new device 11111111, db_path='{root}'",
         "Device replacing succeeded"]
     with SysDb(root) as db:
         assert list(db.targets().values()) == [bytes.fromhex(new.replace("-", ""))]
-    r = ddb("dev_replace", root, new, new)
+    r = ddb("-w", "dev_replace", root, new, new)
     assert r.exit_code == 1 and "Doesn't support replacing device by itself" in r.stderr
-    r = ddb("dev_replace", root, "nope", new)
+    r = ddb("-w", "dev_replace", root, "nope", new)
     assert r.exit_code == 1 and "Invalid UUID string 'nope' for old device" in r.stderr
-    r = ddb("dev_replace", root, uuid_str(old), new)
+    r = ddb("-w", "dev_replace", root, uuid_str(old), new)
     assert r.exit_code == 1 and "Device replacing failed" in r.stderr
 
 
@@ -310,7 +310,7 @@ def test_smd_sync_restores_every_nvme_value(image_copy, tmp_path, damage):
     assert nvme_paths
     failing = ddb(shard, "value_dump", nvme_paths[0], str(tmp_path / "x"))
     assert failing.exit_code == 1
-    r = ddb("-s", shard, "smd_sync")
+    r = ddb("-w", "-s", shard, "smd_sync")
     assert r.exit_code == 0, r.stderr
     assert r.stdout.splitlines()[0] == f"Using nvme config file: '{root}/daos_nvme' and smd db path: '{root}'"
     assert r.stdout.splitlines()[-1] == "Done: DER_SUCCESS(0): 'Success'"

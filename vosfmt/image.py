@@ -156,12 +156,14 @@ class SyncResult:
     recreated: str | None   # where a damaged sys db was moved aside, if it was
 
 
-def smd_sync(db_root: str, nvme_dir: str | None = None) -> SyncResult:
+def smd_sync(db_root: str, nvme_dir: str | None = None, *, dry_run: bool = False) -> SyncResult:
     """Rebuild SMD's device, target and pool rows from the blob headers (DAOS smd_sync).
 
     Blob sizes come from the existing pool rows when SMD still has them, else
     from the blob files. A sys db that cannot be opened is moved aside and
-    recreated. All rows are written in one LMDB transaction.
+    recreated. All rows are written in one LMDB transaction. ``dry_run``
+    computes the same result and touches nothing (``recreated`` then names
+    where the sys db would have been moved).
     """
     import time as _time
 
@@ -177,7 +179,8 @@ def smd_sync(db_root: str, nvme_dir: str | None = None) -> SyncResult:
                 sizes = {u: p.blob_sz for u, p in db.pools().items()}
         except _VosError:
             recreated = f"{path}.damaged-{int(_time.time())}"
-            os.replace(path, recreated)
+            if not dry_run:
+                os.replace(path, recreated)
     devices: dict[bytes, DeviceRow] = {}
     targets: dict[int, bytes] = {}
     pools: dict[bytes, PoolRow] = {}
@@ -204,6 +207,8 @@ def smd_sync(db_root: str, nvme_dir: str | None = None) -> SyncResult:
         synced.append((bpath, hdr, size))
     for d in devices.values():
         d.tgts.sort()
+    if dry_run:
+        return SyncResult(synced, problems, recreated)
     create = not os.path.isfile(os.path.join(path, "data.mdb"))
     with SysDb(db_root, write=True, create=create) as db:
         db.write(version=SMD_VERSION, devices=list(devices.values()), targets=targets,
@@ -232,15 +237,16 @@ def _scan_dir(nvme_dir: str):
                     yield p, e
 
 
-def replace_device(db_root: str, old: bytes, new: bytes) -> DeviceRow:
+def replace_device(db_root: str, old: bytes, new: bytes, *, dry_run: bool = False) -> DeviceRow:
     """Move every target of device ``old`` to device ``new`` in SMD (DAOS smd_dev_replace).
 
     The new device must not be in use. Blob data is not moved: in DAOS the
-    data of a replaced device is rebuilt from other replicas.
+    data of a replaced device is rebuilt from other replicas. ``dry_run``
+    opens the sys db read-only, checks the same, and writes nothing.
     """
     from .errors import NotFoundError as _NotFound
     from .errors import VosError as _VosError
-    with SysDb(db_root, write=True) as db:
+    with SysDb(db_root, write=not dry_run) as db:
         devs = db.devices()
         if old not in devs or not devs[old].tgts:
             raise _NotFound(f"device {uuid_str(old)} is not in use")
@@ -248,5 +254,6 @@ def replace_device(db_root: str, old: bytes, new: bytes) -> DeviceRow:
             raise _VosError(f"device {uuid_str(new)} is already in use")
         row = DeviceRow(new, DEV_NORMAL, list(devs[old].tgts))
         targets = {t: new for t, d in db.targets().items() if d == old}
-        db.write(devices=[row], targets=targets, delete_devices=[old])
+        if not dry_run:
+            db.write(devices=[row], targets=targets, delete_devices=[old])
     return row

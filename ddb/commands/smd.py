@@ -10,6 +10,7 @@ from vosfmt import VosError
 from vosfmt.keys import uuid_str
 
 DEV_FAULTY = 1       # vosfmt.smd.DEV_FAULTY (lmdb is loaded only when a command needs it)
+SYS_DB = "SMD sys db"  # what dev_replace and smd_sync change: they need -w like tree edits
 
 from ..errors import DdbError, der
 from ..registry import command
@@ -105,13 +106,20 @@ def dev_replace(s, db_path, old_dev, new_dev):
     old, new = _parse_dev(old_dev, "old"), _parse_dev(new_dev, "new")
     if old == new:
         raise DdbError(der("DER_INVAL"), stderr=["Doesn't support replacing device by itself"])
+    dry = s.require_write_access(SYS_DB)
     s.out.text(f"Replace old device {old_dev[:8]} with new device {new_dev[:8]}, db_path='{db_path}'")
     from vosfmt.image import replace_device
     try:
-        replace_device(db_path, old, new)
+        row = replace_device(db_path, old, new, dry_run=dry)
     except VosError as e:
         raise DdbError(f"Device replacing failed. {e}") from None
-    s.out.emit("Device replacing succeeded", {"old": uuid_str(old), "new": uuid_str(new)})
+    doc = {"old": uuid_str(old), "new": uuid_str(new)}
+    if dry:
+        s.out.emit(f"Dry run: would move target(s) {','.join(map(str, row.tgts))} of device "
+                   f"{uuid_str(old)} to {uuid_str(new)}; nothing was written",
+                   dict(doc, targets=row.tgts, dry_run=True))
+        return
+    s.out.emit("Device replacing succeeded", doc)
 
 
 @command(ALL, "smd_sync", "Restore the SMD file with backup from blob", group="smd",
@@ -130,23 +138,29 @@ def smd_sync_cmd(s, nvme_conf, db_path):
     conf = nvme_conf or os.path.join(root, "daos_nvme")
     if not os.path.exists(conf):
         raise DdbError(der("DER_INVAL"), stderr=[f"Invalid nvme_conf '{conf}'"])
+    dry = s.require_write_access(SYS_DB)
     s.out.text(f"Using nvme config file: '{conf}' and smd db path: '{root}'")
     from vosfmt.image import smd_sync
     try:
-        res = smd_sync(root, None if not nvme_conf else conf)
+        res = smd_sync(root, None if not nvme_conf else conf, dry_run=dry)
     except VosError as e:
         raise DdbError(f"Done: {e}") from None
     if res.recreated:
-        click.echo(f"WARNING: the sys db could not be read; moved it to {res.recreated}", err=True)
+        click.echo(f"WARNING: the sys db could not be read; {'would move' if dry else 'moved'} it "
+                   f"to {res.recreated}", err=True)
     for path, msg in res.problems:
         click.echo(f"WARNING: {path}: {msg}", err=True)
     for _path, hdr, size in res.synced:
         s.out.text(f"> Sync Info - pool: {uuid_str(hdr.pool_uuid)}, target id: {hdr.vos_id}, "
                    f"\t[Data],\t blob id: {hdr.blob_id:#x}, blob_size: {size}")
         s.out.text(f"> Sync Info - dev : {uuid_str(hdr.dev_uuid)}, target id: {hdr.vos_id}")
-    s.out.emit("Done: DER_SUCCESS(0): 'Success'",
-               {"nvme_conf": conf, "db_path": root, "recreated": res.recreated,
-                "problems": [{"path": p, "message": m} for p, m in res.problems],
-                "synced": [{"pool": uuid_str(h.pool_uuid), "target": h.vos_id, "blob_id": h.blob_id,
-                            "blob_size": size, "device": uuid_str(h.dev_uuid)}
-                           for _p, h, size in res.synced]})
+    doc = {"nvme_conf": conf, "db_path": root, "recreated": res.recreated,
+           "problems": [{"path": p, "message": m} for p, m in res.problems],
+           "synced": [{"pool": uuid_str(h.pool_uuid), "target": h.vos_id, "blob_id": h.blob_id,
+                       "blob_size": size, "device": uuid_str(h.dev_uuid)}
+                      for _p, h, size in res.synced]}
+    if dry:
+        s.out.emit(f"Dry run: would rewrite the SMD sys db at '{root}' from {len(res.synced)} "
+                   "blob(s); nothing was written", dict(doc, dry_run=True))
+        return
+    s.out.emit("Done: DER_SUCCESS(0): 'Success'", doc)
