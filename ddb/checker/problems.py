@@ -88,7 +88,7 @@ PROBLEMS = [
        [(Action.TRUST_TARGET, "Rebuild the free-page list from the pages nothing reaches "
                               "[suggested]."), IGN], safe_auto=True),
     _p(0x010003, "TREE_COUNT_WRONG", Cls.COUNTER_WRONG,
-       "{tree} tree of {owner} says it holds {stored} record(s) but holds {actual}",
+       "{tree} tree of {owner}{where} says it holds {stored} record(s) but holds {actual}",
        [(Action.TRUST_TARGET, "Rebuild the tree from its records, with the right counts "
                               "[suggested]."), IGN], safe_auto=True),
     # P2 records
@@ -125,6 +125,10 @@ PROBLEMS = [
        "transaction {xid} is both active and committed",
        [(Action.READD, "Finish the commit: commit its records, drop the active entry "
                        "[suggested]."), IGN], safe_auto=True),
+    _p(0x030005, "DTX_RECORDS_UNREADABLE", Cls.DTX_CORRUPTED,
+       "record list of active transaction {xid} cannot be read ({reason})",
+       [(Action.TRUST_TARGET, "Rebuild the list from the records that carry the transaction's "
+                              "local id [suggested]."), IGN], safe_auto=True),
     # P4 space
     _p(0x040001, "PAGES_LEAKED", Cls.SPACE_LEAKED,
        "{count} shard page(s) are neither in use nor free ({ranges})",

@@ -7,11 +7,13 @@ re-scans until nothing repairable is left.
 """
 from __future__ import annotations
 
-from vosfmt import Oid, Xid, open_shard
+import struct
+
+from vosfmt import CorruptionError, NotFoundError, Oid, Xid, open_shard
 from vosfmt.constants import DTX_LID_ABORTED, DTX_LID_COMMITTED, AddrFlags
 from vosfmt.dtx import commit_active, discard_invalid
 from vosfmt.keys import uuid_bytes
-from vosfmt.records import IlogEntry
+from vosfmt.records import DtxRecRef, ExtBytes, IlogEntry
 
 from .problems import Action
 from .scan import ShardScan, read_tree
@@ -29,7 +31,18 @@ def _owner(path: list):
 
 
 def repair_shard(path: str, db_root: str, chosen: list, hooks=None) -> None:
-    """Apply [(Finding, Action)] to one shard. Raises VosError if it cannot."""
+    """Apply [(Finding, Action)] to one shard. Raises VosError if it cannot.
+
+    Records that no longer decode raise VosError too (never struct.error), so
+    a repair that meets more damage than its finding described fails cleanly.
+    """
+    try:
+        _repair_shard(path, db_root, chosen, hooks)
+    except (struct.error, ValueError, IndexError) as e:
+        raise CorruptionError(f"the repair met a malformed record ({e})", file=path) from None
+
+
+def _repair_shard(path: str, db_root: str, chosen: list, hooks) -> None:
     codes = {f.code for f, _ in chosen}
     with open_shard(path, write=True, db_root=db_root, hooks=hooks) as shard:
         if 0x000001 in codes:
@@ -46,23 +59,25 @@ def repair_shard(path: str, db_root: str, chosen: list, hooks=None) -> None:
             used = set(scan.facts.pages)
             free = [(p, 1) for p in range(2, shard.sb.total_pages) if p not in used]
         with shard.begin(free_pages=free) as tx:
-            for f, action in sorted(rest, key=lambda fa: _ORDER.get(fa[0].code, 50)):
-                _apply(shard, tx, scan, f, action)
+            dropped = []
+            for f, action in sorted(rest, key=_order):
+                if _apply(shard, tx, scan, f, action) is not False:
+                    dropped += f.ctx.get("drop", ())
+            if dropped:
+                tx.free_pages([tuple(e) for e in dropped])
+
+
+def _order(fa) -> tuple:
+    """Repair order: trees before their records (parents before children), space last."""
+    f = fa[0]
+    return _ORDER.get(f.code, 50), len(f.ctx.get("path", ()))
 
 
 def _apply(shard, tx, scan, f, action: Action) -> None:
     c = f.ctx
     code = f.code
     if code in (0x010001, 0x010003):
-        owner = _owner(c["path"])
-        if c["field"] == "vea_root":
-            lo, hi = shard.sb.hdr_blks, shard.sb.hdr_blks + shard.sb.tot_blks
-            used = set(scan.facts.blocks)
-            tx.reset_vea([(b, 1) for b in range(lo, hi) if b not in used])
-            return
-        root = _root_of(shard, owner, c["field"])
-        items, _bad = read_tree(shard.reader, root)
-        tx.replace_tree(owner, c["field"], [(k, v) for k, v, _rec in items])
+        return _rebuild_tree(shard, tx, scan, c)
     elif code == 0x010002:
         pass                                  # done by opening the transaction with a rebuilt list
     elif code == 0x020001:
@@ -105,6 +120,11 @@ def _apply(shard, tx, scan, f, action: Action) -> None:
         xid = Xid.parse(c["xid"])
         old = [e for e in tx.dtx_committed_entries(cu) if e.xid == xid]
         commit_active(tx, cu, xid, old[0].cmt_time if old else 0)
+    elif code == 0x030005:
+        cu, xid = uuid_bytes(c["cont"]), Xid.parse(c["xid"])
+        tx.dtx_active(cu, xid).records = ExtBytes()     # its old pages: freed by ``drop`` only
+        tx.set_dtx_refs(cu, xid, [DtxRecRef(t, Oid.parse(oid), bytes.fromhex(d), bytes.fromhex(a),
+                                            bytes.fromhex(v)) for t, oid, d, a, v in c["refs"]])
     elif code == 0x040003:
         cu, oid, dkey, akey = _owner(c["path"])
         vkey = c["vkey"][0] if len(c["vkey"]) == 1 else tuple(c["vkey"])
@@ -120,6 +140,23 @@ def _apply(shard, tx, scan, f, action: Action) -> None:
     elif code == 0x040005:
         for off, cnt in c["extents"]:
             tx.vea_unfree(off, cnt)
+
+
+def _rebuild_tree(shard, tx, scan, c: dict):
+    """Rebuild one tree from its readable records; False if its owner is gone (nothing done)."""
+    owner = _owner(c["path"])
+    if c["field"] == "vea_root":
+        lo, hi = shard.sb.hdr_blks, shard.sb.hdr_blks + shard.sb.tot_blks
+        used = set(scan.facts.blocks)
+        tx.reset_vea([(b, 1) for b in range(lo, hi) if b not in used])
+        return True
+    try:
+        root = _root_of(shard, owner, c["field"])
+    except NotFoundError:           # a parent rebuilt in this round dropped it
+        return False
+    items, _bad = read_tree(shard.reader, root)
+    tx.replace_tree(owner, c["field"], [(k, v) for k, v, _rec in items])
+    return True
 
 
 #: trees are rebuilt before anything else touches their records; space last

@@ -49,8 +49,12 @@ class Finding:
             return self.problem.message
 
     def identity(self) -> tuple:
-        keys = sorted(k for k in self.ctx if k not in ("lost", "count", "ranges", "extents"))
+        keys = sorted(k for k in self.ctx if k not in _NOT_IDENTITY)
         return (self.code, self.shard, tuple((k, str(self.ctx[k])) for k in keys))
+
+
+#: context that describes how much, not what: the same inconsistency found again may differ there
+_NOT_IDENTITY = frozenset(("lost", "count", "ranges", "extents", "drop", "refs"))
 
 
 def owner_label(owner: list) -> str:
@@ -106,18 +110,32 @@ class ShardFacts:
     value_bytes: int = 0
 
 
+def _no_tick() -> None:
+    pass
+
+
 class ShardScan:
-    def __init__(self, shard, progress=None):
+    def __init__(self, shard, progress=None, tick=None):
+        """``tick``: called once per tree walked; it may raise to cancel the scan (check stop)."""
+        self.tick = tick or _no_tick
         self.shard = shard
         self.sb = shard.sb
         self.reader = shard.reader
         self.findings: list[Finding] = []
         self.facts = ShardFacts()
         self.progress = progress
+        self._drops: list = []          # (finding ctx, pages its repair stops using)
 
     def add(self, code: int, **ctx) -> None:
         self.findings.append(Finding(code, {k: label_text(v) if isinstance(v, tuple) else v
                                             for k, v in ctx.items()}, self.shard.path))
+
+    def add_dropping(self, code: int, pages, **ctx) -> None:
+        """A finding whose repair stops using ``pages`` (a rebuilt tree's old nodes, a
+        rewritten list): P4 names those only this structure owns in ``ctx["drop"]``, so the
+        repair frees them in the same transaction instead of leaving them leaked."""
+        self.add(code, **ctx)
+        self._drops.append((self.findings[-1].ctx, pages))
 
     # --- the passes --------------------------------------------------------------
     def run(self) -> list[Finding]:
@@ -241,8 +259,12 @@ class ShardScan:
     def value(self, v, owner, active, oid, dkey, akey, sv: bool) -> None:
         f = self.facts
         f.records += 1
-        if not sv:
-            self.run_of(v.csums, (owner, f"/{{{v.lo}-{v.hi}}}@{v.epoch} checksums"))
+        if not sv and not self.run_of(v.csums, (owner, f"/{{{v.lo}-{v.hi}}}@{v.epoch} checksums")):
+            x = v.csums
+            self.add(0x020002, media="shard", start=x.off, end=x.off + x.len - 1,
+                     where=f"shard's {self.sb.total_pages} pages (its checksums)",
+                     **self._where(v, owner, sv))
+            return
         size = v.size if sv else v.nbytes
         if size and not v.aflags & AddrFlags.HOLE:
             if v.media != Media.INLINE and not self._place(v, size, owner, sv):
@@ -305,12 +327,7 @@ class ShardScan:
     def p3_dtx(self, cu: str, active: dict, committed: dict) -> None:
         from vosfmt.keys import xid_key
         for e in active.values():
-            raw = b""
-            try:
-                raw = self.shard.ext_bytes(e.records, None, "dtx record list")
-                refs = dec_refs(raw, e.rec_cnt)
-            except (VosError, ValueError, IndexError):
-                refs = []
+            refs = self._refs(e, cu)
             bad = [r for r in refs
                    if (r.type, r.oid, r.dkey, r.akey, r.vkey, e.lid, e.epoch) not in self.facts.lid_records]
             if bad:
@@ -318,11 +335,33 @@ class ShardScan:
             if xid_key(e.xid) in committed:
                 self.add(0x030004, xid=str(e.xid), cont=cu)
 
+    def _refs(self, e, cu: str) -> list:
+        """An active entry's record references; an unreadable list is a finding (and [])."""
+        x = e.records
+        inside = self._inside(x)
+        try:
+            if not inside:
+                raise CorruptionError(f"it lies outside the shard's {self.sb.total_pages} pages")
+            return dec_refs(self.shard.ext_bytes(x, None, "dtx record list"), e.rec_cnt)
+        except (VosError, ValueError, IndexError, struct.error) as err:
+            reason = getattr(err, "reason", str(err))
+        mine = [[t, str(oid), dk.hex(), ak.hex(), vk.hex()]
+                for t, oid, dk, ak, vk, lid, epoch in self.facts.lid_records
+                if lid == e.lid and epoch == e.epoch]
+        pages = range(x.off // PAGE_SIZE, -(-(x.off + x.len) // PAGE_SIZE)) \
+            if inside and x.media == Media.SCM else ()
+        self.add_dropping(0x030005, pages, xid=str(e.xid), cont=cu, reason=reason,
+                          refs=sorted(mine))
+        return []
+
     # --- P4 -------------------------------------------------------------------------
     def p4_space(self) -> None:
         f = self.facts
+        dropped = self._settle_drops()
         seen = set()
         for kind, p, first, second, value in f.doubles:
+            if kind == "page" and p in dropped:    # a rebuild ends the sharing
+                continue
             if label_text(first) in seen:          # one finding per value that shares space
                 continue
             seen.add(label_text(first))
@@ -355,6 +394,21 @@ class ShardScan:
                 ext, text = _ranges(leaked)
                 self.add(0x040004, count=len(leaked), ranges=text, extents=ext)
 
+    def _settle_drops(self) -> set:
+        """Fill in ``drop`` of findings whose repair leaves pages unused; returns all their pages.
+
+        Only pages inside the shard and owned by nobody else are dropped: a page a
+        damaged pointer shares with a live structure must stay in use.
+        """
+        shared = {p for kind, p, *_ in self.facts.doubles if kind == "page"}
+        total = self.sb.total_pages
+        every = set()
+        for ctx, pages in self._drops:
+            mine = {p for p in pages if 2 <= p < total}
+            every |= mine
+            ctx["drop"] = _ranges(mine - shared)[0]
+        return every
+
     # --- helpers ---------------------------------------------------------------------
     def own(self, page: int, label: str, value=None) -> None:
         f = self.facts
@@ -363,16 +417,26 @@ class ShardScan:
         else:
             f.pages[page] = label
 
-    def run_of(self, x, label: str) -> None:
+    def _inside(self, x) -> bool:
+        """Do the shard pages of an ExtBytes lie inside the shard (inline bytes always do)?"""
+        return x.media != Media.SCM or not x.len or \
+            (x.off >= 2 * PAGE_SIZE and x.off + x.len <= self.sb.total_pages * PAGE_SIZE)
+
+    def run_of(self, x, label) -> bool:
+        """Own the pages of an ExtBytes; False (owning nothing) if they lie outside the shard."""
+        if not self._inside(x):
+            return False
         if x.media == Media.SCM and x.len:
             for p in range(x.off // PAGE_SIZE, -(-(x.off + x.len) // PAGE_SIZE)):
                 self.own(p, label)
+        return True
 
     def walk(self, root, owner: list, fieldname: str):
         """Readable, decodable (key, value) pairs of a tree, in order; reports the rest.
 
         Returns None when nothing of the tree could be read.
         """
+        self.tick()
         if root.flags & RootFlags.EMBEDDED and root.count == 1:
             # most value trees hold one record in their parent: no pages, no order to check
             try:
@@ -380,22 +444,36 @@ class ShardScan:
                 return [(k, v, record_decoder(root.tclass)(k, v))]
             except (CorruptionError, ValueError, IndexError, KeyError, struct.error):
                 pass                            # let the general path name what is wrong
-        items, bad = read_tree(self.reader, root, self.own, (owner, ""))
+        pages, wrong = [], []
+        items, bad = read_tree(self.reader, root, self.own, (owner, ""), pages, wrong)
+        if not bad and len(items) == root.count and not wrong:
+            return items
+        ctx = dict(tree=TREE_NAMES.get(root.tclass, "tree"), owner=owner_label(owner), path=owner,
+                   field=fieldname, tclass=int(root.tclass))
         if bad:
             page, reason = bad[0]
-            self.add(0x010001, tree=TREE_NAMES.get(root.tclass, "tree"), owner=owner_label(owner),
-                     page=page, reason=reason, lost=max(root.count - len(items), 0), path=owner,
-                     field=fieldname, tclass=int(root.tclass))
+            self.add_dropping(0x010001, pages, page=page, reason=reason,
+                              lost=max(root.count - len(items), 0), **ctx)
             return items if items else (None if root.count else [])
         if len(items) != root.count:
-            self.add(0x010003, tree=TREE_NAMES.get(root.tclass, "tree"), owner=owner_label(owner),
-                     stored=root.count, actual=len(items), path=owner, field=fieldname,
-                     tclass=int(root.tclass))
+            self.add_dropping(0x010003, pages, stored=root.count, actual=len(items), where="", **ctx)
+        else:
+            page, stored, actual = wrong[0]
+            self.add_dropping(0x010003, pages, stored=stored, actual=actual,
+                              where=f" (branch entry for page {page})", **ctx)
         return items
 
 
-def read_tree(reader, root, own=None, label: str = ""):
-    """(items, bad): (key, value bytes, decoded) records of a tree in key order, and unreadable parts."""
+def read_tree(reader, root, own=None, label: str = "", pages=None, miscounts=None):
+    """(items, bad): (key, value bytes, decoded) records of a tree in key order, and unreadable parts.
+
+    ``pages`` (a list) receives the tree's node pages, each once: what a rebuild
+    of the tree leaves behind. ``miscounts`` receives (page, stored, actual) for
+    every branch entry whose subtree count is wrong: lookups by index (``[i]``)
+    go astray there although every record is readable. A branch key that does
+    not bound its subtree, or a node reached twice (a cycle, a copied pointer),
+    is damage: lookups by key would miss records.
+    """
     items, bad = [], []
     try:
         decode = record_decoder(root.tclass)
@@ -412,27 +490,79 @@ def read_tree(reader, root, own=None, label: str = ""):
         return items, bad
     if not root.page:
         return items, bad
-    stack = [(root.page, root.depth)]
     node_label = (label[0], f" {TREE_NAMES.get(root.tclass, '')} tree node") \
         if isinstance(label, tuple) else f"{label} {TREE_NAMES.get(root.tclass, '')} tree node"
-    last = None
-    while stack:
-        page, level = stack.pop()
-        if own is not None:
-            own(page, node_label)
-        try:
-            node = reader.node(page, root.tclass, None)
-        except CorruptionError as e:
-            bad.append((page, e.reason))
-            continue
-        if node.level != level:
-            bad.append((page, f"node at level {node.level}, expected {level}"))
-            continue
-        if node.leaf:
-            last = _take(items, bad, decode, node.keys, node.vals, page, last)
-        else:
-            stack.extend((k, level - 1) for k in reversed(node.kids))
+    w = _TreeWalk(reader, root.tclass, decode, items, bad, own, node_label, miscounts)
+    w.run(root.page, root.depth)
+    if pages is not None:
+        pages.extend(w.seen)
     return items, bad
+
+
+class _TreeWalk:
+    """One depth-first pass over a tree's pages, checking what lookups rely on."""
+
+    def __init__(self, reader, tclass, decode, items, bad, own, node_label, miscounts):
+        self.reader, self.tclass, self.decode = reader, tclass, decode
+        self.items, self.bad, self.own, self.node_label = items, bad, own, node_label
+        self.miscounts = miscounts
+        self.seen: dict = {}            # page -> None, in visiting order
+        self.entries = 0                # leaf entries met so far (decodable or not)
+        self.last = None                # the last key met
+        self.lower = None               # the branch key bounding the next leaf from below
+
+    def run(self, page: int, depth: int) -> None:
+        # ("node", page, level, branch key, stored count), or ("end", page, stored count,
+        # entries and findings before the subtree) once the subtree is done
+        stack = [("node", page, depth, None, None)]
+        while stack:
+            item = stack.pop()
+            if item[0] == "end":
+                _tag, parent, stored, start, nbad = item
+                actual = self.entries - start
+                if stored is not None and actual != stored and len(self.bad) == nbad \
+                        and self.miscounts is not None:       # (a damaged subtree has no count)
+                    self.miscounts.append((parent, stored, actual))
+                continue
+            _tag, page, level, key, stored = item
+            stack.append(("end", page, stored, self.entries, len(self.bad)))
+            node = self.visit(page, level, key)
+            if node is None:
+                continue
+            if node.leaf:
+                self.leaf(page, node)
+            else:
+                stack.extend(("node", k, level - 1, node.keys[j] if j else None, node.counts[j])
+                             for j, k in reversed(list(enumerate(node.kids))))
+
+    def visit(self, page: int, level: int, key):
+        """The node at ``page`` if it is sound where it was reached, else None (reported)."""
+        if page in self.seen:
+            self.bad.append((page, "node reached twice (a cycle or a duplicated pointer)"))
+            return None
+        self.seen[page] = None
+        if self.own is not None:
+            self.own(page, self.node_label)
+        try:
+            node = self.reader.node(page, self.tclass, None)
+        except CorruptionError as e:
+            self.bad.append((page, e.reason))
+            return None
+        if node.level != level:
+            self.bad.append((page, f"node at level {node.level}, expected {level}"))
+            return None
+        if key is not None:
+            if self.last is not None and self.last >= key:
+                self.bad.append((page, "branch key does not bound its subtree"))
+            self.lower = key
+        return node
+
+    def leaf(self, page: int, node) -> None:
+        if self.lower is not None and node.keys[0] < self.lower:
+            self.bad.append((page, "branch key does not bound its subtree"))
+        self.lower = None
+        self.entries += len(node.keys)
+        self.last = _take(self.items, self.bad, self.decode, node.keys, node.vals, page, self.last)
 
 
 def _take(items: list, bad: list, decode, keys, vals, page: int, last):

@@ -1,0 +1,134 @@
+"""Damage the audit of issue 12 found the checker blind to, or unable to converge on.
+
+Every test damages a built image through the public injectors (or raw file
+edits, as an attacker would), then runs ``ddb check start`` as a user does:
+``-n`` must find it, ``-y`` must repair it (or honestly leave it, exit 4),
+and a second ``-n`` must be clean with the data outside the damage intact.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+
+import pytest
+from click.testing import CliRunner
+
+from ddb.cli import cli
+from fixtures import build, export_image
+from fixtures.corrupt import branch_pages, edit_node, inject
+from vosfmt import open_shard
+from vosfmt.constants import PAGE_SIZE
+from vosfmt.image import list_shards
+from vosfmt.usage import space_usage
+
+
+def ddb(*args):
+    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+
+
+def check(root, mode):
+    """(exit status, {problem name: count}) of one ``check start`` run."""
+    r = ddb("--json", "check", "start", mode, "-D", root)
+    assert "Traceback" not in r.stderr and "internal error" not in r.stderr, r.stderr
+    doc = json.loads(r.stdout) if r.stdout.strip() else {"reports": []}
+    names = {}
+    for f in doc["reports"]:
+        names[f["name"]] = names.get(f["name"], 0) + 1
+    return r.exit_code, names
+
+
+def repaired_clean(root):
+    """-y fixes it, then -n is clean (the rule every repair must meet)."""
+    code, names = check(root, "-y")
+    assert code == 1, names
+    code, after = check(root, "-n")
+    assert code == 0, (names, after)
+    return names
+
+
+@pytest.fixture(scope="module")
+def presets(tmp_path_factory):
+    out = {}
+    for name in ("small", "dtx", "unit"):
+        root = str(tmp_path_factory.mktemp(name))
+        build(name, root)
+        out[name] = root
+    return out
+
+
+@pytest.fixture
+def copy(presets, tmp_path):
+    def get(name):
+        dst = str(tmp_path / name)
+        shutil.copytree(presets[name], dst)
+        return dst
+    return get
+
+
+def pages_owned(root, shard_index, want):
+    """Pages of a shard whose owner label satisfies ``want``."""
+    path = list_shards(root)[shard_index]
+    with open_shard(path, db_root=root) as sh:
+        return path, sorted(p for p, o in space_usage(sh).pages.items() if want(o))
+
+
+def zero_page(path, page):
+    with open(path, "r+b") as f:
+        f.seek(page * PAGE_SIZE)
+        f.write(bytes(PAGE_SIZE))
+
+
+# --- 8: whatever does not decode is a finding ------------------------------------------
+
+def test_an_unreadable_dtx_record_list_is_a_finding_and_is_rebuilt(copy):
+    root = copy("dtx")
+    before = export_image(root)
+    path, pages = pages_owned(root, 1, lambda o: o.endswith(" records"))
+    zero_page(path, pages[0])
+    code, names = check(root, "-n")
+    assert code == 4 and names == {"DTX_RECORDS_UNREADABLE": 1}
+    assert repaired_clean(root) == {"DTX_RECORDS_UNREADABLE": 1}
+    assert export_image(root) == before        # the list came back whole, from the records
+
+
+# --- 10: a rebuild converges in one run ------------------------------------------------
+
+def test_the_unreadable_page_of_a_rebuilt_tree_is_freed_in_the_same_run(copy):
+    root = copy("small")
+    path, pages = pages_owned(root, 0, lambda o: o.count("/") == 1 and o.endswith(" tree node"))
+    zero_page(path, pages[0])                   # a container's object tree
+    names = repaired_clean(root)
+    assert "TREE_NODE_UNREADABLE" in names
+
+
+def test_a_node_cycle_is_damage_and_its_rebuild_leaks_nothing(copy):
+    root = copy("unit")
+    path = list_shards(root)[0]
+    page, _owner = branch_pages(path, root)[0]
+
+    def loop(node):
+        node["kids"][1] = node["kids"][0]          # both entries lead to the same leaf
+    edit_node(path, page, loop)
+    code, names = check(root, "-n")
+    assert code == 4 and "TREE_NODE_UNREADABLE" in names and "PAGE_DOUBLE_OWNED" not in names
+    repaired_clean(root)
+
+
+# --- 14: counts inside branch nodes ----------------------------------------------------
+
+def test_a_wrong_branch_count_is_found_and_rebuilt_without_loss(copy):
+    root = copy("unit")
+    before = export_image(root)
+    path = list_shards(root)[0]
+    page, _owner = branch_pages(path, root)[0]
+
+    def miscount(node):
+        node["counts"][0] -= 1
+    edit_node(path, page, miscount)
+    code, names = check(root, "-n")
+    assert code == 4 and names == {"TREE_COUNT_WRONG": 1}
+    assert repaired_clean(root) == {"TREE_COUNT_WRONG": 1}
+    assert export_image(root) == before
+    r = ddb(path, "ls", "/[0]/[5]")
+    assert r.exit_code == 0, r.stdout + r.stderr
