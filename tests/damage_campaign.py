@@ -31,6 +31,7 @@ import collections
 import hashlib
 import json
 import os
+import re
 import shlex
 import shutil
 import subprocess
@@ -512,6 +513,79 @@ def summary(results: list) -> str:
     return "\n".join(lines)
 
 
+def area(res: dict) -> str:
+    """The probable owner of a failure: which part of the product should change."""
+    outcome, probs = res["outcome"], res.get("problems", {})
+    first = (probs.get(outcome) or [""])[0]
+    if outcome == "INTERNAL-ERROR":
+        if first.startswith(("read-only", "after repair")):
+            exc = re.search(r"internal error: (\w+)", first)
+            if exc and exc.group(1) not in ("CorruptionError", "VosError", "FormatError"):
+                return "vosfmt reader (raises a non-VosError)"
+            return "CLI read-only command errors"
+        return "checker scan/repair (crash)"
+    if outcome == "UNCLEAN-SECOND-RUN":
+        return "check engine/exit codes" if res.get("check_y") == 8 else "checker repair"
+    if outcome == "MISSED":
+        return "checker scan"
+    if outcome == "DATA-LOSS-OUTSIDE":
+        return "checker repair"
+    if outcome == "READONLY-WRITE":
+        return "check engine" if "check -n" in first else "CLI read-only command errors"
+    return "harness"
+
+
+def signature(res: dict) -> str:
+    """What alike failures share: the phase, command and exception of a crash; the
+    findings left after a repair; else the message with paths and numbers taken out."""
+    outcome = res["outcome"]
+    first = (res.get("problems", {}).get(outcome) or [""])[0]
+    crash = re.match(r"([a-z -]+): (?:\S+: )?([a-z_]+)?.*?internal error: (\w+)", first)
+    if outcome == "INTERNAL-ERROR" and crash:
+        return " ".join(x for x in crash.groups() if x)
+    if outcome == "UNCLEAN-SECOND-RUN":
+        names = sorted(set(re.findall(r"\b[A-Z][A-Z_]{5,}\b", res.get("check_n2_out", ""))))
+        return f"-y exit {res.get('check_y')}, -n exit {res.get('check_n2')}: {' '.join(names)}"
+    text = re.sub(r"/\S+", "<path>", first)
+    return re.sub(r"0x[0-9a-f]+|\b\d+\b", "N", text)[:160]
+
+
+def reproducer_for(res: dict) -> str:
+    """Commands that show the failure: build, damage, then the command that fails."""
+    head = res["reproduce"].rsplit(" && ddb ", 1)[0]
+    first = (res.get("problems", {}).get(res["outcome"]) or [""])[0]
+    m = re.match(r"(?:read-only|after repair): (\S+): ([a-z_]+[^:]*):", first)
+    if m:
+        cmd = m.group(2).split(" <DST>")[0].replace(" /tmp/", " /tmp/")
+        pre = "ddb check start -y -D X && " if first.startswith("after repair") else ""
+        return f"{head} && {pre}ddb X/{m.group(1)} {cmd}"
+    if res["outcome"] in ("UNCLEAN-SECOND-RUN", "DATA-LOSS-OUTSIDE") or "check -y" in first \
+            or "second" in first:
+        return f"{head} && ddb check start -y -D X; ddb check start -n -D X"
+    return res["reproduce"]
+
+
+def grouped(results: list) -> str:
+    """Failures grouped by owner area, outcome and message, each with two reproducers."""
+    groups = collections.defaultdict(list)
+    for r in results:
+        if not is_ok(r):
+            groups[(area(r), r["outcome"], signature(r))].append(r)
+    lines = []
+    for (ar, outcome, sig), rs in sorted(groups.items(), key=lambda kv: (kv[0][0], -len(kv[1]))):
+        kinds = collections.Counter(r["damage"].get("kind") for r in rs)
+        lines.append(f"[{ar}] {outcome} x{len(rs)} ({', '.join(f'{k} {n}' for k, n in kinds.most_common())})")
+        lines.append(f"    {sig}")
+        for r in rs[:2]:
+            lines.append(f"    $ {reproducer_for(r)}")
+    return "\n".join(lines)
+
+
+def load(jsonl: str) -> list:
+    with open(jsonl) as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
 def _seeds(text: str) -> list:
     out = []
     for part in text.split(","):
@@ -527,7 +601,12 @@ def main(argv=None) -> int:
     ap.add_argument("--kinds", default=None, help="comma-separated damage kinds (default: drawn)")
     ap.add_argument("--scale", type=float, default=None, help="scale of the large preset (0.01)")
     ap.add_argument("--jsonl", default=None, help="append one JSON line per case here")
+    ap.add_argument("--report", metavar="JSONL", help="only summarize and group a finished run")
     a = ap.parse_args(argv)
+    if a.report:
+        res = load(a.report)
+        print(summary(res) + "\n" + grouped(res))
+        return 0 if all(is_ok(r) for r in res) else 1
     res = campaign(a.presets.split(","), _seeds(a.seeds), a.kinds.split(",") if a.kinds else None,
                    a.scale, a.jsonl)
     print(summary(res))
