@@ -118,7 +118,7 @@ def test_interactive_findings_wait_for_repair(bases, tmp_path):
     shutil.copytree(bases["small"], root)
     inject(root, 0x020001)
     assert ddb("check", "set-policy", "--all-interactive", "-D", root).exit_code == 0
-    r = ddb("check", "start", "-D", root)                             # not a terminal: findings wait
+    r = ddb("check", "start", "-a", "off", "-D", root)                # not a terminal: findings wait
     assert r.exit_code == 4 and "PENDING" in r.stdout
     q = ddb("check", "query", "-D", root)
     assert "- Action Required:" in q.stdout and "0: Mark the value corrupted" in q.stdout
@@ -145,7 +145,7 @@ def test_policies(bases, tmp_path):
     assert ddb("check", "set-policy", "CSUM_FAILURE:DISCARD", "-D", root).exit_code == 0
     out = ddb("check", "get-policy", "-D", root).stdout
     assert "CSUM_FAILURE" in out and "DISCARD" in out
-    r = ddb("check", "start", "-D", root)
+    r = ddb("check", "start", "-a", "off", "-D", root)
     assert r.exit_code == 1 and ": DISCARD" in r.stdout                # the value was removed
     r = ddb("check", "set-policy", "CIC_BOGUS:DISCARD", "-D", root)
     assert r.exit_code != 0 and "invalid inconsistency class" in r.stderr
@@ -200,7 +200,7 @@ def test_pending_findings_of_other_shards_become_stale(tmp_path):
             c = next(sh.containers())
             tx.put_object(c.rec.uuid, c.object_at(0).oid, max_write=1)
     ddb("check", "set-policy", "--all-interactive", "-D", root)
-    assert ddb("check", "start", "-D", root).exit_code == 4
+    assert ddb("check", "start", "-a", "off", "-D", root).exit_code == 4
     ddb("check", "set-policy", "--reset-defaults", "-D", root)
     assert ddb("check", "start", "-y", "-r", "-D", root, s1).exit_code == 1
     reports = json.loads(ddb("check", "query", "--json", "-D", root).stdout)["reports"]
@@ -224,7 +224,7 @@ def test_stop(bases, tmp_path):
     shutil.copytree(bases["small"], root)
     inject(root, 0x020001)
     ddb("check", "set-policy", "--all-interactive", "-D", root)
-    assert ddb("check", "start", "-D", root).exit_code == 4
+    assert ddb("check", "start", "-a", "off", "-D", root).exit_code == 4
     assert ddb("check", "stop", "-D", root).stdout == "Checker status: STOPPED\n"
     assert json.loads(ddb("check", "query", "--json", "-D", root).stdout)["status"] == "STOPPED"
     ddb("check", "set-policy", "--reset-defaults", "-D", root)

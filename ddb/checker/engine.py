@@ -13,23 +13,36 @@ import json
 import os
 import socket
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from vosfmt import VosError, open_shard
+from vosfmt import VosError, open_shard, safefs
 from vosfmt.image import list_shards
 
 from .problems import Action, problem
 from .repair import repair_shard
 from .scan import Finding, ShardScan, scan_image_smd
-from .store import ReportStore
+from .store import ReportStore, dry_run_path, image_id, private_dir
+
+from .exits import EXIT_CLEAN, EXIT_ERROR, EXIT_FIXED, EXIT_INTERRUPTED, EXIT_LEFT, EXIT_USAGE  # noqa: F401
 
 RESULT_REPAIRED, RESULT_DRY_RUN, RESULT_IGNORED, RESULT_FAILED = 0, 1, 2, -5
-EXIT_CLEAN, EXIT_FIXED, EXIT_LEFT, EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 4, 8, 16, 32
 MAX_ROUNDS = 4
+LOCK_FILE = os.path.join("daos_sys", "check.lock")     # the writing leader's details (not the lock)
+STOP_FILE = os.path.join("daos_sys", "check.stop")     # a stop request (`check stop`)
+SYS_DB = os.path.join("daos_sys", "sys_db")
+EXCLUSIVE_WAIT = 2.0    # seconds a writer waits for short readers (a query) to let go of the image
+STOP_WAIT = 10.0        # seconds `check stop` waits for the leader to end
+STOP_POLL = 0.1         # seconds between a leader's looks for a stop request
+_POLL = 0.02
 
 
 class CheckError(Exception):
     """An operational error of the checker (exit 8), with a one-line message."""
+
+
+class CheckStopped(Exception):
+    """`check stop` asked the running check to end (it leaves a resumable state)."""
 
 
 class PreenHalt(Exception):
@@ -51,50 +64,262 @@ def _leader() -> dict:
     return {"host": socket.gethostname(), "pid": os.getpid(), "since": time.time()}
 
 
-class Leadership:
-    """The running check's lock: ``daos_sys/check.lock`` (flock) names the leader."""
+# --- what a storage image is ------------------------------------------------------------
+def is_image(db_root: str) -> bool:
+    """A storage image has an SMD sys db or pool directories with vos-N shards (an image whose
+    sys db is lost is still checked: the checker reports the missing SMD)."""
+    try:
+        return os.path.isdir(os.path.join(db_root, SYS_DB)) or bool(list_shards(db_root))
+    except (OSError, VosError):
+        return False
 
-    def __init__(self, db_root: str):
-        self.path = os.path.join(db_root, "daos_sys", "check.lock")
-        os.makedirs(os.path.dirname(self.path), exist_ok=True)
-        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            info = _read_leader(self.path)
-            os.close(self.fd)
-            raise CheckError(f"a check is already running, led by {info}") from None
-        os.ftruncate(self.fd, 0)
-        os.pwrite(self.fd, json.dumps(_leader()).encode(), 0)
+
+def require_image(db_root: str) -> None:
+    """Refuse, before anything is opened or created, a directory that is not a storage image."""
+    if not os.path.isdir(db_root):
+        raise CheckError(f"{db_root}: no such directory (give the storage image with -D)")
+    if not is_image(db_root):
+        raise CheckError(f"{db_root} is not a storage image: it has neither {SYS_DB} nor pool "
+                         "directories with vos-N shards")
+
+
+# --- who may run: a flock on the image root directory -----------------------------------
+class ImageLock:
+    """flock on the image root directory itself, so taking it creates nothing.
+
+    Shared for readers (dry runs, query, get-policy), exclusive for whatever
+    writes (a repairing check, repair, set-policy, stop of a dead run); the
+    exclusive holder also writes its details to ``daos_sys/check.lock``
+    (replaced by rename, never through a link) so others can name it. The
+    kernel drops the lock when its holder dies.
+    """
+
+    def __init__(self, db_root: str, *, exclusive: bool, wait: float | None = None):
+        self.db_root = db_root
+        self.exclusive = exclusive
+        self.fd = os.open(db_root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        mode = fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH
+        deadline = time.monotonic() + (EXCLUSIVE_WAIT if wait is None and exclusive else wait or 0)
+        while True:
+            try:
+                fcntl.flock(self.fd, mode | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    os.close(self.fd)
+                    raise CheckError(busy_message(db_root)) from None
+                time.sleep(_POLL)
+        if exclusive:
+            try:
+                safefs.write_file(db_root, os.path.join(db_root, LOCK_FILE), json.dumps(_leader()).encode())
+            except BaseException:
+                self.release()
+                raise
 
     def release(self) -> None:
-        os.ftruncate(self.fd, 0)
-        os.close(self.fd)
+        if self.fd is None:
+            return
+        try:
+            if self.exclusive:
+                safefs.unlink_file(self.db_root, os.path.join(self.db_root, LOCK_FILE))
+        finally:
+            os.close(self.fd)           # drops the flock
+            self.fd = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.release()
 
 
-def _read_leader(path: str) -> str:
+def Leadership(db_root: str) -> ImageLock:
+    """The lock of a check that writes (tests and older callers)."""
+    return ImageLock(db_root, exclusive=True, wait=0)
+
+
+def busy_message(db_root: str) -> str:
+    info = _read_leader(db_root)
+    if info:
+        return f"a check is already running, led by {info}"
+    return f"{db_root} is in use by a read-only check (a dry run) or a query; try again when it ends"
+
+
+def _read_leader(db_root: str) -> str | None:
+    """The exclusive holder's details, or None when there are none (a reader holds the image)."""
     try:
-        with open(path) as f:
+        fd = safefs.open_file(db_root, os.path.join(db_root, LOCK_FILE), os.O_RDONLY)
+        with os.fdopen(fd) as f:
             d = json.load(f)
         since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(d["since"]))
         return f"pid {d['pid']} on {d['host']} (since {since})"
-    except (OSError, ValueError, KeyError):
-        return "another process"
+    except (OSError, VosError, ValueError, KeyError, TypeError):
+        return None
 
 
-def leader_alive(db_root: str) -> bool:
-    path = os.path.join(db_root, "daos_sys", "check.lock")
-    if not os.path.exists(path):
-        return False
-    fd = os.open(path, os.O_RDONLY)
+def _held(db_root: str, mode: int) -> bool:
+    """Whether another process holds the image lock in a way that conflicts with ``mode``."""
+    fd = os.open(db_root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
-        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        fcntl.flock(fd, fcntl.LOCK_UN)
+        fcntl.flock(fd, mode | fcntl.LOCK_NB)
         return False
     except BlockingIOError:
         return True
     finally:
         os.close(fd)
+
+
+def leader_alive(db_root: str) -> bool:
+    """A check that writes holds the image."""
+    return _held(db_root, fcntl.LOCK_SH)
+
+
+def image_in_use(db_root: str) -> bool:
+    """Any check (a dry run included) or reader holds the image."""
+    return _held(db_root, fcntl.LOCK_EX)
+
+
+# --- stopping: a request file the leader and its scan workers look for --------------------
+class StopWatch:
+    """Sees a stop request made after the run began (an older, stale one is ignored)."""
+
+    def __init__(self, db_root: str, base=False):
+        self.path = os.path.join(db_root, STOP_FILE)
+        self.base = self._stamp() if base is False else base
+
+    def _stamp(self):
+        try:
+            st = os.lstat(self.path)
+            return (st.st_ino, st.st_mtime_ns)
+        except OSError:
+            return None
+
+    def requested(self) -> bool:
+        stamp = self._stamp()
+        return stamp is not None and stamp != self.base
+
+    def check(self) -> None:
+        if self.requested():
+            raise CheckStopped()
+
+    def ticker(self):
+        """A cheap callable for the scan's inner loop: looks for a request every STOP_POLL s."""
+        due = [time.monotonic() + STOP_POLL]
+
+        def tick():
+            now = time.monotonic()
+            if now >= due[0]:
+                due[0] = now + STOP_POLL
+                self.check()
+        return tick
+
+
+def request_stop(db_root: str, wait: float = STOP_WAIT) -> bool:
+    """Ask the running check to stop and wait for it to let go of the image; True if it did."""
+    stop_path = os.path.join(db_root, STOP_FILE)
+    safefs.write_file(db_root, stop_path, json.dumps(_leader()).encode())
+    deadline = time.monotonic() + wait
+    try:
+        while image_in_use(db_root):
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(_POLL)
+        return True
+    finally:
+        safefs.unlink_file(db_root, stop_path)
+
+
+# --- the stores, opened under the right lock ------------------------------------------------
+@contextmanager
+def reading(db_root: str):
+    """The image's report store for reading (None if there is none), beside any running check.
+
+    With no writer running, a shared image lock keeps writers out, so LMDB's
+    lock file is not touched (a read-only image can be queried); beside a
+    running writer, the reader joins LMDB's reader table.
+    """
+    require_image(db_root)
+    lock = None
+    try:
+        lock = ImageLock(db_root, exclusive=False)
+    except CheckError:
+        pass                                    # a writer runs: read beside it
+    try:
+        if not ReportStore.exists(db_root):
+            yield None
+            return
+        with ReportStore(db_root, lock_readers=lock is None) as store:
+            yield store
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+@contextmanager
+def writing(db_root: str):
+    """The image's report store for writing, under the exclusive image lock."""
+    require_image(db_root)
+    with ImageLock(db_root, exclusive=True), ReportStore(db_root, write=True) as store:
+        yield store
+
+
+@contextmanager
+def dry_run_store(db_root: str):
+    """The store a dry run keeps its report in, outside the image (see ddb.checker.store)."""
+    path = dry_run_path(db_root)
+    try:
+        private_dir(path)
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError as e:
+        raise CheckError(f"cannot keep the dry-run report in {path}: {e.strerror or e} "
+                         "(set DDB_STATE_DIR to a writable directory)") from None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise CheckError(f"a dry run of {db_root} is already running") from None
+        with ReportStore(db_root, write=True, path=path) as store:
+            yield store
+    finally:
+        os.close(fd)
+
+
+def _dry_run_reader(db_root: str):
+    """The dry-run store of this image for reading, or None (absent, busy or another image's)."""
+    path = dry_run_path(db_root)
+    if not ReportStore.exists(db_root, path):
+        return None
+    try:
+        store = ReportStore(db_root, path=path)
+    except VosError:
+        return None
+    if store.instance().get("image") != image_id(db_root):
+        store.close()
+        return None
+    return store
+
+
+def _dry_run_busy(db_root: str) -> bool:
+    try:
+        fd = os.open(dry_run_path(db_root), os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        return False
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+
+
+def dry_run_next_seq(db_root: str) -> int:
+    from .store import SEQ_BASE
+    store = _dry_run_reader(db_root)
+    if store is None:
+        return SEQ_BASE
+    with store:
+        return store.next_seq()
 
 
 def targets_of(db_root: str, names) -> list[str]:
@@ -111,6 +336,17 @@ def targets_of(db_root: str, names) -> list[str]:
             raise CheckError(f"no pool shard matches '{n}' under {db_root}")
         out += [m for m in match if m not in out]
     return out
+
+
+def _exit_status(totals: dict, halted, stopped) -> int:
+    """e2fsck's bits: 4 when anything is left (which clears 1), 32 when stopped, 1 when repaired."""
+    left = (totals["pending"] or totals["failed"] or totals["dry_run"] or totals["ignored"]
+            or halted)
+    if stopped:
+        return EXIT_INTERRUPTED | (EXIT_LEFT if left else 0)
+    if left:
+        return EXIT_LEFT
+    return EXIT_FIXED if totals["repaired"] else EXIT_CLEAN
 
 
 class Checker:
@@ -156,14 +392,30 @@ class Checker:
 
     # --- start ----------------------------------------------------------------------
     def start(self) -> int:
-        lead = Leadership(self.db_root)
-        try:
-            with ReportStore(self.db_root, write=True) as store:
-                return self._start(store)
-        finally:
-            lead.release()
+        """Run the check. A dry run writes nothing in the image (its report goes to the
+        dry-run store outside it); any other run holds the image exclusively."""
+        require_image(self.db_root)
+        self.stop_watch = StopWatch(self.db_root)
+        if self.opt.dry_run:
+            return self._dry_start()
+        with writing(self.db_root) as store:
+            store.seq_floor = dry_run_next_seq(self.db_root)
+            return self._start(store, store.policies())
 
-    def _start(self, store: ReportStore) -> int:
+    def _dry_start(self) -> int:
+        with ImageLock(self.db_root, exclusive=False, wait=0):
+            policies, floor = {}, None
+            if ReportStore.exists(self.db_root):
+                with ReportStore(self.db_root, lock_readers=False) as base:
+                    policies, floor = base.policies(), base.next_seq()
+            with dry_run_store(self.db_root) as store:
+                if floor is not None:
+                    store.seq_floor = floor
+                store.clear()
+                store.put(instance={"status": "INIT", "image": image_id(self.db_root)})
+                return self._start(store, policies)
+
+    def _start(self, store: ReportStore, stored: dict) -> int:
         shards = targets_of(self.db_root, self.names)
         inst = store.instance()
         marks = store.shards()
@@ -186,26 +438,26 @@ class Checker:
         if stale:
             store.put(findings=stale)
         flags = {"dry_run": self.opt.dry_run, "auto": self.opt.auto, "failout": self.opt.failout}
-        inst = {"status": "RUNNING", "leader": _leader(), "start_time": time.time(),
-                "resumed_from": prev if not reset else None, **flags,
+        inst = {**inst, "status": "RUNNING", "leader": _leader(), "start_time": time.time(),
+                "resumed_from": prev if not reset else None, **flags, "stop_time": None,
                 "policies": {str(int(k)): int(v) for k, v in self.opt.policies.items()}}
-        store.put(instance=inst)
-        stored = store.policies()
-        totals = {"total": 0, "repaired": 0, "ignored": 0, "failed": 0, "pending": 0, "dry_run": 0}
-        halted = None
         todo = [p for p in shards if marks.get(p, {}).get("status") != "CHECKED"]
-        self._first = scan_in_parallel(self.db_root, todo) if len(todo) > 1 else {}
+        # every shard to check is bookmarked first, so a run stopped before its end resumes
+        store.put(instance=inst, shards={p: marks.get(p) or {"status": "UNCHECKED", "phase": 0}
+                                         for p in todo})
+        totals = {"total": 0, "repaired": 0, "ignored": 0, "failed": 0, "pending": 0, "dry_run": 0}
+        halted = stopped = None
         try:
+            self._first = scan_in_parallel(self.db_root, todo, self.stop_watch.base) \
+                if len(todo) > 1 else {}
             for i, path in enumerate(shards):
-                if marks.get(path, {}).get("status") == "CHECKED":
+                if path not in todo:
                     continue
-                if store.instance().get("stop"):
-                    inst.update(status="STOPPED", stop_time=time.time())
-                    store.put(instance=inst)
-                    return EXIT_LEFT
+                self.stop_watch.check()
                 counts = self._check_shard(store, path, stored, i, len(shards))
                 for k, v in counts.items():
                     totals[k] += v
+            self.stop_watch.check()
             counts = self._check_image(store, shards, stored)
             for k, v in counts.items():
                 totals[k] += v
@@ -213,15 +465,13 @@ class Checker:
             halted = h.finding
             self._record(store, [h.finding], {id(h.finding): (Action.INTERACT, None)})
             totals["pending"] += 1
-        status = "RUNNING" if totals["pending"] else "COMPLETED"
+        except CheckStopped:
+            stopped = True
+        status = "STOPPED" if stopped else "RUNNING" if totals["pending"] else "COMPLETED"
         inst.update(status=status, stop_time=time.time(), counters=totals,
                     preen_halt=halted.message if halted else None)
         store.put(instance=inst)
-        left = (totals["pending"] or totals["failed"] or totals["dry_run"]
-                or totals["ignored"] or halted)
-        if left:
-            return EXIT_LEFT
-        return EXIT_FIXED if totals["repaired"] else EXIT_CLEAN
+        return _exit_status(totals, halted, stopped)
 
     def _check_shard(self, store, path: str, stored: dict, index: int, count: int) -> dict:
         counts = {"total": 0, "repaired": 0, "ignored": 0, "failed": 0, "pending": 0, "dry_run": 0}
@@ -230,10 +480,10 @@ class Checker:
         store.put(shards={path: bookmark})
         for rnd in range(MAX_ROUNDS):
             pre = self._first.pop(path, None) if rnd == 0 else None
-            if isinstance(pre, str):
-                raise CheckError(f"cannot check {path}: {pre}")
+            if pre is not None and pre[0] == _FAILED:
+                raise CheckError(f"cannot check {path}: {pre[1]}")
             if pre is not None:
-                findings = pre
+                findings = pre[1]
                 if self.progress:
                     self.progress(path, index, count, 3, 3)
             else:
@@ -244,7 +494,7 @@ class Checker:
                             store.put(shards={path: bookmark})
                             if self.progress:
                                 self.progress(path, index, count, n, total)
-                        findings = ShardScan(shard, prog).run()
+                        findings = ShardScan(shard, prog, tick=self.stop_watch.ticker()).run()
                 except VosError as e:
                     raise CheckError(f"cannot check {path}: {e}") from None
             findings = [f for f in findings if f.identity() not in seen]
@@ -322,19 +572,27 @@ class Checker:
         store.put(findings=docs)
 
 
+_FOUND, _FAILED, _STOPPED = "found", "failed", "stopped"
+
+
 def _scan_one(args):
-    db_root, path = args
+    """One shard's first round in a worker: (path, (kind, findings or error text))."""
+    db_root, path, stop_base = args
     try:
         with open_shard(path, db_root=db_root) as shard:
-            return path, ShardScan(shard).run()
+            tick = StopWatch(db_root, stop_base).ticker()
+            return path, (_FOUND, ShardScan(shard, tick=tick).run())
     except VosError as e:
-        return path, str(e)
+        return path, (_FAILED, str(e))
+    except CheckStopped:
+        return path, (_STOPPED, None)
 
 
-def scan_in_parallel(db_root: str, paths: list[str]) -> dict:
+def scan_in_parallel(db_root: str, paths: list[str], stop_base=None) -> dict:
     """First-round findings of several shards, scanned by one process per core.
 
     Scans only read; repairs and the report store stay in the leader process.
+    A stop request ends every worker's scan; it is raised here as CheckStopped.
     """
     import multiprocessing as mp
     workers = min(len(paths), os.cpu_count() or 1)
@@ -342,9 +600,12 @@ def scan_in_parallel(db_root: str, paths: list[str]) -> dict:
         return {}
     try:
         with mp.get_context("fork").Pool(workers) as pool:
-            return dict(pool.map(_scan_one, [(db_root, p) for p in paths]))
+            out = dict(pool.map(_scan_one, [(db_root, p, stop_base) for p in paths]))
     except (OSError, ValueError):       # no fork here: the leader scans them one by one
         return {}
+    if any(kind == _STOPPED for kind, _ in out.values()):
+        raise CheckStopped()
+    return out
 
 
 def finding_doc(seq: int, f: Finding, act: Action, result, err=None) -> dict:
@@ -380,10 +641,10 @@ def apply_image_repair(db_root: str, f: Finding, act: Action) -> None:
 
 def repair_finding(db_root: str, seq: int, idx: int) -> dict:
     """``check repair SEQ IDX``: apply choice IDX of a pending finding (DAOS error texts)."""
-    with ReportStore(db_root, write=True) as store:
+    with writing(db_root) as store:
         doc = store.finding(seq)
         if doc is None:
-            raise CheckError(f"finding {seq:#x} not found")
+            raise CheckError(f"finding {seq:#x} not found" + _dry_run_hint(db_root, seq))
         if doc["action"] == Action.STALE:
             raise CheckError(f"finding {seq:#x} is stale: the current checker instance cannot act on "
                              "it; restart the checker against its shard")
@@ -395,7 +656,7 @@ def repair_finding(db_root: str, seq: int, idx: int) -> dict:
         inst = store.instance()
         f = Finding(doc["code"], doc["ctx"], doc["shard"])
         err = None
-        if act != Action.IGNORE and not inst.get("dry_run"):
+        if act != Action.IGNORE:
             try:
                 if f.shard:
                     current = _still_there(db_root, f)
@@ -406,7 +667,7 @@ def repair_finding(db_root: str, seq: int, idx: int) -> dict:
             except VosError as e:
                 err = str(e)
         result = (RESULT_FAILED if err else RESULT_IGNORED if act == Action.IGNORE
-                  else RESULT_DRY_RUN if inst.get("dry_run") else RESULT_REPAIRED)
+                  else RESULT_REPAIRED)
         doc.update(action=int(act), result=result, error=err, choices=[],
                    details=[d for a, d in problem(f.code).choices if a == act][:1])
         store.put(findings=[doc])
@@ -420,6 +681,16 @@ def repair_finding(db_root: str, seq: int, idx: int) -> dict:
             inst["status"] = "COMPLETED"
             store.put(instance=inst)
         return doc
+
+
+def _dry_run_hint(db_root: str, seq: int) -> str:
+    store = _dry_run_reader(db_root)
+    if store is None:
+        return ""
+    with store:
+        if store.finding(seq) is None:
+            return ""
+    return " (it comes from a dry run, which repairs nothing: run 'ddb check start' without -n)"
 
 
 def _still_there(db_root: str, f: Finding):
@@ -440,27 +711,63 @@ def resolution(doc: dict) -> str:
     return act
 
 
-def stop(db_root: str) -> str:
-    with ReportStore(db_root, write=True) as store:
+def stop(db_root: str, wait: float = STOP_WAIT) -> str:
+    """``check stop``: a running check (dry runs too) ends within STOP_POLL seconds of the
+    request, leaving STOPPED (resumable); a RUNNING record whose leader is gone is marked so."""
+    require_image(db_root)
+    if image_in_use(db_root):
+        if not request_stop(db_root, wait):
+            return "STOPPING"
+        return query(db_root)["status"]
+    if not ReportStore.exists(db_root):
+        return "INIT"
+    with writing(db_root) as store:
         inst = store.instance()
         if inst.get("status") != "RUNNING":
             return inst.get("status", "INIT")
-        if leader_alive(db_root):
-            inst["stop"] = True
-            store.put(instance=inst)
-            return "STOPPING"
         inst.update(status="STOPPED", stop_time=time.time())
         store.put(instance=inst)
         return "STOPPED"
 
 
+def _report(store, alive: bool) -> dict:
+    inst = store.instance()
+    if inst.get("status") == "RUNNING" and not alive and \
+            not any(f["action"] == Action.INTERACT for f in store.findings()):
+        inst["status"] = "PAUSED"           # its leader died mid-run: start resumes it
+    return {"status": inst.get("status", "INIT"), "instance": inst, "shards": store.shards(),
+            "reports": sorted(store.findings(), key=lambda d: (d["class"], d["seq"]))}
+
+
 def query(db_root: str) -> dict:
-    if not ReportStore.exists(db_root):
-        return {"status": "INIT", "shards": {}, "reports": []}
-    with ReportStore(db_root) as store:
-        inst = store.instance()
-        if inst.get("status") == "RUNNING" and not leader_alive(db_root) and \
-                not any(f["action"] == Action.INTERACT for f in store.findings()):
-            inst["status"] = "PAUSED"           # its leader died mid-run: start resumes it
-        return {"status": inst.get("status", "INIT"), "instance": inst, "shards": store.shards(),
-                "reports": sorted(store.findings(), key=lambda d: (d["class"], d["seq"]))}
+    """The latest check of the image: its own store's, or a later dry run's (kept outside it)."""
+    with reading(db_root) as store:
+        own = _report(store, leader_alive(db_root)) if store is not None else None
+    dry = _dry_run_reader(db_root)
+    if dry is not None:
+        with dry:
+            dry_report = _report(dry, _dry_run_busy(db_root))
+        if own is None or dry_report["instance"].get("start_time", 0) > \
+                own["instance"].get("start_time", 0):
+            return dry_report
+    return own or {"status": "INIT", "shards": {}, "reports": []}
+
+
+def stored_policies(db_root: str, last: bool = False) -> tuple[dict, dict]:
+    """(policies, the last instance's flags) as stored in the image; ``last``: the last run's."""
+    with reading(db_root) as store:
+        if store is None:
+            return {}, {}
+        pol, inst = store.policies(), store.instance()
+    flags = {k: inst.get(k) for k in ("dry_run", "auto", "failout")}
+    if last:
+        pol = {int(k): v for k, v in inst.get("policies", {}).items()} or pol
+    return pol, flags
+
+
+def update_policies(db_root: str, change) -> dict:
+    """Store ``change(policies)`` under the exclusive image lock; returns it."""
+    with writing(db_root) as store:
+        pol = change(store.policies())
+        store.put(policies=pol)
+    return pol

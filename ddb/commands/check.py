@@ -8,9 +8,13 @@ import time
 
 import click
 
-from ..errors import DdbError, ExitCode
+from ..checker.exits import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_USAGE
+from ..errors import DdbError, ExitCode, QuitRequested
 from ..registry import Info
 from ._table import ALL
+
+NO_TERMINAL_NOTE = ("ddb: no terminal to ask: checking read-only, as with -n "
+                    "(give -y, -p or -a on|off to repair)")
 
 
 def _db_root(s, db: str, targets=()) -> str:
@@ -31,20 +35,61 @@ def _db_root(s, db: str, targets=()) -> str:
     raise DdbError("give the storage image: --db DIR (the directory holding daos_sys), a target, or -s")
 
 
-EXIT_ERROR, EXIT_USAGE = 8, 16
-
-
-def _fail(e: Exception, code: int = EXIT_ERROR):
+def _fail(e, code: int = EXIT_ERROR):
     click.echo(f"ERROR: ddb: {e}", err=True)
     raise ExitCode(code)
 
 
+def _describe(e: BaseException) -> str:
+    """One line for an unexpected failure: an OS error names its file, anything else its type."""
+    if isinstance(e, OSError) and e.strerror:
+        return f"{e.strerror}: {e.filename}" if e.filename else e.strerror
+    return f"internal error: {type(e).__name__}: {e}"
+
+
 class _Group(click.Group):
-    """The check group, carrying the registry's Info like every other command."""
+    """The check group, carrying the registry's Info like every other command.
+
+    Every failure of a check command ends here as e2fsck's exit status: a
+    usage error 16, anything else (a bug included) 8 with one ``ERROR:``
+    line (a traceback too with --debug), so exit 1 always means "repaired".
+    """
 
     def __init__(self, *a, **kw):
         super().__init__(*a, **kw)
         self.info = Info(group="check", self_managed=True)
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except (ExitCode, QuitRequested, click.exceptions.Exit):
+            raise
+        except click.UsageError as e:
+            _fail(e.format_message(), EXIT_USAGE)
+        except KeyboardInterrupt:
+            click.echo("\ncheck interrupted; 'ddb check start' resumes it", err=True)
+            raise ExitCode(EXIT_INTERRUPTED) from None
+        except DdbError as e:
+            for line in e.stdout:
+                click.echo(line)
+            for line in e.stderr:
+                click.echo(line, err=True)
+            _fail(e.message)
+        except Exception as e:  # noqa: BLE001 - the one place a check failure becomes exit 8
+            if _known(e):
+                _fail(e)
+            if getattr(ctx.obj, "debug", False):
+                import traceback
+                traceback.print_exc()
+            _fail(_describe(e))
+
+
+def _known(e: Exception) -> bool:
+    """A failure the checker or vosfmt describes in one line of its own (no type name needed)."""
+    from vosfmt import VosError
+
+    from ..checker.engine import CheckError
+    return isinstance(e, (CheckError, VosError))
 
 
 @click.group("check", cls=_Group, short_help="Check and repair shards, blobs and SMD (like dmg check / e2fsck)",
@@ -52,7 +97,8 @@ class _Group(click.Group):
 def check():
     """Check and repair pool shards, their NVMe blobs and the SMD sys db.
 
-    Findings are kept in <db>/daos_sys/check_db. Exit status (e2fsck's bits):
+    Findings are kept in <db>/daos_sys/check_db (a dry run's outside the
+    image, in the user's state directory). Exit status (e2fsck's bits):
     0 clean, 1 fixed, 4 left uncorrected, 8 operational error, 16 usage error,
     32 interrupted.
     """
@@ -96,7 +142,7 @@ def _policies(text: str) -> dict:
         try:
             out[parse_class(cls)] = parse_action(act)
         except ValueError as e:
-            raise DdbError(str(e)) from None
+            _fail(e, EXIT_USAGE)
     return out
 
 
@@ -113,40 +159,63 @@ def _policies(text: str) -> dict:
 @click.pass_obj
 def start(s, dry_run, yes, preen, reset, failout, auto, policies, db, targets):
     """Run the checker over every shard (or the TARGETs: shard files, pool directories)."""
-    from ..checker import CheckError, Checker, Options, query
-    from ..checker.store import ReportStore
+    from ..checker import Checker, Options, query
     if sum((dry_run, yes, preen)) > 1:
-        click.echo("ERROR: ddb: Only one of the options -p (preen), -n or -y may be specified.", err=True)
-        raise ExitCode(EXIT_USAGE)
+        _fail("Only one of the options -p (preen), -n or -y may be specified.", EXIT_USAGE)
     root = _db_root(s, db, targets)
-    prev = {}
-    if ReportStore.exists(root):
-        with ReportStore(root) as st:
-            prev = st.instance()
-    interactive = not (dry_run or yes or preen) and sys.stdin.isatty()
-    opts = Options(dry_run=dry_run, mode="yes" if yes else "preen" if preen else
-                   "interactive" if interactive else "default",
-                   auto=prev.get("auto", False) if auto is None else auto,
-                   failout=prev.get("failout", False) if failout is None else failout,
+    mode, dry_run = _answer_mode(dry_run, yes, preen, auto, sys.stdin.isatty())
+    prev_failout = _previous_failout(root) if failout is None else failout
+    opts = Options(dry_run=dry_run, mode=mode, auto=bool(auto) or yes, failout=prev_failout,
                    reset=reset, policies=_policies(policies))
-    if yes:
-        opts.auto = True
     t0 = time.time()
     progress = _progress() if sys.stderr.isatty() else None
-    try:
-        rc = Checker(root, targets, opts, ask=_ask if interactive else None, progress=progress,
-                     hooks=getattr(s, "hooks", None)).start()
-    except CheckError as e:
-        _fail(e)
-    except KeyboardInterrupt:
-        click.echo("\ncheck interrupted; 'ddb check start' resumes it", err=True)
-        raise ExitCode(32) from None
+    rc = Checker(root, targets, opts, ask=_ask if mode == "interactive" else None,
+                 progress=progress, hooks=getattr(s, "hooks", None)).start()
     if progress:
         click.echo("", err=True)
     q = query(root)
     mine = [r for r in q["reports"] if r["timestamp"] >= t0]
     _print_run(s, mine, q, dry_run)
+    if dry_run:
+        click.echo(f"ddb: dry run: nothing was written to {root}; its report is kept in "
+                   f"{_dry_run_place(root)} ('ddb check query' shows it)", err=True)
+    if rc & EXIT_INTERRUPTED:
+        click.echo("ddb: check stopped; 'ddb check start' resumes it", err=True)
     raise ExitCode(rc)
+
+
+def _answer_mode(dry_run: bool, yes: bool, preen: bool, auto, tty: bool) -> tuple[str, bool]:
+    """(mode, dry_run) from the answer options, e2fsck's rule for a missing terminal included.
+
+    -n, -y and -p are what they say. ``-a on|off`` given: the policies decide
+    without a question (on: what would be asked is IGNOREd; off: it is asked
+    on a terminal, else left pending for ``check repair``). With none of them
+    a terminal is asked; without a terminal nobody can answer, so the check
+    only reports, as with -n (e2fsck refuses to run interactively then).
+    """
+    if dry_run:
+        return "default", True
+    if yes:
+        return "yes", False
+    if preen:
+        return "preen", False
+    if tty and not auto:
+        return "interactive", False
+    if auto is not None:
+        return "default", False
+    click.echo(NO_TERMINAL_NOTE, err=True)
+    return "default", True
+
+
+def _previous_failout(root: str) -> bool:
+    """-f is sticky (DAOS): the last run's value when none is given."""
+    from ..checker.engine import stored_policies
+    return bool(stored_policies(root)[1].get("failout"))
+
+
+def _dry_run_place(root: str) -> str:
+    from ..checker.store import dry_run_path
+    return dry_run_path(root)
 
 
 def _progress():
@@ -200,10 +269,7 @@ def query_cmd(s, verbose, db, as_json):
 
     from ..checker import Action, query, resolution
     root = _db_root(s, db)
-    try:
-        q = query(root)
-    except Exception as e:  # noqa: BLE001 - the store may be missing or damaged
-        _fail(e)
+    q = query(root)
     if as_json or s.out.json:
         click.echo(json.dumps({"status": q["status"], "instance": q.get("instance", {}),
                                "shards": q["shards"], "reports": q["reports"] or None}))
@@ -266,16 +332,13 @@ def _short(path: str) -> str:
 @click.pass_obj
 def repair_cmd(s, db, seq, idx):
     """Answer a pending finding: apply its choice IDX."""
-    from ..checker import CheckError, repair_finding, resolution
+    from ..checker import repair_finding, resolution
     root = _db_root(s, db)
     try:
         n = int(seq, 0)
     except ValueError:
         _fail(f"invalid sequence number '{seq}'", EXIT_USAGE)
-    try:
-        doc = repair_finding(root, n, idx)
-    except CheckError as e:
-        _fail(e)
+    doc = repair_finding(root, n, idx)
     s.out.emit(f"Finding {n:#x} resolved: {resolution(doc)}", {"seq": n, "resolution": resolution(doc)})
 
 
@@ -300,16 +363,8 @@ def get_policy(s, db, last):
     from tabulate import tabulate
 
     from ..checker import PROBLEMS, Action
-    from ..checker.store import ReportStore
-    root = _db_root(s, db)
-    pol, flags = {}, {}
-    if ReportStore.exists(root):
-        with ReportStore(root) as st:
-            pol = st.policies()
-            inst = st.instance()
-            flags = {k: inst.get(k) for k in ("dry_run", "auto", "failout")}
-            if last:
-                pol = {int(k): v for k, v in inst.get("policies", {}).items()} or pol
+    from ..checker.engine import stored_policies
+    pol, flags = stored_policies(_db_root(s, db), last)
     classes = sorted({p.cls for p in PROBLEMS})
     rows = [(c.name, Action(pol.get(int(c), Action.DEFAULT)).name) for c in classes]
     fl = ", ".join(k.upper() for k, v in flags.items() if v) or "none"
@@ -329,21 +384,19 @@ def get_policy(s, db, last):
 def set_policy(s, db, reset_defaults, all_interactive, policies):
     """Set CLASS:ACTION policies (stored for later starts)."""
     from ..checker import PROBLEMS, Action, Cls
-    from ..checker.store import ReportStore
+    from ..checker.engine import update_policies
     if (reset_defaults or all_interactive) and policies or (reset_defaults and all_interactive):
         _fail("--reset-defaults, --all-interactive and a policy list cannot be combined", EXIT_USAGE)
     root = _db_root(s, db)
-    with ReportStore(root, write=True) as st:
-        pol = st.policies()
-        classes = {p.cls for p in PROBLEMS}
+    wanted = _policies(",".join(policies))
+
+    def change(pol: dict) -> dict:
         if reset_defaults:
-            pol = {}
-        elif all_interactive:
-            pol = {int(c): int(Action.INTERACT) for c in classes}
-        else:
-            for c, a in _policies(",".join(policies)).items():
-                pol[int(c)] = int(a)
-        st.put(policies=pol)
+            return {}
+        if all_interactive:
+            return {int(c): int(Action.INTERACT) for c in {p.cls for p in PROBLEMS}}
+        return {**pol, **{int(c): int(a) for c, a in wanted.items()}}
+    pol = update_policies(root, change)
     s.out.emit(None, {"policies": {Cls(k).name: Action(v).name for k, v in pol.items()}})
 
 
