@@ -132,3 +132,41 @@ def test_a_wrong_branch_count_is_found_and_rebuilt_without_loss(copy):
     assert export_image(root) == before
     r = ddb(path, "ls", "/[0]/[5]")
     assert r.exit_code == 0, r.stdout + r.stderr
+
+
+# --- 17: a superblock copy that checksums but cannot be right ---------------------------
+
+def edit_slot(path, slot, change):
+    """Change one superblock copy's fields and write it back with a valid checksum."""
+    from vosfmt.layout import SUPERBLOCK_SIZE
+    from vosfmt.shard import decode_superblock, encode_superblock
+    with open(path, "r+b") as f:
+        f.seek(slot * PAGE_SIZE)
+        sb = decode_superblock(f.read(SUPERBLOCK_SIZE), slot, path)
+        change(sb)
+        f.seek(slot * PAGE_SIZE)
+        f.write(encode_superblock(sb))
+
+
+def slots(path):
+    with open_shard(path) as sh:
+        return sh.sb.slot, 1 - sh.sb.slot
+
+
+@pytest.mark.parametrize("which, change", [
+    ("used", lambda sb: setattr(sb, "page_size", 1 << 30)),
+    ("other", lambda sb: setattr(sb, "generation", (1 << 64) - 1)),
+    ("other", lambda sb: setattr(sb, "generation", sb.generation + (1 << 40))),
+    ("other", lambda sb: setattr(sb, "total_pages", 1 << 40)),
+], ids=["page-size", "max-generation", "far-generation", "pages"])
+def test_an_impossible_superblock_copy_falls_back_and_is_rewritten(copy, which, change):
+    root = copy("small")
+    before = export_image(root)
+    path = list_shards(root)[0]
+    used, other = slots(path)
+    edit_slot(path, used if which == "used" else other, change)
+    code, names = check(root, "-n")
+    assert code == 4 and names == {"SB_COPY_DAMAGED": 1}
+    assert repaired_clean(root) == {"SB_COPY_DAMAGED": 1}
+    if which == "other":                        # the state in use was never in doubt
+        assert export_image(root) == before

@@ -16,7 +16,7 @@ from .codec import fast
 from .constants import (DTX_LID_ABORTED, DTX_LID_COMMITTED, DTX_LID_SOLO_FLAG, AddrFlags,
                         IlogStatus, KrecFlags, Media, TreeClass)
 from .errors import CorruptionError
-from .keys import Oid, Xid, epoch_from_key, extent_from_key, xid_from_key
+from .keys import Oid, Xid, epoch_from_key, extent_from_key, oid_key, xid_from_key
 from .recordtype import Record
 
 _ROOT = fast(L.tree_root_fixed)
@@ -32,6 +32,7 @@ _DTXC = fast(L.dtx_cmt_rec)
 _VEA = fast(L.vea_rec)
 _U8 = struct.Struct("<B")
 _REF_OID = fast(L.unit_oid)
+_OID_KEY_SIZE = len(oid_key(Oid(0, 0)))
 
 
 # --- building blocks ------------------------------------------------------------
@@ -571,16 +572,25 @@ def malformed(e: Exception, tclass: int, path=None, offset=None) -> CorruptionEr
                            structure=record_name(tclass), path=path_text(path))
 
 
+def _keyed(size: int, dec):
+    """A decoder that also checks its key's size (keys the record itself cannot check)."""
+    def check(k, v):
+        if len(k) != size:
+            raise struct.error(f"key is {len(k)} bytes, expected {size}")
+        return dec(v)
+    return check
+
+
 _DECODERS = {
-    TreeClass.CONT_TABLE: lambda k, v: dec_container(v),
-    TreeClass.OBJ_TABLE: lambda k, v: dec_object(v),
+    TreeClass.CONT_TABLE: _keyed(16, dec_container),
+    TreeClass.OBJ_TABLE: _keyed(_OID_KEY_SIZE, dec_object),
     TreeClass.DKEY: lambda k, v: dec_key(v),
     TreeClass.AKEY: lambda k, v: dec_key(v),
     TreeClass.SINGV: lambda k, v: dec_sv(v, epoch_from_key(k)),
     TreeClass.EVT: lambda k, v: dec_extent(v, *extent_from_key(k)),
     TreeClass.DTX_ACT: lambda k, v: dec_dtx_active(v, xid_from_key(k)),
     TreeClass.DTX_CMT: lambda k, v: dec_dtx_committed(v, xid_from_key(k)),
-    TreeClass.VEA: lambda k, v: dec_vea(v),
+    TreeClass.VEA: _keyed(8, dec_vea),
 }
 
 

@@ -76,6 +76,37 @@ def decode_superblock(raw: bytes, slot: int, path: str) -> Superblock:
                       root(v.vea_root), root(v.cont_root), v.freelist_head, v.free_pages, slot)
 
 
+#: no shard commits this often: a larger generation is damage, and would overflow when bumped
+MAX_GENERATION = 1 << 48
+
+
+def superblock_fault(sb: Superblock) -> str | None:
+    """Why a checksummed superblock copy cannot describe any shard, or None if it can.
+
+    A copy describing more pages than the file holds is not at fault: the file
+    was truncated, which falling back to an older state would hide.
+    """
+    pages = sb.total_pages
+    if sb.format_version != FORMAT_VERSION:
+        return f"format version {sb.format_version}"
+    if sb.page_size != PAGE_SIZE:
+        return f"page size {sb.page_size}"
+    if not 0 < sb.generation < MAX_GENERATION:
+        return f"impossible generation {sb.generation}"
+    if pages < 2 or pages > max(sb.scm_size // PAGE_SIZE, 2):
+        return f"{pages} pages in a shard of {sb.scm_size} bytes"
+    for name, page in (("free-page list", sb.freelist_head), ("container table", sb.cont_root.page),
+                       ("VEA", sb.vea_root.page)):
+        if page and not 2 <= page < pages:
+            return f"its {name} starts at page {page}, outside its {pages} pages"
+    if sb.free_pages > pages:
+        return f"{sb.free_pages} free pages of {pages}"
+    if sb.nvme_size and (sb.blk_size <= 0 or sb.blk_size & (sb.blk_size - 1)
+                         or (sb.hdr_blks + sb.tot_blks) * sb.blk_size > sb.nvme_size):
+        return f"NVMe geometry {sb.hdr_blks}+{sb.tot_blks} blocks of {sb.blk_size} bytes"
+    return None
+
+
 def key_label(key: bytes) -> str:
     """A short readable form of a key for error messages."""
     try:
@@ -119,38 +150,87 @@ class Shard:
 
     # --- opening --------------------------------------------------------------
     def _read_superblock(self) -> Superblock:
-        candidates, problems, magic_seen = [], [], False
+        """The newest superblock copy that is sound; a damaged one falls back to the other.
+
+        A copy is damaged when it fails its checksum, and also when its checksum holds
+        but its fields are impossible (superblock_fault): trusting such a copy would
+        lose the intact one. ``superblock_problems`` names what was wrong with each
+        copy not used, ``slot_faults`` maps those slots to the reason.
+        """
+        candidates, problems, magic_seen, faults = [], [], False, {}
+
+        def reject(slot: int, why: str) -> None:
+            faults[slot] = why
+            problems.append(f"slot {slot}: {why}")
+
         for slot in SUPERBLOCK_SLOTS:
             raw = self.df.read(slot * PAGE_SIZE, L.SUPERBLOCK_SIZE)
             if len(raw) < L.SUPERBLOCK_SIZE:
+                faults[slot] = "truncated"
                 problems.append(f"slot {slot} is truncated")
                 continue
             if int.from_bytes(raw[:4], "little") != POOL_DF_MAGIC:
+                faults[slot] = "no superblock magic"
                 problems.append(f"slot {slot} has no superblock magic")
                 continue
             magic_seen = True
             try:
-                candidates.append(decode_superblock(raw, slot, self.path))
+                sb = decode_superblock(raw, slot, self.path)
             except CorruptionError as e:
-                problems.append(f"slot {slot}: {e.reason}")
+                reject(slot, e.reason)
+                continue
+            why = superblock_fault(sb)
+            if why is None:
+                candidates.append(sb)
+            else:
+                reject(slot, why)
+        if len(candidates) == 2 and abs(candidates[0].generation - candidates[1].generation) > 1:
+            newer = max(candidates, key=lambda s: s.generation)
+            why = self._stale_generation(newer)
+            if why:
+                candidates.remove(newer)
+                reject(newer.slot, why)
         if not candidates:
             if not magic_seen:
                 raise FormatError(f"{self.path}: not a VOS pool shard (no superblock magic)")
-            raise CorruptionError("no valid superblock (" + "; ".join(problems) + ")",
-                                  offset=0, structure="superblock", file=self.path)
+            self._unusable(problems, faults)
         sb = max(candidates, key=lambda s: s.generation)
         self.superblock_problems = problems
-        if sb.format_version != FORMAT_VERSION:
-            raise FormatError(f"{self.path}: format version {sb.format_version} is not supported "
-                              f"(this tool reads version {FORMAT_VERSION})")
-        if sb.page_size != PAGE_SIZE:
-            raise FormatError(f"{self.path}: page size {sb.page_size} is not supported")
+        self.slot_faults = faults
         size = self.df.size()
         if size < sb.total_pages * sb.page_size:
             raise CorruptionError(f"shard file is truncated: {size} bytes, the superblock "
                                   f"describes {sb.total_pages} pages", offset=size,
                                   structure="superblock", file=self.path)
         return sb
+
+    def _unusable(self, problems: list, faults: dict) -> None:
+        """Raise the error of a shard with no usable superblock copy, the most telling first."""
+        why = list(faults.values())
+        version = [w for w in why if w.startswith("format version")]
+        if version and all(w.startswith(("format version", "no superblock magic")) for w in why):
+            raise FormatError(f"{self.path}: {version[0]} is not supported "
+                              f"(this tool reads version {FORMAT_VERSION})")
+        raise CorruptionError("no valid superblock (" + "; ".join(problems) + ")", offset=0,
+                              structure="superblock", file=self.path)
+
+    def _stale_generation(self, sb: Superblock) -> str | None:
+        """Why a copy's generation cannot be the newest state's (the other copy's generation
+        is far from it): every commit writes its free-page list with its generation, so a
+        sound list page written by another generation belies the copy."""
+        from .space import _FL_HDR
+        if not sb.freelist_head:
+            return None
+        buf = self.df.read(sb.freelist_head * PAGE_SIZE, PAGE_SIZE)
+        if len(buf) != PAGE_SIZE:
+            return None
+        from .btree import page_crc
+        from .constants import FREELIST_MAGIC
+        magic, crc, _nr, _pad, gen, selfpage, _nxt = _FL_HDR.unpack_from(buf, 0)
+        if magic == FREELIST_MAGIC and crc == page_crc(buf) and selfpage == sb.freelist_head \
+                and gen != sb.generation:
+            return f"generation {sb.generation}, but its free-page list is of generation {gen}"
+        return None
 
     def _check_features(self, write: bool) -> None:
         sb = self.sb
@@ -340,6 +420,9 @@ class Shard:
             for piece in self.value_chunks(v, path=path):
                 h.update(piece)
             return h.digest()
+        if v.csum_type and v.chunk_size <= 0:
+            raise CorruptionError(f"extent checksums cut in chunks of {v.chunk_size} bytes",
+                                  offset=v.off, structure="ext_rec", path=path)
         return chunk_csums(v.csum_type, v.chunk_size, v.lo * v.rsize,
                            self.read_value(v, path=path)) if v.csum_type else b""
 

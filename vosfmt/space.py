@@ -152,4 +152,7 @@ def read_freelist_page(shard, page: int):
     if selfpage != page or nr > freelist_capacity(ps) or gen > shard.sb.generation:
         raise bad("free-page list header is inconsistent")
     extents = [_FL_EXT.unpack_from(buf, _FL_HDR.size + i * _FL_EXT.size) for i in range(nr)]
+    total = shard.sb.total_pages
+    if any(start < 2 or count <= 0 or start + count > total for start, count in extents):
+        raise bad(f"free-page list holds an extent outside the shard's {total} pages")
     return nxt, extents

@@ -146,17 +146,19 @@ class ShardScan:
         return self.findings
 
     def p0_superblock(self) -> None:
+        """The copy not in use: damaged (as opening judged it) or of another pool or state."""
         from vosfmt.shard import decode_superblock
         other = 1 - self.sb.slot
-        raw = self.shard.df.read(other * PAGE_SIZE, 244)
-        try:
-            sb = decode_superblock(raw, other, self.shard.path)
-            if sb.pool_uuid != self.sb.pool_uuid or sb.generation > self.sb.generation:
-                raise CorruptionError("it belongs to another state")
-        except (VosError, ValueError) as e:
-            reason = getattr(e, "reason", str(e))
-            if int.from_bytes(raw[:4], "little") != 0x5CA1AB1E:
-                reason = "no superblock magic"
+        reason = getattr(self.shard, "slot_faults", {}).get(other)
+        if reason is None:
+            raw = self.shard.df.read(other * PAGE_SIZE, 244)
+            try:
+                sb = decode_superblock(raw, other, self.shard.path)
+                if sb.pool_uuid != self.sb.pool_uuid or sb.generation > self.sb.generation:
+                    reason = "it belongs to another state"
+            except (VosError, ValueError) as e:
+                reason = getattr(e, "reason", str(e))
+        if reason is not None:
             self.add(0x000001, slot=other, reason=reason, gen=self.sb.generation)
 
     def p1_p2_p3_trees(self) -> None:
@@ -177,12 +179,29 @@ class ShardScan:
             if items is None:
                 f.vea_ok = False
             else:
-                for k, _v, (cnt, _age) in items:
-                    off = epoch_from_key(k)
-                    f.vea_free.update(range(off, off + cnt))
+                self._vea_free(items)
         # containers and below (P1-P3)
         for ck, _cv, c in self.walk(sb.cont_root, [], "cont_root") or []:
             self.container(c, uuid_str(ck))
+
+    def _vea_free(self, items) -> None:
+        """Collect the VEA free extents; one outside the device damages the map (rebuilt whole)."""
+        f, sb = self.facts, self.sb
+        lo, hi = sb.hdr_blks, sb.hdr_blks + sb.tot_blks
+        for k, _v, (cnt, _age) in items:
+            off = epoch_from_key(k)
+            if off < lo or cnt <= 0 or off + cnt > hi:
+                f.vea_ok = False
+                try:
+                    pages = list(self.reader.pages(sb.vea_root))
+                except CorruptionError:
+                    pages = []
+                self.add_dropping(0x010001, pages, tree=TREE_NAMES[TreeClass.VEA], owner="the pool",
+                                  page=0, reason=f"free extent {off}+{cnt} lies outside the device's "
+                                  f"blocks {lo}..{hi - 1}", lost=0, path=[], field="vea_root",
+                                  tclass=int(TreeClass.VEA))
+                return
+            f.vea_free.update(range(off, off + cnt))
 
     def _orphan_default(self, epoch: int) -> Action:
         """DAOS's rule for an orphan local id: commit below the stable epoch, else abort."""
