@@ -55,6 +55,7 @@ SEPARATOR = "version"              # a command whose one output line splits the 
 VALUE_SAMPLE = 16                  # values read back by value_dump per shard (plus in-scope ones)
 TIMEOUT = 300
 FAILURES = ("INTERNAL-ERROR", "READONLY-WRITE", "UNCLEAN-SECOND-RUN", "MISSED", "DATA-LOSS-OUTSIDE")
+BASE_COMMANDS = ("ls -r", "superblock_dump", "dtx_stat", "vea_dump")
 CRASH_MARKS = ("internal error", "Traceback (most recent call last)")
 
 
@@ -108,14 +109,16 @@ class Plan:
         self.values = values              # (printed path, vos path prefix) of sampled values
 
     def commands(self, dst: str, scope: list) -> list:
-        """(command line, file it writes or None)."""
-        cmds = [(c, None) for c in ("ls -r", "superblock_dump", "dtx_stat", "vea_dump")]
-        cmds += [(f"dtx_dump /[{i}]", None) for i in range(self.containers)]
+        """(key, command line, file it writes or None); the key names the command
+        without its scratch output file, so transcripts of two runs compare by key."""
+        cmds = [(c, c, None) for c in BASE_COMMANDS]
+        cmds += [(c, c, None) for c in (f"dtx_dump /[{i}]" for i in range(self.containers))]
         chosen = self.values[:VALUE_SAMPLE]
         chosen += [v for v in self.values[VALUE_SAMPLE:] if _in_scope(v, scope)][:8]
         for i, p in enumerate(chosen):
             out = os.path.join(dst, f"v{i}")
-            cmds.append((f"value_dump {shlex.quote(p)} {shlex.quote(out)}", out))
+            key = f"value_dump {shlex.quote(p)}"
+            cmds.append((key, f"{key} {shlex.quote(out)}", out))
         return cmds
 
 
@@ -146,14 +149,14 @@ def plan_for(root: str, home: str) -> list:
     return plans
 
 
-def transcript(root: str, plan: Plan, dst: str, scope: list, env) -> tuple[list, list]:
-    """(segments, crashes): each command's normalized output, run in one non-interactive
-    shell (restarted after a crash, so one crash does not hide the next command's)."""
+def transcript(root: str, plan: Plan, dst: str, scope: list, env) -> tuple[dict, list]:
+    """({key: normalized output}, crashes) of the plan's commands, run in one
+    non-interactive shell (restarted after a crash, so one crash hides no other)."""
     shard = os.path.join(root, plan.shard_rel)
     cmds = plan.commands(dst, scope)
     segments, crashes = [], []
     while len(segments) < len(cmds):
-        todo = [c for c, _ in cmds[len(segments):]]
+        todo = [line for _, line, _ in cmds[len(segments):]]
         lines = "".join(f"{c}\n{SEPARATOR}\n" for c in todo)
         r = ddb([shard], stdin=lines, env=env)
         parts = _split(_normalize(r.out, root, dst))
@@ -167,10 +170,10 @@ def transcript(root: str, plan: Plan, dst: str, scope: list, env) -> tuple[list,
         segments += done[:len(todo)]
         if not r.crash:
             break
-    for i, (_, out) in enumerate(cmds[:len(segments)]):
+    for i, (_, _, out) in enumerate(cmds[:len(segments)]):
         if out:
             segments[i] += f" sha256={_sha(out)}"
-    return segments, crashes
+    return {key: seg for (key, _, _), seg in zip(cmds, segments)}, crashes
 
 
 def _sha(path: str) -> str:
@@ -208,7 +211,7 @@ def observe(root: str, plans: list, scope: list, work: str, env) -> dict:
         crashes += [f"{plan.shard_rel}: {c}" for c in cr]
         shutil.rmtree(dst)
     r = ddb(["smd", root], env=env)
-    shown["smd"] = [_normalize(r.out + r.err, root, None)]
+    shown["smd"] = {"smd": _normalize(r.out + r.err, root, None)}
     if r.crash:
         crashes.append(f"smd: {r.crash}")
     return {"shown": shown, "crashes": crashes}
@@ -285,10 +288,14 @@ def part_in_scope(key: tuple, desc: dict) -> bool:
     return False
 
 
-def self_consistent(root: str, parts: dict, work: str) -> str | None:
+def self_consistent(p, root: str, parts: dict, shown: dict, scope: list) -> str | None:
     """None when the damaged image is a valid image in its own right: every shard reads,
-    its space is accounted for, and rebuilding its exported content gives the same
-    content (keys in order, records representable). Else what is inconsistent."""
+    its space is accounted for, and a fresh image built from its exported content has
+    the same content and looks the same to every read-only command (so keys sit where
+    lookups find them and records agree with their keys). Else what is inconsistent.
+
+    ``vea_dump`` and ``smd`` are left out of the comparison: free-extent layout and
+    blob ids are chosen by the builder, not part of the content."""
     from fixtures import export_image
     from vosfmt.usage import space_usage
     if any(k[-1] == "#error" for k in parts):
@@ -299,17 +306,36 @@ def self_consistent(root: str, parts: dict, work: str) -> str | None:
             if u.page_conflicts or u.block_conflicts or u.leaked_pages or u.free_and_used_pages \
                     or u.free_and_used_blocks:
                 return "space not accounted for"
+    again = os.path.join(p.work, "rebuilt")
     try:
         img = export_image(root)
-        again = os.path.join(work, "rebuilt")
         build(img, again)
         rebuilt = export_image(again)
-        shutil.rmtree(again)
+        if _content(img) != _content(rebuilt):
+            return "content differs once rebuilt (order or representation)"
+        fresh = observe(again, p.plans, scope, p.work, p.env)["shown"]
     except Exception as e:          # noqa: BLE001 -- any failure means "not representable"
         return f"content does not rebuild ({type(e).__name__}: {str(e)[:100]})"
-    if [p["containers"] for p in img["pools"]] != [p["containers"] for p in rebuilt["pools"]]:
-        return "content differs once rebuilt (order or representation)"
-    return None
+    finally:
+        shutil.rmtree(again, ignore_errors=True)
+    diff = [d for d in _shown_diff(_content_view(shown, p), _content_view(fresh, p))]
+    return f"reads differently from its rebuilt content: {diff[:3]}" if diff else None
+
+
+def _content(img: dict) -> list:
+    """An export's containers without DTX local ids (the builder assigns those)."""
+    text = json.dumps([x["containers"] for x in img["pools"]], sort_keys=True)
+    return re.sub(r'"lid": \d+', '"lid": 0', text)
+
+
+def _content_view(shown: dict, p) -> dict:
+    """The transcripts without what the builder chooses: vea_dump, smd, DTX local ids."""
+    out = {}
+    for plan in p.plans:
+        segs = shown.get(plan.shard_rel, {})
+        out[plan.shard_rel] = {k: re.sub(r"\n\s*Local ID: \d+", "", v) for k, v in segs.items()
+                               if k != "vea_dump"}
+    return out
 
 
 def undetectable_reason(desc: dict, pristine) -> str:
@@ -340,13 +366,19 @@ class Pristine:
         self.csum = {k[1]: v["csum"] for k, v in self.parts.items() if k[-1] == "#container"}
         self.work = os.path.join(base, "work")
         os.makedirs(self.work, exist_ok=True)
-        # the pristine transcripts are taken on a copy, at the same path as every case's
-        case = self.case_dir()
-        shutil.copytree(self.root, case)
-        self.shown = observe(case, self.plans, ["*"], self.work, self.env)["shown"]
-        r = ddb(["check", "start", "-n", "-D", case], env=self.env)
+        self.view = os.path.join(base, f"view-{preset}")      # what the pristine image shows
+        shutil.copytree(self.root, self.view)
+        self._shown = {}
+        r = ddb(["check", "start", "-n", "-D", self.view], env=self.env)
         assert r.rc == 0, f"pristine {preset} is not clean: {r.out}{r.err}"
-        shutil.rmtree(case)
+
+    def shown(self, scope: list) -> dict:
+        """What the read-only commands show of the pristine image (a case's scope picks
+        which values are read back, so the pristine answers are kept per scope)."""
+        key = tuple(scope)
+        if key not in self._shown:
+            self._shown[key] = observe(self.view, self.plans, scope, self.work, self.env)["shown"]
+        return self._shown[key]
 
     def case_dir(self) -> str:
         return os.path.join(self.work, "case")
@@ -388,12 +420,12 @@ def _judge(p: Pristine, root: str, desc: dict) -> dict:
         problems["READONLY-WRITE"].append(f"check -n changed {changed}")
     outcome = {"check_n": n1.rc, "check_n_out": _tail(n1)}
     if n1.rc == 0:
-        diff = _shown_diff(p.shown, seen["shown"])
+        diff = _shown_diff(p.shown(scope), seen["shown"])
         parts = export_parts(root)
         diff += [f"data {k}" for k in sorted(set(p.parts) | set(parts), key=str)
                  if p.parts.get(k) != parts.get(k)]
         if diff:
-            why = self_consistent(root, parts, p.work)
+            why = self_consistent(p, root, parts, seen["shown"], scope)
             if why is None:
                 outcome["undetectable"] = undetectable_reason(desc, p)
             else:
@@ -437,13 +469,12 @@ def _classify(outcome: dict, y_rc, n2_rc) -> str:
 
 
 def _shown_diff(a: dict, b: dict) -> list:
+    """Where two observations differ: (shard, command) and the second's output."""
     out = []
     for shard in sorted(set(a) | set(b)):
-        sa, sb = a.get(shard, []), b.get(shard, [])
-        for i in range(max(len(sa), len(sb))):
-            x, y = (sa[i] if i < len(sa) else None), (sb[i] if i < len(sb) else None)
-            if x != y:
-                out.append(f"{shard} command {i}: {(y or '')[:120]!r}")
+        sa, sb = a.get(shard, {}), b.get(shard, {})
+        out += [f"{shard} {k}: {(sb.get(k) or '')[:120]!r}" for k in sa.keys() | sb.keys()
+                if sa.get(k) != sb.get(k)]
     return out
 
 
