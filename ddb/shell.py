@@ -194,37 +194,82 @@ class Shell:
 
 
 class CappedHistory:
-    """FileHistory that keeps only the newest HISTORY_MAX entries (built lazily)."""
+    """FileHistory that keeps only the newest HISTORY_MAX entries (built lazily).
+
+    The file is read, appended to and rewritten through vosfmt.safefs,
+    relative to its directory and never through a link: ddb runs as root,
+    and without a home directory the history lives in /tmp, where anyone
+    can plant a link. A file that cannot be used safely just means no history.
+    """
 
     def __new__(cls, path: str):
         from prompt_toolkit.history import FileHistory
 
         class _Capped(FileHistory):
             def load_history_strings(self):
-                items = list(super().load_history_strings())   # newest first
-                return iter(items[:HISTORY_MAX])
+                # FileHistory's record format, read without following a link; newest first
+                strings, lines = [], []
+                for raw in (_read(self.filename) or b"").splitlines(keepends=True):
+                    line = raw.decode("utf-8", errors="replace")
+                    if line.startswith("+"):
+                        lines.append(line[1:])
+                    elif lines:
+                        strings.append("".join(lines)[:-1])
+                        lines = []
+                if lines:
+                    strings.append("".join(lines)[:-1])
+                return iter(strings[::-1][:HISTORY_MAX])
 
             def store_string(self, string: str) -> None:
-                super().store_string(string)
+                # FileHistory's own record format, appended without following a link
+                import datetime
+                lines = [f"\n# {datetime.datetime.now()}\n"] + [f"+{line}\n" for line in string.split("\n")]
+                _append(self.filename, "".join(lines).encode("utf-8", errors="replace"))
                 _trim(self.filename)
 
         return _Capped(path)
 
 
+def _read(path: str) -> bytes | None:
+    """The history file's bytes (b"" when there is none); None when it is not safe to use."""
+    from vosfmt import VosError
+    from vosfmt.safefs import open_file
+    try:
+        with os.fdopen(open_file(os.path.dirname(path), path, os.O_RDONLY), "rb") as f:
+            return f.read()
+    except (OSError, VosError):
+        return b"" if not os.path.lexists(path) else None
+
+
+def _append(path: str, data: bytes) -> None:
+    from vosfmt import VosError
+    from vosfmt.safefs import open_file
+    try:
+        fd = open_file(os.path.dirname(path), path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    except (OSError, VosError):
+        return
+    try:
+        os.write(fd, data)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
 def _trim(path: str) -> None:
     """Rewrite the history file when it holds many more entries than we keep."""
-    try:
-        with open(path, "rb") as f:
-            data = f.read()
-    except OSError:
+    data = _read(path)
+    if not data:
         return
     entries = data.split(b"\n\n")
     if len(entries) <= 2 * HISTORY_MAX:
         return
-    tmp = path + ".tmp"
-    with open(tmp, "wb") as f:
-        f.write(b"\n\n".join(entries[-HISTORY_MAX:]))
-    os.replace(tmp, path)
+    from vosfmt import VosError
+    from vosfmt.safefs import write_file
+    try:
+        write_file(os.path.dirname(path), path, b"\n\n".join(entries[-HISTORY_MAX:]), 0o600)
+    except (OSError, VosError):
+        pass
 
 
 def run_shell(session, table, hidden=(), *, input=None, output=None, stdin=None) -> int:

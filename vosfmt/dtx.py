@@ -7,6 +7,13 @@ entries and marks its values aborted (local id 1); discard-invalid drops
 references that no longer name a live record carrying the entry's local id
 at its epoch. References to records that are gone are skipped: VOS nulls
 them when it frees a record, so they are legal.
+
+``OrphanedRefs`` wraps an edit (ddb's rm and value_load) that may remove or
+replace records an active entry refers to: inside the same transaction it
+drops exactly the references the edit left dangling, and removes an entry
+left with none, as discard-invalid does -- so the edit never leaves a
+DTX_DANGLING_REF behind, and a reference that was already dangling stays
+for the checker to report.
 """
 from __future__ import annotations
 
@@ -79,6 +86,17 @@ def abort_active(tx, cuuid, xid) -> bool:
     return _resolve_active(tx, cuuid, xid, commit=False) is not None
 
 
+def _keep_refs(tx, cuuid, xid, refs, kept) -> bool:
+    """Keep only ``kept`` of an entry's ``refs``; an entry left with none is removed (True)."""
+    if len(kept) == len(refs):
+        return False
+    if kept:
+        tx.set_dtx_refs(cuuid, xid, kept)
+        return False
+    tx.delete_dtx_active(cuuid, xid)
+    return True
+
+
 def discard_invalid(tx, cuuid, xid) -> int | None:
     """Drop an entry's references that no longer resolve; None when there is no entry.
 
@@ -89,12 +107,65 @@ def discard_invalid(tx, cuuid, xid) -> int | None:
         return None
     refs = tx.dtx_refs(cuuid, xid)
     valid = [r for r in refs if ref_is_valid(tx, cuuid, r, entry.lid, entry.epoch)]
-    if len(valid) != len(refs):
-        if valid:
-            tx.set_dtx_refs(cuuid, xid, valid)
-        else:
-            tx.delete_dtx_active(cuuid, xid)
+    _keep_refs(tx, cuuid, xid, refs, valid)
     return len(refs) - len(valid)
+
+
+def _within(ref: DtxRecRef, oid, dkey, akey, vkey) -> bool:
+    """Does ``ref`` name a record at or below (oid[, dkey[, akey[, value key]]])?"""
+    if ref.oid != oid:
+        return False
+    if dkey is None:
+        return True
+    if ref.dkey != dkey:
+        return False
+    if akey is None:
+        return True
+    if ref.akey != akey:
+        return False
+    return vkey is None or (ref.type != RecType.ILOG and ref.vkey == vkey)
+
+
+class OrphanedRefs:
+    """Around an edit of the records at or below (oid[, dkey[, akey[, vkey]]]) of a
+    container: afterwards, drop the active-entry references the edit left dangling.
+
+    ``vkey`` is a value's tree key (``epoch_key`` / ``extent_key``). On entry
+    it notes every reference into that scope that resolves now; on a clean
+    exit, those that no longer resolve are dropped (an entry left with no
+    reference is removed). ``dropped`` and ``entries_removed`` say what was done.
+    """
+
+    def __init__(self, tx, cuuid, oid, dkey=None, akey=None, vkey=None):
+        self.tx, self.cuuid = tx, cuuid
+        self.scope = (oid, dkey, akey, vkey)
+        self.dropped = 0
+        self.entries_removed = 0
+        self._watched: dict = {}
+
+    def __enter__(self):
+        tx, cu = self.tx, self.cuuid
+        for entry in tx.dtx_active_entries(cu):
+            live = [r for r in tx.dtx_refs(cu, entry.xid)
+                    if _within(r, *self.scope) and ref_is_valid(tx, cu, r, entry.lid, entry.epoch)]
+            if live:
+                self._watched[entry.xid] = live
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is not None:
+            return
+        tx, cu = self.tx, self.cuuid
+        for xid, live in self._watched.items():
+            entry = tx.dtx_active(cu, xid)
+            if entry is None:
+                continue
+            gone = [r for r in live if not ref_is_valid(tx, cu, r, entry.lid, entry.epoch)]
+            if not gone:
+                continue
+            refs = tx.dtx_refs(cu, xid)
+            self.dropped += len(gone)
+            self.entries_removed += _keep_refs(tx, cu, xid, refs, [r for r in refs if r not in gone])
 
 
 def clear_ilog(tx, cuuid, oid, dkey=None, akey=None, commit: bool = False) -> int:

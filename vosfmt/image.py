@@ -11,16 +11,20 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 from dataclasses import dataclass
 
-from .blob import BlobHeader, blob_path, create_blob
+from .blob import BlobHeader, blob_path, create_blob, decode_header
 from .constants import DEFAULT_BLK_SIZE, DEFAULT_HDR_BLKS, DEFAULT_NVME_THRESHOLD
 from .errors import VosError
 from .keys import uuid_bytes, uuid_str
+from .layout import blob_header as _blob_header
+from .safefs import UnsafePathError, open_file, open_parent, unlink_file
 from .shard import open_shard
 from .smd import DEV_NORMAL, SMD_VERSION, DeviceRow, PoolRow, SysDb, sys_db_path
 from .txn import DEFAULT_SCM_SIZE, create_shard
 
+BLOB_HEADER_SIZE = _blob_header.sizeof()
 SHARD_RE = re.compile(r"^(?:.*/)?([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})"
                       r"/+(vos-(?:0|[1-9][0-9]*)|rdb-pool)$", re.IGNORECASE)
 
@@ -116,37 +120,86 @@ def list_shards(db_root: str) -> list[str]:
 def remove_shard(shard) -> list[str]:
     """Delete a shard (opened for writing, so nobody else writes it), its blob and SMD rows.
 
+    Everything is verified before anything is removed: the shard's
+    superblock must name the pool of its directory (as ``open`` demands),
+    and the blob SMD lists for it must carry a header naming this pool,
+    target, blob id and device -- a damaged or crafted SMD row must never
+    make us delete another pool's data. Files are removed only if they are
+    regular files inside the image, never through a link (``safefs``).
+
     Order: the shard file first (the pool shard is gone), then its blob, then
     its SMD rows; a crash in between leaves only orphans a checker reports.
     Returns the removed paths.
     """
     from .pagefile import sync_dir
-    removed = []
-    path = shard.path
-    os.unlink(path)
-    sync_dir(os.path.dirname(os.path.abspath(path)))
-    removed.append(path)
-    sb = shard.sb
-    if not sb.nvme_size or not os.path.isfile(os.path.join(sys_db_path(shard.db_root), "data.mdb")):
+    path = os.path.abspath(shard.path)
+    pool_dir = os.path.dirname(path)
+    named = os.path.basename(pool_dir).lower()
+    if named != uuid_str(shard.sb.pool_uuid):
+        raise VosError(f"pool uuid mismatch: the path names {named} but the shard belongs to "
+                       f"{uuid_str(shard.sb.pool_uuid)}; refusing to remove it")
+    blob = _own_blob(shard)
+    unlink_file(os.path.dirname(pool_dir), path, missing_ok=False)
+    sync_dir(pool_dir)
+    removed = [shard.path]
+    if blob is None:
         return removed
+    bpath, pool = blob
+    if bpath is not None and unlink_file(shard.db_root, bpath):
+        sync_dir(os.path.dirname(bpath))
+        removed.append(bpath)
+    target = shard.sb.target_idx
+    keep = [(t, b) for t, b in zip(pool.tgts, pool.blobs) if t != target]
     with SysDb(shard.db_root, write=True) as db:
-        pool = db.pools().get(sb.pool_uuid)
-        if pool is None:
-            return removed
-        blob = pool.blob_of(sb.target_idx)
-        dev = db.targets().get(sb.target_idx)
-        if blob is not None and dev is not None:
-            bpath = blob_path(shard.db_root, dev, blob)
-            if os.path.exists(bpath):
-                os.unlink(bpath)
-                removed.append(bpath)
-        keep = [(t, b) for t, b in zip(pool.tgts, pool.blobs) if t != sb.target_idx]
         if keep:
             pool.tgts, pool.blobs = [t for t, _ in keep], [b for _, b in keep]
             db.write(pools=[pool])
         else:
-            db.write(delete_pools=[sb.pool_uuid])
+            db.write(delete_pools=[pool.uuid])
     return removed
+
+
+def _own_blob(shard):
+    """(blob path or None, SMD pool row) of a shard about to be removed; None without a row.
+
+    The path is None when the blob file is already gone. Raises VosError
+    when the file SMD names is not this shard's blob (its header names
+    another pool, target, blob or device, or cannot be read).
+    """
+    sb = shard.sb
+    if not sb.nvme_size or not os.path.isfile(os.path.join(sys_db_path(shard.db_root), "data.mdb")):
+        return None
+    with SysDb(shard.db_root) as db:
+        pool = db.pools().get(sb.pool_uuid)
+        dev = db.targets().get(sb.target_idx)
+    if pool is None:
+        return None
+    blob_id = pool.blob_of(sb.target_idx)
+    if blob_id is None or dev is None:
+        return None, pool
+    bpath = blob_path(shard.db_root, dev, blob_id)
+    try:
+        fd = open_file(shard.db_root, bpath, os.O_RDONLY)
+    except UnsafePathError:
+        if not os.path.lexists(bpath):
+            return None, pool
+        raise
+    try:
+        hdr = decode_header(os.pread(fd, BLOB_HEADER_SIZE, 0), bpath)
+    except VosError as e:
+        raise VosError(f"refusing to remove {bpath}: its header cannot be read to confirm it is "
+                       f"the blob of pool {uuid_str(sb.pool_uuid)} target {sb.target_idx} "
+                       f"({e})") from None
+    finally:
+        os.close(fd)
+    want = (sb.pool_uuid, sb.target_idx, blob_id, dev)
+    if (hdr.pool_uuid, hdr.vos_id, hdr.blob_id, hdr.dev_uuid) != want:
+        raise VosError(f"refusing to remove {bpath}: SMD names it as the blob of pool "
+                       f"{uuid_str(sb.pool_uuid)} target {sb.target_idx}, but its header names "
+                       f"pool {uuid_str(hdr.pool_uuid)} target {hdr.vos_id} (blob {hdr.blob_id} on "
+                       f"device {uuid_str(hdr.dev_uuid)}); nothing was removed (ddb check or "
+                       "smd_sync can repair SMD)")
+    return bpath, pool
 
 
 @dataclass
@@ -180,7 +233,7 @@ def smd_sync(db_root: str, nvme_dir: str | None = None, *, dry_run: bool = False
         except _VosError:
             recreated = f"{path}.damaged-{int(_time.time())}"
             if not dry_run:
-                os.replace(path, recreated)
+                recreated = _move_aside(db_root, path, recreated)
     devices: dict[bytes, DeviceRow] = {}
     targets: dict[int, bytes] = {}
     pools: dict[bytes, PoolRow] = {}
@@ -214,6 +267,36 @@ def smd_sync(db_root: str, nvme_dir: str | None = None, *, dry_run: bool = False
         db.write(version=SMD_VERSION, devices=list(devices.values()), targets=targets,
                  pools=list(pools.values()))
     return SyncResult(synced, problems, recreated)
+
+
+def _move_aside(db_root: str, path: str, new: str) -> str:
+    """Rename the sys db directory ``path`` to ``new`` (or ``new.N`` if taken); the name used.
+
+    Both names are resolved from the image root without following links: a
+    link planted at daos_sys (or at sys_db) must not move a directory
+    outside the image.
+    """
+    dfd, name = open_parent(db_root, path)
+    try:
+        st = os.stat(name, dir_fd=dfd, follow_symlinks=False)
+        if not stat.S_ISDIR(st.st_mode):
+            raise UnsafePathError(f"refusing to move {path} aside: it is not a directory "
+                                  "(a symbolic link or another file)")
+        base, target, n = os.path.basename(new), os.path.basename(new), 0
+        while True:
+            try:
+                os.stat(target, dir_fd=dfd, follow_symlinks=False)
+            except FileNotFoundError:
+                break
+            n += 1
+            target = f"{base}.{n}"
+        os.rename(name, target, src_dir_fd=dfd, dst_dir_fd=dfd)
+        os.fsync(dfd)
+    except OSError as e:
+        raise VosError(f"cannot move {path} aside: {e.strerror}") from None
+    finally:
+        os.close(dfd)
+    return os.path.join(os.path.dirname(path), target)
 
 
 def _scan_dir(nvme_dir: str):

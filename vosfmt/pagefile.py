@@ -4,12 +4,15 @@ Every byte vosfmt reads or writes passes through ``DataFile``: reads are
 counted (so tests can prove that opening is O(1) and navigation touches only
 what it shows), writes and syncs pass an optional ``hooks`` object (so the
 crash tests can stop a commit at any write/sync boundary). A read-only
-``DataFile`` opens the file ``O_RDONLY`` and so cannot change it.
+``DataFile`` opens the file ``O_RDONLY`` and so cannot change it; a writable
+one is opened ``O_NOFOLLOW`` and must be a regular file, so a link planted
+where a shard or blob should be never redirects a write.
 """
 from __future__ import annotations
 
 import errno
 import os
+import stat
 
 from .errors import SpaceError, VosError
 
@@ -17,7 +20,7 @@ from .errors import SpaceError, VosError
 class DataFile:
     def __init__(self, path: str, *, writable: bool = False, create: bool = False,
                  hooks=None):
-        flags = os.O_RDWR if writable else os.O_RDONLY
+        flags = os.O_RDWR | os.O_NOFOLLOW if writable else os.O_RDONLY
         if create:
             flags |= os.O_CREAT | os.O_EXCL
         try:
@@ -31,7 +34,12 @@ class DataFile:
         except PermissionError:
             raise VosError(f"{path}: permission denied") from None
         except OSError as e:
+            if writable and e.errno == errno.ELOOP:
+                raise VosError(f"{path}: is a symbolic link; refusing to open it for writing") from None
             raise VosError(f"{path}: {e.strerror}") from None
+        if writable and not stat.S_ISREG(os.fstat(self.fd).st_mode):
+            os.close(self.fd)
+            raise VosError(f"{path}: not a regular file; refusing to open it for writing")
         self.path = path
         self.writable = writable
         self.hooks = hooks

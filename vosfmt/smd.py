@@ -16,6 +16,7 @@ from . import layout as L
 from .codec import decode, encode
 from .errors import CorruptionError, FormatError, NotFoundError
 from .kv import KvStore
+from .safefs import check_tree
 from .keys import uuid_str
 
 SYS_DB_DIR = os.path.join("daos_sys", "sys_db")
@@ -58,6 +59,9 @@ class SysDb:
     def __init__(self, db_root: str, *, write: bool = False, create: bool = False):
         self.path = sys_db_path(db_root)
         self.writable = write
+        if write and (create or os.path.lexists(self.path)):
+            # LMDB follows links: refuse them (or make the directories) before it opens anything
+            check_tree(db_root, self.path, ("data.mdb", "lock.mdb"), create=create)
         self.kv = KvStore(self.path, TABLES, write=write, create=create, map_size=_MAP_SIZE,
                           what="SMD sys db")
         if not create:

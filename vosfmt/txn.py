@@ -585,6 +585,16 @@ class Transaction:
         o = self._open(self._act_tree(c), xid_key(xid))
         return None if o is None else o.rec
 
+    def dtx_active_entries(self, cuuid) -> list[DtxActive]:
+        """Every active DTX entry of a container, as this transaction sees it."""
+        c = self._cont(cuuid)
+        t = self._act_tree(c)
+        out = []
+        for k, v in t.items():
+            o = t.opened.get(k)
+            out.append(o.rec if o is not None else dec_dtx_active(v, xid_from_key(k)))
+        return out
+
     def dtx_refs(self, cuuid, xid: Xid) -> list[DtxRecRef]:
         c = self._cont(cuuid)
         o = self._open(self._act_tree(c), xid_key(xid))

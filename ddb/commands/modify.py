@@ -6,15 +6,16 @@ import sys
 
 import click
 
-from vosfmt import NotFoundError, TransactionError, VosError, open_shard
+from vosfmt import NotFoundError, TransactionError, VosError
 from vosfmt.constants import COMPAT_FEATURES, Media
+from vosfmt.dtx import OrphanedRefs
 from vosfmt.keys import hlc_now
 
 from ..errors import DdbError, der
 from ..registry import command
 from ..resolve import resolve_parts
 from ..session import split_vos_path
-from ..vospath import PathError, parse_path
+from ..vospath import PathError, format_path, parse_path
 from ._table import ALL
 from .common import resolve_or_fail
 
@@ -103,7 +104,7 @@ def value_load(s, rsize, src, dst):
     if nbytes > PROGRESS_MIN and sys.stderr.isatty():
         bar = click.progressbar(length=nbytes, label="value_load", file=sys.stderr)
     try:
-        with open(src, "rb") as f, s.transaction() as tx:
+        with open(src, "rb") as f, s.transaction() as tx, OrphanedRefs(tx, cu, oid, dkey, akey):
             stream = _Progress(f, bar) if bar is not None else f
             if extent is None:
                 tx.put_single_value(cu, oid, dkey, akey, epoch, stream=stream, size=nbytes)
@@ -137,7 +138,8 @@ def _media(r) -> int:
 
 @command(ALL, "rm", "Remove a branch of the VOS tree.",
          long="Remove a container, object, dkey, akey, or one stored array extent (with all "
-              "that is below it).",
+              "that is below it). A key or object left empty is removed with it; references "
+              "of active transactions to what was removed are dropped.",
          args_help={"path": "VOS tree path to remove."})
 @click.argument("path")
 def rm(s, path):
@@ -145,29 +147,72 @@ def rm(s, path):
     if not path:
         raise DdbError(der("DER_INVAL"), stderr=["Error: DER_INVAL(-1003): 'Invalid parameters'"])
     r = resolve_or_fail(s, path)
-    printed = r.printed
     if r.depth == 0:
         raise DdbError(f"{der('DER_INVAL')}: give a container or something below it; "
                        "rm_pool removes a whole pool shard")
+    depth = _emptied_depth(r)
+    cu = r.container.rec.uuid
     try:
         with s.transaction() as tx:
-            cu = r.container.rec.uuid
-            if r.depth == 1:
+            if depth == 1:
                 tx.delete_container(cu)
-            elif r.depth == 2:
-                tx.delete_object(cu, r.obj.oid)
-            elif r.depth == 3:
-                tx.delete_key(cu, r.obj.oid, r.dkey.key)
-            elif r.depth == 4:
-                tx.delete_key(cu, r.obj.oid, r.dkey.key, r.akey.key)
+                dtx = None
             else:
-                e = r.extent
-                tx.delete_value(cu, r.obj.oid, r.dkey.key, r.akey.key, (e.lo, e.epoch, e.minor))
+                scope = _scope(r, depth)
+                with OrphanedRefs(tx, cu, *scope) as dtx:
+                    _delete(tx, cu, depth, scope, r)
     except NotFoundError as e:
         raise DdbError(f"{der('DER_NONEXIST')}: {e}") from None
     except VosError as e:
         raise DdbError(str(e)) from None
-    s.out.emit(f"{printed} deleted", {"deleted": printed})
+    printed = r.printed
+    emptied = [format_path(r.parts[:d], r.otype) for d in range(r.depth - 1, depth - 1, -1)]
+    lines = [f"{printed} deleted"] + [f"{p} deleted (nothing was left in it)" for p in emptied]
+    doc = {"deleted": printed, "emptied": emptied, "dtx_refs_dropped": 0, "dtx_entries_removed": 0}
+    if dtx is not None and dtx.dropped:
+        doc.update(dtx_refs_dropped=dtx.dropped, dtx_entries_removed=dtx.entries_removed)
+        lines.append(f"Dropped {dtx.dropped} reference(s) of active transactions to removed records"
+                     + (f"; {dtx.entries_removed} transaction(s) left with none removed"
+                        if dtx.entries_removed else ""))
+    s.out.emit("\n".join(lines), doc)
+
+
+def _emptied_depth(r) -> int:
+    """The level rm really removes: the target, or the highest parent it leaves empty.
+
+    An akey with no value, a dkey with no akey and an object with no dkey
+    cannot be made by any write and mean nothing to VOS (its aggregation
+    deletes them); rm does not leave them behind. Containers are kept:
+    an empty container is a normal state.
+    """
+    depth = r.depth
+    counts = {5: lambda: r.akey.value_count(), 4: lambda: r.dkey.akey_count(),
+              3: lambda: r.obj.dkey_count()}
+    while depth in counts and counts[depth]() == 1:
+        depth -= 1
+    return depth
+
+
+def _scope(r, depth: int) -> tuple:
+    """(oid, dkey, akey, value key) of what is removed, None below ``depth``."""
+    from vosfmt.keys import extent_key
+    vkey = extent_key(r.extent.lo, r.extent.epoch, r.extent.minor) if depth == 5 else None
+    values = (r.obj.oid, r.dkey.key if r.dkey is not None else None,
+              r.akey.key if r.akey is not None else None, vkey)
+    return tuple(v if i < depth - 1 else None for i, v in enumerate(values))
+
+
+def _delete(tx, cu, depth: int, scope: tuple, r) -> None:
+    oid, dkey, akey, _vkey = scope
+    if depth == 2:
+        tx.delete_object(cu, oid)
+    elif depth == 3:
+        tx.delete_key(cu, oid, dkey)
+    elif depth == 4:
+        tx.delete_key(cu, oid, dkey, akey)
+    else:
+        e = r.extent
+        tx.delete_value(cu, oid, dkey, akey, (e.lo, e.epoch, e.minor))
 
 
 @command(ALL, "feature", "Manage VOS pool features",
@@ -230,17 +275,20 @@ def _flags(s, names: str) -> int:
 @click.argument("path")
 def rm_pool(s, db_path, path):
     s.require_closed()
-    db, puuid, _name = split_vos_path(path)
-    if not os.path.isfile(path):
+    split_vos_path(path)
+    if not os.path.lexists(path):
         raise DdbError(f"{der('DER_NONEXIST')}: no such file '{path}'")
     from vosfmt.image import remove_shard
     if s.batch_mode == "dry-run":
         s.out.emit(f"Dry run: would remove '{path}' with its NVMe blob and SMD rows",
                    {"dry_run": True, "would_remove": path})
         return
+    # Opened as `open -w` opens it: locked, and refused when its superblock names another pool.
+    s.open(path, write=True, db_path=db_path or None)
     try:
-        with open_shard(path, write=True, db_root=db_path or db) as shard:
-            removed = remove_shard(shard)
+        removed = remove_shard(s.shard)
     except VosError as e:
         raise DdbError(str(e)) from None
+    finally:
+        s.close(success=False)
     s.out.emit(None, {"removed": removed})

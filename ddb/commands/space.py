@@ -99,11 +99,13 @@ def csum_dump(s, epoch, path, dst):
 
 
 def _write(dst: str, data: bytes) -> None:
+    """The checksum bytes to DST, by value_dump's rules (tree.open_output)."""
+    from .tree import open_output
     try:
-        with open(dst, "wb") as f:
-            f.write(data)
+        with open_output(dst) as out:
+            out.write(data)
     except OSError as e:
-        raise DdbError(der("DER_INVAL"), stderr=[f"Unable to open path '{dst}': {e.strerror}"]) from None
+        raise DdbError(f"cannot write '{dst}': {e.strerror}") from None
 
 
 def _dump_sv(s, v: SingleValue | None, dst: str, printed: str) -> None:

@@ -1,7 +1,6 @@
 """Tree navigation: ls and value_dump."""
 from __future__ import annotations
 
-import os
 import sys
 
 import click
@@ -143,30 +142,42 @@ def value_dump(s, path, dst):
 
 
 def _dump_to_file(s, shard, v, size: int, dst: str, printed: str) -> None:
+    """Stream a value to DST through safefs.OutputFile: a file is replaced only by a complete
+    dump (a failed one leaves it as it was), a pipe or device is written in place and never
+    removed, a symbolic link is refused."""
     s.out.text(f"Dumping value (size: {size}) to: {dst}")
     s.out.flush()
-    try:
-        f = open(dst, "wb")
-    except OSError as e:
-        raise DdbError(der("DER_INVAL"), stderr=[f"Unable to open path '{dst}': {e.strerror}"]) from None
+    out = open_output(dst)
     done = 0
     show = size > PROGRESS_MIN and sys.stderr.isatty()
     bar = click.progressbar(length=size, label="value_dump", file=sys.stderr) if show else None
     try:
-        with f:
-            for chunk in shard.value_chunks(v, chunk=4 << 20, path=printed):
-                f.write(chunk)
-                done += len(chunk)
-                if bar is not None:
-                    bar.update(len(chunk))
+        with out:
+            try:
+                for chunk in shard.value_chunks(v, chunk=4 << 20, path=printed):
+                    out.write(chunk)
+                    done += len(chunk)
+                    if bar is not None:
+                        bar.update(len(chunk))
+            except OSError as e:
+                raise DdbError(f"cannot write '{dst}': {e.strerror}") from None
+            if done != size:
+                raise DdbError(f"value ended after {done} of {size} bytes; '{dst}' was not written")
     except OSError as e:
         raise DdbError(f"cannot write '{dst}': {e.strerror}") from None
     finally:
         if bar is not None:
             bar.render_finish()
-    if done != size:
-        os.unlink(dst)
-        raise DdbError(f"value ended after {done} of {size} bytes")
     s.out.emit(None, {"path": printed, "size": size, "dst": dst})
+
+
+def open_output(dst: str):
+    """safefs.OutputFile for a user-named destination, with DAOS ddb's message when it cannot
+    be opened (refusals of links and odd file types raise VosError: one clear line)."""
+    from vosfmt.safefs import OutputFile
+    try:
+        return OutputFile(dst)
+    except OSError as e:
+        raise DdbError(der("DER_INVAL"), stderr=[f"Unable to open path '{dst}': {e.strerror}"]) from None
 
 
