@@ -180,7 +180,7 @@ def start(s, dry_run, yes, preen, reset, failout, auto, policies, db, targets):
         click.echo(f"ddb: dry run: nothing was written to {root}; its report is kept in "
                    f"{_dry_run_place(root)} ('ddb check query' shows it)", err=True)
     if rc & EXIT_INTERRUPTED:
-        click.echo("ddb: check stopped; 'ddb check start' resumes it", err=True)
+        click.echo("ddb: check stopped" + ("" if dry_run else "; 'ddb check start' resumes it"), err=True)
     raise ExitCode(rc)
 
 
