@@ -16,7 +16,7 @@ from click.testing import CliRunner
 
 from ddb.cli import cli
 from fixtures import build, export_image
-from fixtures.corrupt import branch_pages, edit_node, inject
+from fixtures.corrupt import NAMES, branch_pages, edit_node, inject
 from vosfmt import open_shard
 from vosfmt.constants import PAGE_SIZE
 from vosfmt.image import list_shards
@@ -170,3 +170,35 @@ def test_an_impossible_superblock_copy_falls_back_and_is_rewritten(copy, which, 
     assert repaired_clean(root) == {"SB_COPY_DAMAGED": 1}
     if which == "other":                        # the state in use was never in doubt
         assert export_image(root) == before
+
+
+# --- 15: a record's own id against the key it is filed under ----------------------------
+
+def test_an_object_filed_under_another_oid_is_found_and_renamed(copy):
+    root = copy("small")
+    before = export_image(root)
+    inject(root, NAMES["RECORD_ID_MISMATCH"])
+    code, names = check(root, "-n")
+    assert code == 4 and names == {"RECORD_ID_MISMATCH": 1}
+    assert repaired_clean(root) == {"RECORD_ID_MISMATCH": 1}
+    assert export_image(root) == before
+
+
+def test_a_container_filed_under_another_uuid_is_found_and_renamed(copy):
+    import uuid
+    root = copy("small")
+    before = export_image(root)
+    path = list_shards(root)[0]
+    with open_shard(path, write=True, db_root=root) as sh:
+        c = next(sh.containers())
+        with sh.begin() as tx:
+            o = tx._cont(c.rec.uuid)
+            o.rec.uuid = uuid.uuid4().bytes
+            o.dirty = True
+    code, names = check(root, "-n")
+    assert code == 4 and names == {"RECORD_ID_MISMATCH": 1}
+    assert repaired_clean(root) == {"RECORD_ID_MISMATCH": 1}
+    assert export_image(root) == before
+    for line in ddb(path, "ls", "-r").stdout.splitlines()[1:]:     # every printed path resolves
+        printed = line.split(") ", 1)[1]
+        assert ddb(path, "ls", printed).exit_code == 0, line

@@ -103,6 +103,11 @@ PROBLEMS = [
        "object {owner} records max write epoch {stored} but holds epoch {actual}",
        [(Action.TRUST_TARGET, "Raise the object's max write epoch [suggested]."), IGN],
        safe_auto=True),
+    _p(0x020004, "RECORD_ID_MISMATCH", Cls.RECORD_DAMAGED,
+       "{what} record filed under {key} says it is {stored}",
+       [(Action.TRUST_TARGET, "Rewrite the id stored in the record from the key it is filed "
+                              "under (lookups find it by that key) [suggested]."), IGN],
+       safe_auto=True),
     # P3 ILOG <-> DTX
     _p(0x030001, "ILOG_ORPHAN_LID", Cls.DTX_ORPHAN,
        "incarnation log of {owner} has an entry at epoch {epoch} of local id {lid}, "

@@ -95,6 +95,8 @@ def _apply(shard, tx, scan, f, action: Action) -> None:
     elif code == 0x020003:
         cu, oid = _owner(c["path"])
         tx.put_object(cu, oid, max_write=c["actual"])
+    elif code == 0x020004:
+        _restore_id(tx, c)
     elif code == 0x030001:
         cu, oid, *keys = _owner(c["path"])
         dkey = keys[0] if keys else None
@@ -140,6 +142,18 @@ def _apply(shard, tx, scan, f, action: Action) -> None:
     elif code == 0x040005:
         for off, cnt in c["extents"]:
             tx.vea_unfree(off, cnt)
+
+
+def _restore_id(tx, c: dict) -> None:
+    """Give a container or object record the id of the key it is filed under."""
+    if c["what"] == "container":
+        o = tx._cont(c["key"])
+        o.rec.uuid = uuid_bytes(c["key"])
+    else:
+        cu, oid = _owner(c["path"])
+        o = tx._obj(cu, oid)
+        o.rec.oid = oid
+    o.dirty = True
 
 
 def _rebuild_tree(shard, tx, scan, c: dict):

@@ -17,8 +17,8 @@ from vosfmt.checksum import csum_name, csum_of
 from vosfmt.constants import (DTX_LID_ABORTED, DTX_LID_COMMITTED, DTX_LID_FIRST, DTX_LID_SOLO_FLAG,
                               PAGE_SIZE, AddrFlags, KeyKind, Media, RecType, RootFlags,
                               TreeClass)
-from vosfmt.keys import (dkey_uncollate, epoch_from_key, epoch_key, extent_key,
-                         uuid_str)
+from vosfmt.keys import (dkey_uncollate, epoch_from_key, epoch_key, extent_key, oid_from_key,
+                         oid_key, uuid_str)
 from vosfmt.records import dec_refs, record_decoder
 from vosfmt.space import coalesce
 
@@ -182,7 +182,10 @@ class ShardScan:
                 self._vea_free(items)
         # containers and below (P1-P3)
         for ck, _cv, c in self.walk(sb.cont_root, [], "cont_root") or []:
-            self.container(c, uuid_str(ck))
+            cu = uuid_str(ck)
+            if c.uuid != ck:
+                self.add(0x020004, what="container", key=cu, stored=uuid_str(c.uuid), path=[cu])
+            self.container(c, cu)
 
     def _vea_free(self, items) -> None:
         """Collect the VEA free extents; one outside the device damages the map (rebuilt whole)."""
@@ -219,13 +222,17 @@ class ShardScan:
         for k, _v, e in self.walk(c.dtx_cmt_root, owner, "dtx_cmt_root") or []:
             committed[bytes(k)] = e
         self.facts.lid_records = set()          # local ids are per container
-        for _k, _ov, o in self.walk(c.obj_root, owner, "obj_root") or []:
-            self.object(o, cu, active)
+        for k, _ov, o in self.walk(c.obj_root, owner, "obj_root") or []:
+            oid = o.oid
+            if oid_key(oid) != k:             # lookups go by the key: it is the object's id
+                oid = oid_from_key(k)
+                self.add(0x020004, what="object", key=str(oid), stored=str(o.oid),
+                         path=[cu, str(oid)])
+            self.object(o, oid, cu, active)
         self.p3_dtx(cu, active, committed)
 
-    def object(self, o, cu: str, active: dict) -> None:
+    def object(self, o, oid, cu: str, active: dict) -> None:
         """P1-P3 below one object: the hot loop of the check (one pass per value)."""
-        oid = o.oid
         owner = [cu, str(oid)]
         walk, check_ilog, value = self.walk, self.check_ilog, self.value
         newest = check_ilog([(e.epoch, e.tx_id) for e in o.ilog.entries], owner, active,
