@@ -189,6 +189,20 @@ def test_rm_pool_never_deletes_through_a_linked_device_directory(small, outside)
     assert state(outside) == before and os.path.exists(small)
 
 
+def test_blob_is_not_written_through_a_linked_device_directory(small, outside, tmp_path):
+    """value_load of an NVMe-sized value must not follow a link planted at daos_nvme/<dev>."""
+    root = _root(small)
+    dev_dir = os.path.dirname(_blob_of(root, _pool_of(small)))
+    shutil.copytree(dev_dir, outside / "dev")
+    shutil.rmtree(dev_dir)
+    os.symlink(outside / "dev", dev_dir)
+    src = tmp_path / "src"
+    src.write_bytes(os.urandom(70000))
+    before = state(outside)
+    refused(ddb("-w", small, "value_load", str(src), SV), "symbolic link")
+    assert state(outside) == before
+
+
 @pytest.mark.parametrize("kind", ["link", "fifo"])
 def test_rm_pool_removes_only_a_regular_blob_file(small, outside, kind):
     root = _root(small)

@@ -19,12 +19,18 @@ from .errors import SpaceError, VosError
 
 class DataFile:
     def __init__(self, path: str, *, writable: bool = False, create: bool = False,
-                 hooks=None):
+                 hooks=None, root: str | None = None):
+        """``root``: for a writable file, the image directory it must lie in; every
+        component below it is walked without following links (``vosfmt.safefs``)."""
         flags = os.O_RDWR | os.O_NOFOLLOW if writable else os.O_RDONLY
         if create:
             flags |= os.O_CREAT | os.O_EXCL
         try:
-            self.fd = os.open(path, flags | getattr(os, "O_CLOEXEC", 0), 0o644)
+            if writable and root is not None:
+                from .safefs import open_file
+                self.fd = open_file(root, path, flags)
+            else:
+                self.fd = os.open(path, flags | getattr(os, "O_CLOEXEC", 0), 0o644)
         except FileExistsError:
             raise VosError(f"{path}: already exists") from None
         except FileNotFoundError:

@@ -367,7 +367,8 @@ class Shard:
                 raise VosError(f"cannot locate the NVMe blob of pool {self.pool_uuid} target "
                                f"{self.sb.target_idx}: {e}") from None
             self._blob_path = blob_path(self.db_root, dev, blob_id)
-            self._blob = DataFile(self._blob_path, writable=self.writable, hooks=self.hooks)
+            self._blob = DataFile(self._blob_path, writable=self.writable, hooks=self.hooks,
+                                  root=self.db_root)
             if self._batch is not None:
                 self._blob = self._batch.wrap_blob(self._blob)
         return self._blob
