@@ -230,23 +230,33 @@ class CappedHistory:
         return _Capped(path)
 
 
-def _read(path: str) -> bytes | None:
-    """The history file's bytes (b"" when there is none); None when it is not safe to use."""
+def _open_history(path: str, flags: int) -> int | None:
+    """An fd of the history file, or None when it cannot be used safely: a link, not a
+    regular file, or someone else's file (in /tmp another user may have made it)."""
     from vosfmt import VosError
     from vosfmt.safefs import open_file
     try:
-        with os.fdopen(open_file(os.path.dirname(path), path, os.O_RDONLY), "rb") as f:
-            return f.read()
+        fd = open_file(os.path.dirname(path), path, flags, 0o600)
     except (OSError, VosError):
+        return None
+    if os.fstat(fd).st_uid != os.getuid():
+        os.close(fd)
+        return None
+    return fd
+
+
+def _read(path: str) -> bytes | None:
+    """The history file's bytes (b"" when there is none); None when it is not safe to use."""
+    fd = _open_history(path, os.O_RDONLY)
+    if fd is None:
         return b"" if not os.path.lexists(path) else None
+    with os.fdopen(fd, "rb") as f:
+        return f.read()
 
 
 def _append(path: str, data: bytes) -> None:
-    from vosfmt import VosError
-    from vosfmt.safefs import open_file
-    try:
-        fd = open_file(os.path.dirname(path), path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-    except (OSError, VosError):
+    fd = _open_history(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+    if fd is None:
         return
     try:
         os.write(fd, data)

@@ -4,6 +4,9 @@ Reads see the overlay's bytes over the base file's. Nothing reaches the base
 until ``apply``; ``discard`` forgets everything. Atomic command batches and
 dry runs stage all their commits in overlays, so a failed or dry batch leaves
 the real files byte-identical, and memory stays bounded whatever is staged.
+The staging file is anonymous (``tempfile.TemporaryFile``: ``O_TMPFILE``, or
+a random ``O_EXCL`` name removed at once, mode 0600), so there is no name
+at which a link could be planted and nothing is left to delete.
 """
 from __future__ import annotations
 
