@@ -145,9 +145,9 @@ def _dump_to_file(s, shard, v, size: int, dst: str, printed: str) -> None:
     """Stream a value to DST through safefs.OutputFile: a file is replaced only by a complete
     dump (a failed one leaves it as it was), a pipe or device is written in place and never
     removed, a symbolic link is refused."""
+    out = open_output(dst)                  # a refused destination prints no "Dumping" line
     s.out.text(f"Dumping value (size: {size}) to: {dst}")
     s.out.flush()
-    out = open_output(dst)
     done = 0
     show = size > PROGRESS_MIN and sys.stderr.isatty()
     bar = click.progressbar(length=size, label="value_dump", file=sys.stderr) if show else None
