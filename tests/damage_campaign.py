@@ -47,6 +47,7 @@ from fixtures import build                                     # noqa: E402
 from fixtures.damage import damage                              # noqa: E402
 from fixtures.export import export_container                    # noqa: E402
 from vosfmt import VosError, open_shard                         # noqa: E402
+from vosfmt import errors as vos_errors                         # noqa: E402
 from vosfmt.image import list_shards                            # noqa: E402
 
 #: files the checker writes by design (its report store), never part of the image
@@ -56,6 +57,8 @@ VALUE_SAMPLE = 16                  # values read back by value_dump per shard (p
 TIMEOUT = 300
 FAILURES = ("INTERNAL-ERROR", "READONLY-WRITE", "UNCLEAN-SECOND-RUN", "MISSED", "DATA-LOSS-OUTSIDE")
 BASE_COMMANDS = ("ls -r", "superblock_dump", "dtx_stat", "vea_dump")
+VOS_ERRORS = {n for n, c in vars(vos_errors).items()
+              if isinstance(c, type) and issubclass(c, vos_errors.VosError)}
 CRASH_MARKS = ("internal error", "Traceback (most recent call last)")
 
 
@@ -79,6 +82,21 @@ class Run:
                     line = next(ln for ln in text.splitlines() if mark in ln or "Error" in ln)
                     return line.strip()[:300]
         return None
+
+
+def where(args, env) -> str:
+    """Whose code a crash is, from a rerun with --debug (which shows the traceback):
+    the innermost product frame, or -- when a vosfmt error escaped -- the innermost
+    ddb frame, since vosfmt raising its own errors on damage is right and letting
+    them escape is the caller's bug. "file:line in function"."""
+    r = ddb(["--debug", *args], env=env)
+    frames = [(os.path.relpath(f, REPO), n, fn)
+              for f, n, fn in re.findall(r'File "([^"]+)", line (\d+), in (\S+)', r.err)
+              if os.path.abspath(f).startswith(REPO + os.sep) and "/tests/" not in f]
+    exc = re.findall(r"^(?:\w+\.)*(\w+): ", r.err, re.M)
+    if exc and exc[-1] in VOS_ERRORS:
+        frames = [f for f in frames if f[0].startswith("ddb")] or frames
+    return "%s:%s in %s" % frames[-1] if frames else "no traceback"
 
 
 def ddb(args, stdin: str | None = None, env=None) -> Run:
@@ -156,12 +174,13 @@ def transcript(root: str, plan: Plan, dst: str, scope: list, env) -> tuple[dict,
     cmds = plan.commands(dst, scope)
     segments, crashes = [], []
     while len(segments) < len(cmds):
-        todo = [line for _, line, _ in cmds[len(segments):]]
-        lines = "".join(f"{c}\n{SEPARATOR}\n" for c in todo)
+        todo = cmds[len(segments):]
+        lines = "".join(f"{line}\n{SEPARATOR}\n" for _, line, _ in todo)
         r = ddb([shard], stdin=lines, env=env)
         parts = _split(_normalize(r.out, root, dst))
         if r.crash:
-            crashes.append(f"{todo[min(len(parts) - 1, len(todo) - 1)] if parts else todo[0]}: {r.crash}")
+            key, line, _ = todo[min(max(len(parts) - 1, 0), len(todo) - 1)]
+            crashes.append(f"{key}: {r.crash} [{where([shard, *shlex.split(line)], env)}]")
         if len(parts) <= 1 and not r.out.count("ddb version"):
             segments.append(_normalize(r.out + r.err, root, dst).strip())    # could not open
             segments += ["(not run)"] * (len(cmds) - len(segments))
@@ -414,7 +433,8 @@ def _judge(p: Pristine, root: str, desc: dict) -> dict:
         problems["READONLY-WRITE"].append(f"read-only commands changed {changed}")
     n1 = ddb(["check", "start", "-n", "-D", root], env=env)
     if n1.crash:
-        problems["INTERNAL-ERROR"].append(f"check -n: {n1.crash}")
+        at = where(["check", "start", "-n", "-D", root], env)
+        problems["INTERNAL-ERROR"].append(f"check -n: {n1.crash} [{at}]")
     changed = _state_diff(before, files_state(root))
     if changed:
         problems["READONLY-WRITE"].append(f"check -n changed {changed}")
@@ -549,10 +569,12 @@ def area(res: dict) -> str:
     outcome, probs = res["outcome"], res.get("problems", {})
     first = (probs.get(outcome) or [""])[0]
     if outcome == "INTERNAL-ERROR":
+        frame = re.search(r"\[([\w/]+)\.py:", first)
+        if frame and frame.group(1).startswith("vosfmt"):
+            return "vosfmt reader"
+        if frame and frame.group(1).startswith("ddb/checker"):
+            return "checker scan/repair (crash)"
         if first.startswith(("read-only", "after repair")):
-            exc = re.search(r"internal error: (\w+)", first)
-            if exc and exc.group(1) not in ("CorruptionError", "VosError", "FormatError"):
-                return "vosfmt reader (raises a non-VosError)"
             return "CLI read-only command errors"
         return "checker scan/repair (crash)"
     if outcome == "UNCLEAN-SECOND-RUN":
@@ -573,7 +595,8 @@ def signature(res: dict) -> str:
     first = (res.get("problems", {}).get(outcome) or [""])[0]
     crash = re.match(r"([a-z -]+): (?:\S+: )?([a-z_]+)?.*?internal error: (\w+)", first)
     if outcome == "INTERNAL-ERROR" and crash:
-        return " ".join(x for x in crash.groups() if x)
+        frame = re.search(r"\[(\S+):\d+ in (\S+)\]", first)
+        return " ".join(x for x in crash.groups() if x) + (" at %s %s" % frame.groups() if frame else "")
     if outcome == "UNCLEAN-SECOND-RUN":
         names = sorted(set(re.findall(r"\b[A-Z][A-Z_]{5,}\b", res.get("check_n2_out", ""))))
         return f"-y exit {res.get('check_y')}, -n exit {res.get('check_n2')}: {' '.join(names)}"
@@ -587,7 +610,7 @@ def reproducer_for(res: dict) -> str:
     first = (res.get("problems", {}).get(res["outcome"]) or [""])[0]
     m = re.match(r"(?:read-only|after repair): (\S+): ([a-z_]+[^:]*):", first)
     if m:
-        cmd = m.group(2).split(" <DST>")[0].replace(" /tmp/", " /tmp/")
+        cmd = m.group(2)
         pre = "ddb check start -y -D X && " if first.startswith("after repair") else ""
         return f"{head} && {pre}ddb X/{m.group(1)} {cmd}"
     if res["outcome"] in ("UNCLEAN-SECOND-RUN", "DATA-LOSS-OUTSIDE") or "check -y" in first \
