@@ -202,3 +202,95 @@ def test_a_container_filed_under_another_uuid_is_found_and_renamed(copy):
     for line in ddb(path, "ls", "-r").stdout.splitlines()[1:]:     # every printed path resolves
         printed = line.split(") ", 1)[1]
         assert ddb(path, "ls", printed).exit_code == 0, line
+
+
+# --- 11: a repair that cannot happen is not counted as done ----------------------------
+
+def _blob(root):
+    (dev,) = os.listdir(os.path.join(root, "daos_nvme"))
+    (name,) = os.listdir(os.path.join(root, "daos_nvme", dev))
+    return os.path.join(root, "daos_nvme", dev, name)
+
+
+def _delete(p):
+    os.unlink(p)
+
+
+def _cut(p):
+    os.truncate(p, 0)
+
+
+def _scribble(p):
+    with open(p, "r+b") as f:
+        f.seek(8)
+        f.write(b"\xff\xff")
+
+
+@pytest.mark.parametrize("damage", [_delete, _cut, _scribble], ids=["deleted", "truncated", "header"])
+def test_a_lost_blob_is_left_uncorrected_and_its_values_untouched(copy, damage):
+    from conftest import file_state
+    root = copy("small")
+    damage(_blob(root))
+    shard = list_shards(root)[0]
+    before = file_state(root)[shard][0]
+    for mode in ("-n", "-y", "-n"):
+        r = ddb("--json", "check", "start", mode, "-D", root)
+        assert r.exit_code == 4, r.stdout
+        (f,) = json.loads(r.stdout)["reports"]
+        assert f["name"] == "SMD_BLOB_MISSING" and f["result"] != 0      # never "repaired"
+    assert file_state(root)[shard][0] == before        # no value marked corrupted or removed
+
+
+def test_a_repair_a_rescan_still_finds_is_counted_failed(copy):
+    """smd_sync forced (by policy) on a blob that is gone: it runs, but changes nothing."""
+    from ddb.checker import Action
+    from ddb.checker.engine import Checker, Options
+    from ddb.checker.problems import Cls
+    from ddb.checker.store import ReportStore
+    root = copy("small")
+    os.unlink(_blob(root))
+    opts = Options(mode="default", policies={Cls.SMD_INCONSISTENT: Action.TRUST_TARGET})
+    assert Checker(root, (), opts).start() == 4
+    with ReportStore(root) as store:
+        (f,) = store.findings()
+    assert f["name"] == "SMD_BLOB_MISSING" and f["result"] == -5 and "did not take effect" in f["error"]
+
+
+# --- 12: values are read through SMD only once SMD leads to their own blob --------------
+
+def test_values_are_not_condemned_through_a_wrong_smd_row(tmp_path):
+    from vosfmt.smd import SysDb
+    root = str(tmp_path / "img")
+    sv = {"epoch": 5, "random": 9000}
+    build({"targets": 2, "nvme_size": 64 << 20, "containers": [
+        {"target": t, "objects": [{"dkeys": [{"key": "d", "akeys": [{"key": "a", "sv": [sv]}]}]}]}
+        for t in range(2)]}, root)
+    before = export_image(root)
+    with SysDb(root, write=True) as db:             # the two targets' blobs swapped in SMD
+        for p in db.pools().values():
+            p.blobs = p.blobs[::-1]
+            db.write(pools=[p])
+    code, names = check(root, "-n")
+    assert code == 4 and names == {"SMD_BLOB_MISSING": 2}
+    assert repaired_clean(root) == {"SMD_BLOB_MISSING": 2}
+    assert export_image(root) == before             # no intact value was marked corrupted
+
+
+# --- 16: the sys db of an SCM-only image ------------------------------------------------
+
+@pytest.mark.parametrize("page", [None, 0, 1, 3])
+def test_a_damaged_sys_db_is_found_and_rebuilt(copy, page):
+    root = copy("dtx")
+    smd_before = ddb("--json", "smd", root).stdout
+    data = os.path.join(root, "daos_sys", "sys_db", "data.mdb")
+    if page is None:
+        os.truncate(data, 2 * PAGE_SIZE)
+    else:
+        zero_page(data, page)
+    assert ddb("smd", root).exit_code != 0
+    code, names = check(root, "-n")
+    assert code == 4 and names == {"SMD_DB_UNREADABLE": 1}
+    assert repaired_clean(root) == {"SMD_DB_UNREADABLE": 1}
+    after = json.loads(ddb("--json", "smd", root).stdout)
+    assert {k: v for k, v in after.items() if k != "db_path"} == \
+        {k: v for k, v in json.loads(smd_before).items() if k != "db_path"}

@@ -367,11 +367,28 @@ class Shard:
                 raise VosError(f"cannot locate the NVMe blob of pool {self.pool_uuid} target "
                                f"{self.sb.target_idx}: {e}") from None
             self._blob_path = blob_path(self.db_root, dev, blob_id)
-            self._blob = DataFile(self._blob_path, writable=self.writable, hooks=self.hooks,
-                                  root=self.db_root)
+            f = DataFile(self._blob_path, writable=self.writable, hooks=self.hooks,
+                         root=self.db_root)
+            try:
+                self._check_blob_identity(f, dev, blob_id)
+            except VosError:
+                f.close()
+                raise
+            self._blob = f
             if self._batch is not None:
                 self._blob = self._batch.wrap_blob(self._blob)
         return self._blob
+
+    def _check_blob_identity(self, f: DataFile, dev: bytes, blob_id: int) -> None:
+        """Refuse a blob whose header is not this shard's: a wrong SMD row would otherwise
+        have its bytes read (and checked, and written) as ours."""
+        from .blob import decode_header
+        h = decode_header(f.read(0, L.blob_header.sizeof()), f.path)
+        if (h.pool_uuid, h.vos_id, h.blob_id) != (self.sb.pool_uuid, self.sb.target_idx, blob_id):
+            raise VosError(f"the NVMe blob SMD names for pool {self.pool_uuid} target "
+                           f"{self.sb.target_idx} ({f.path}) belongs to pool "
+                           f"{uuid_str(h.pool_uuid)} target {h.vos_id} (blob {h.blob_id}); "
+                           "ddb check or smd_sync can repair SMD")
 
     def _media_file(self, media: int) -> DataFile:
         return self.df if media == Media.SCM else self.blob_file()

@@ -21,7 +21,7 @@ from vosfmt.image import list_shards
 
 from .problems import Action, problem
 from .repair import repair_shard
-from .scan import Finding, ShardScan, scan_image_smd
+from .scan import Finding, FindingSet, ShardScan, scan_image_smd
 from .store import ReportStore, dry_run_path, image_id, private_dir
 
 from .exits import EXIT_CLEAN, EXIT_ERROR, EXIT_FIXED, EXIT_INTERRUPTED, EXIT_LEFT, EXIT_USAGE  # noqa: F401
@@ -475,10 +475,11 @@ class Checker:
 
     def _check_shard(self, store, path: str, stored: dict, index: int, count: int) -> dict:
         counts = {"total": 0, "repaired": 0, "ignored": 0, "failed": 0, "pending": 0, "dry_run": 0}
-        seen = set()
+        seen = FindingSet()
+        held = None         # the last round's repairs: recorded once the next scan has verified them
         bookmark = {"status": "CHECKING", "phase": 0, "started": time.time()}
         store.put(shards={path: bookmark})
-        for rnd in range(MAX_ROUNDS):
+        for rnd in range(MAX_ROUNDS + 1):
             pre = self._first.pop(path, None) if rnd == 0 else None
             if pre is not None and pre[0] == _FAILED:
                 raise CheckError(f"cannot check {path}: {pre[1]}")
@@ -496,11 +497,21 @@ class Checker:
                                 self.progress(path, index, count, n, total)
                         findings = ShardScan(shard, prog, tick=self.stop_watch.ticker()).run()
                 except VosError as e:
+                    if held is not None:        # what was repaired before stays on record
+                        self._record(store, *held, counts)
                     raise CheckError(f"cannot check {path}: {e}") from None
-            findings = [f for f in findings if f.identity() not in seen]
+            if held is not None:
+                self._record(store, *_verified(*held, findings), counts)
+                held = None
+            findings = [f for f in findings if f not in seen]
             if not findings:
                 break
-            seen.update(f.identity() for f in findings)
+            if rnd == MAX_ROUNDS:       # still more after the last round: left uncorrected
+                self._record(store, findings, {id(f): (Action.IGNORE, None) for f in findings},
+                             counts)
+                break
+            for f in findings:
+                seen.add(f)
             decisions = {id(f): (self.decide(f, stored), None) for f in findings}
             to_fix = [(f, a) for f in findings for a, _ in [decisions[id(f)]]
                       if a not in (Action.IGNORE, Action.INTERACT) and not self.opt.dry_run]
@@ -515,9 +526,10 @@ class Checker:
                         bookmark.update(status="FAILED")
                         store.put(shards={path: bookmark})
                         raise CheckError(f"repair failed on {path}: {e}") from None
-            self._record(store, findings, decisions, counts)
             if not to_fix:
+                self._record(store, findings, decisions, counts)
                 break
+            held = (findings, decisions)
         bookmark.update(status="PENDING" if counts["pending"] else "CHECKED", phase=4,
                         counters=counts, finished=time.time())
         store.put(shards={path: bookmark})
@@ -525,17 +537,7 @@ class Checker:
 
     def _check_image(self, store, shards, stored) -> dict:
         counts = {"total": 0, "repaired": 0, "ignored": 0, "failed": 0, "pending": 0, "dry_run": 0}
-        opened = []
-        try:
-            for p in shards:
-                try:
-                    opened.append(open_shard(p, db_root=self.db_root))
-                except VosError:
-                    pass
-            findings = scan_image_smd(self.db_root, opened)
-        finally:
-            for sh in opened:
-                sh.close()
+        findings = self._scan_smd(shards)
         if not findings:
             return counts
         decisions = {id(f): (self.decide(f, stored), None) for f in findings}
@@ -547,8 +549,24 @@ class Checker:
                 apply_image_repair(self.db_root, f, act)
             except VosError as e:
                 decisions[id(f)] = (act, str(e))
+        if not self.opt.dry_run and any(a not in (Action.IGNORE, Action.INTERACT) and e is None
+                                        for a, e in decisions.values()):
+            findings, decisions = _verified(findings, decisions, self._scan_smd(shards))
         self._record(store, findings, decisions, counts)
         return counts
+
+    def _scan_smd(self, shards) -> list:
+        opened = []
+        try:
+            for p in shards:
+                try:
+                    opened.append(open_shard(p, db_root=self.db_root))
+                except VosError:
+                    pass
+            return scan_image_smd(self.db_root, opened)
+        finally:
+            for sh in opened:
+                sh.close()
 
     def _record(self, store, findings, decisions, counts=None) -> None:
         seqs = store.next_seqs(len(findings))
@@ -620,11 +638,22 @@ def finding_doc(seq: int, f: Finding, act: Action, result, err=None) -> dict:
             "report_only": prob.report_only, "ctx": f.ctx, "timestamp": time.time()}
 
 
+def _verified(findings, decisions, rescan) -> tuple:
+    """Mark failed the repairs a new scan (``rescan``) still finds undone: a repair that did
+    not happen is never counted as repaired."""
+    again = FindingSet(rescan)
+    for f in findings:
+        act, err = decisions[id(f)]
+        if err is None and act not in (Action.IGNORE, Action.INTERACT) and f in again:
+            decisions[id(f)] = (act, "the repair did not take effect: a new scan still finds it")
+    return findings, decisions
+
+
 def apply_image_repair(db_root: str, f: Finding, act: Action) -> None:
     from vosfmt.image import smd_sync
     from vosfmt.keys import uuid_bytes
     from vosfmt.smd import SysDb
-    if f.code == 0x060001:
+    if f.code in (0x060001, 0x060003):          # blob missing, sys db unreadable
         smd_sync(db_root)
     elif f.code == 0x060002:
         with SysDb(db_root, write=True) as db:

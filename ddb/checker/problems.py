@@ -160,6 +160,10 @@ PROBLEMS = [
     _p(0x060002, "SMD_POOL_WITHOUT_SHARD", Cls.POOL_NONEXIST_ON_ENGINE,
        "SMD lists pool {pool} target {target}, which has no shard file",
        [(Action.DISCARD, "Remove the pool's SMD entry for that target [suggested]."), IGN]),
+    _p(0x060003, "SMD_DB_UNREADABLE", Cls.SMD_INCONSISTENT,
+       "the SMD sys db cannot be read ({reason})",
+       [(Action.TRUST_TARGET, "Move it aside and rebuild SMD from the blob headers (smd_sync) "
+                              "[suggested]."), IGN], safe_auto=True),
 ]
 
 BY_CODE = {p.code: p for p in PROBLEMS}

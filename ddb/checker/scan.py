@@ -125,6 +125,7 @@ class ShardScan:
         self.facts = ShardFacts()
         self.progress = progress
         self._drops: list = []          # (finding ctx, pages its repair stops using)
+        self._blob_ok = None            # the NVMe blob opened and is ours (None: not yet tried)
 
     def add(self, code: int, **ctx) -> None:
         self.findings.append(Finding(code, {k: label_text(v) if isinstance(v, tuple) else v
@@ -295,7 +296,8 @@ class ShardScan:
         if size and not v.aflags & AddrFlags.HOLE:
             if v.media != Media.INLINE and not self._place(v, size, owner, sv):
                 return
-            if v.csum_type and not v.aflags & AddrFlags.CORRUPTED:
+            if v.csum_type and not v.aflags & AddrFlags.CORRUPTED and \
+                    (v.media != Media.NVME or self._blob_readable()):
                 try:
                     f.value_bytes += size
                     # an inline single value is checked here in one call; the rest, and
@@ -321,6 +323,17 @@ class ShardScan:
             if a is None or a.epoch != v.epoch:
                 self.add(0x030002, lid=lid, default=int(self._orphan_default(v.epoch)),
                          **self._where(v, owner, sv))
+
+    def _blob_readable(self) -> bool:
+        """Is this shard's own NVMe blob at hand? If SMD leads elsewhere (P6 reports it), its
+        values are not checked: another blob's bytes would condemn intact values."""
+        if self._blob_ok is None:
+            try:
+                self.shard.blob_file()
+                self._blob_ok = True
+            except VosError:
+                self._blob_ok = False
+        return self._blob_ok
 
     def _place(self, v, size: int, owner, sv: bool) -> bool:
         """Record the shard pages or NVMe blocks a value owns; False if it lies out of bounds."""
@@ -607,43 +620,89 @@ def _take(items: list, bad: list, decode, keys, vals, page: int, last):
 # --- across files (P6) --------------------------------------------------------------
 
 def scan_image_smd(db_root: str, shards: list) -> list[Finding]:
-    """SMD rows against the shards and blobs that exist."""
-    from vosfmt.blob import blob_path, read_header
+    """SMD rows against the shards and blobs that exist; a sys db that cannot be read is one
+    finding (every row is decoded, so ``ddb smd`` reads what the check passed)."""
     from vosfmt.image import shard_path
     from vosfmt.smd import SysDb
-    out = []
     try:
-        db = SysDb(db_root)
-    except VosError as e:
-        for sh in shards:
-            if sh.sb.nvme_size:
-                out.append(Finding(0x060001, dict(pool=sh.pool_uuid, target=sh.sb.target_idx,
-                                                  reason=str(e)), sh.path))
-        return out
-    with db:
-        pools, targets = db.pools(), db.targets()
+        with SysDb(db_root) as db:
+            pools, targets = db.pools(), db.targets()
+            db.devices()
+    except (VosError, ValueError) as e:
+        return [Finding(0x060003, dict(reason=getattr(e, "reason", str(e))), "")]
+    out = []
+    rebuildable = _BlobHeaders(db_root)
     for sh in shards:
-        if not sh.sb.nvme_size:
+        reason = _blob_problem(db_root, sh, pools, targets) if sh.sb.nvme_size else None
+        if reason is None:
             continue
-        pool = pools.get(sh.sb.pool_uuid)
-        reason = None
-        blob = pool.blob_of(sh.sb.target_idx) if pool else None
-        dev = targets.get(sh.sb.target_idx)
-        if pool is None or blob is None or dev is None:
-            reason = "no SMD row"
-        else:
-            p = blob_path(db_root, dev, blob)
-            try:
-                h = read_header(p)
-                if h.pool_uuid != sh.sb.pool_uuid or h.vos_id != sh.sb.target_idx or h.blob_id != blob:
-                    reason = f"the blob SMD names ({p}) belongs to another pool or target"
-            except VosError as e:
-                reason = str(e)
-        if reason:
-            out.append(Finding(0x060001, dict(pool=sh.pool_uuid, target=sh.sb.target_idx,
-                                              reason=reason), sh.path))
+        ctx = dict(pool=sh.pool_uuid, target=sh.sb.target_idx, reason=reason)
+        if (sh.sb.pool_uuid, sh.sb.target_idx) not in rebuildable:
+            ctx["reason"] += ("; no blob under daos_nvme has a readable header naming this pool "
+                              "and target, so SMD cannot be rebuilt for it")
+            ctx["default"] = int(Action.IGNORE)
+        out.append(Finding(0x060001, ctx, sh.path))
     for puuid, row in pools.items():
         for t in row.tgts:
             if not os.path.exists(shard_path(db_root, puuid, t)):
                 out.append(Finding(0x060002, dict(pool=uuid_str(puuid), target=t), ""))
     return out
+
+
+def _blob_problem(db_root: str, sh, pools: dict, targets: dict) -> str | None:
+    """Why SMD does not lead a shard to its own NVMe blob (None if it does)."""
+    from vosfmt.blob import blob_path, read_header
+    pool = pools.get(sh.sb.pool_uuid)
+    blob = pool.blob_of(sh.sb.target_idx) if pool else None
+    dev = targets.get(sh.sb.target_idx)
+    if pool is None or blob is None or dev is None:
+        return "no SMD row"
+    p = blob_path(db_root, dev, blob)
+    try:
+        h = read_header(p)
+    except VosError as e:
+        return str(e)
+    if h.pool_uuid != sh.sb.pool_uuid or h.vos_id != sh.sb.target_idx or h.blob_id != blob:
+        return f"the blob SMD names ({p}) belongs to another pool or target"
+    return None
+
+
+class _BlobHeaders:
+    """(pool uuid, target) of every blob smd_sync would find, read only when first asked."""
+
+    def __init__(self, db_root: str):
+        self.db_root = db_root
+        self._found = None
+
+    def __contains__(self, pool_target) -> bool:
+        if self._found is None:
+            from vosfmt.blob import scan_blobs
+            self._found = {(h.pool_uuid, h.vos_id) for _p, h in scan_blobs(self.db_root)
+                           if not isinstance(h, Exception)}
+        return pool_target in self._found
+
+
+class FindingSet:
+    """Findings met so far, to tell one found again from a new one.
+
+    The same inconsistency has the same identity; for space findings it must also
+    share pages or blocks (a new leak elsewhere is another finding).
+    """
+
+    def __init__(self, findings=()):
+        self._by: dict = {}
+        for f in findings:
+            self.add(f)
+
+    def add(self, f: Finding) -> None:
+        self._by.setdefault(f.identity(), []).append(f)
+
+    def __contains__(self, f: Finding) -> bool:
+        return any(_overlaps(f, g) for g in self._by.get(f.identity(), ()))
+
+
+def _overlaps(f: Finding, g: Finding) -> bool:
+    a, b = f.ctx.get("extents"), g.ctx.get("extents")
+    if a is None or b is None:
+        return True
+    return any(s1 < s2 + n2 and s2 < s1 + n1 for s1, n1 in a for s2, n2 in b)
