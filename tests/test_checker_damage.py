@@ -294,3 +294,49 @@ def test_a_damaged_sys_db_is_found_and_rebuilt(copy, page):
     after = json.loads(ddb("--json", "smd", root).stdout)
     assert {k: v for k, v in after.items() if k != "db_path"} == \
         {k: v for k, v in json.loads(smd_before).items() if k != "db_path"}
+
+
+# --- 18: keys left holding nothing ------------------------------------------------------
+
+def test_an_akey_left_without_values_is_found_and_removed(copy):
+    root = copy("small")
+    where = inject(root, NAMES["KEY_EMPTY"])
+    code, names = check(root, "-n")
+    assert code == 4 and names == {"KEY_EMPTY": 1}
+    assert repaired_clean(root) == {"KEY_EMPTY": 1}
+    listing = ddb(list_shards(root)[0], "ls", "-r", f"/{where['cont']}/{where['oid']}").stdout
+    assert "akey-2" not in listing and "akey-1" in listing
+
+
+def test_a_dkey_left_without_akeys_is_one_finding_and_goes_whole(copy):
+    root = copy("small")
+    path = list_shards(root)[0]
+    with open_shard(path, write=True, db_root=root) as sh:
+        c = next(c for c in sh.containers() if c.object_count() > 1)
+        o = c.object_at(0)
+        d = o.dkey_at(0)
+        with sh.begin() as tx:
+            tree = tx._sub(tx._dkey(c.rec.uuid, o.oid, d.key), "child_root", "")
+            for k, v in list(tree.items()):
+                tx._drop(tree, k, v)
+                tree.delete(k)
+    code, names = check(root, "-n")
+    assert code == 4 and names == {"KEY_EMPTY": 1}, names
+    repaired_clean(root)
+    with open_shard(path) as sh:
+        assert all(k.key != d.key for k in sh.container(c.uuid).object(o.oid).dkeys())
+
+
+def test_punched_and_pending_keys_without_values_are_not_empty(built, tmp_path):
+    """VOS allows keys that hold only incarnation-log entries: a punch, or a pending write."""
+    root = str(tmp_path / "img")
+    punched = [{"epoch": 1}, {"epoch": 2, "punch": True}]
+    build({"containers": [{"objects": [{"dkeys": [
+        {"key": "d1", "akeys": [{"key": "a", "sv": [], "ilog": punched},
+                                {"key": "b", "sv": [{"epoch": 3, "data": "x"}]}]},
+        {"key": "d2", "akeys": [], "ilog": punched},
+        {"key": "d3", "akeys": [{"key": "a", "sv": [], "ilog": [
+            {"epoch": 1, "dtx": "11111111-1111-1111-1111-111111111111.1"}]}]}]}]}]}, root)
+    assert check(root, "-n") == (0, {})
+    for name in ("small", "dtx", "posix"):          # posix: empty files are objects with no dkeys
+        assert check(built(name), "-n") == (0, {}), name

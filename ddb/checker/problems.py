@@ -108,6 +108,10 @@ PROBLEMS = [
        [(Action.TRUST_TARGET, "Rewrite the id stored in the record from the key it is filed "
                               "under (lookups find it by that key) [suggested]."), IGN],
        safe_auto=True),
+    _p(0x020005, "KEY_EMPTY", Cls.RECORD_DAMAGED,
+       "{level} {owner} holds nothing: no value below it and no punch in its incarnation log",
+       [(Action.DISCARD, "Remove the empty key (nothing readable is lost) [suggested]."), IGN],
+       safe_auto=True),
     # P3 ILOG <-> DTX
     _p(0x030001, "ILOG_ORPHAN_LID", Cls.DTX_ORPHAN,
        "incarnation log of {owner} has an entry at epoch {epoch} of local id {lid}, "

@@ -97,6 +97,9 @@ def _apply(shard, tx, scan, f, action: Action) -> None:
         tx.put_object(cu, oid, max_write=c["actual"])
     elif code == 0x020004:
         _restore_id(tx, c)
+    elif code == 0x020005:
+        cu, oid, dkey, *akey = _owner(c["path"])
+        tx.delete_key(cu, oid, dkey, akey[0] if akey else None)
     elif code == 0x030001:
         cu, oid, *keys = _owner(c["path"])
         dkey = keys[0] if keys else None

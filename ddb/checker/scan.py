@@ -246,17 +246,30 @@ class ShardScan:
             if n > newest:
                 newest = n
             akind = d.child_root.key_kind
-            for ak, _av, a in walk(d.child_root, downer, "child_root") or ():
+            akeys = walk(d.child_root, downer, "child_root")
+            empty = []                          # akeys that hold nothing
+            for ak, _av, a in akeys or ():
                 akey = dkey_uncollate(akind, ak) if akind == KeyKind.UINT64 else ak
                 aowner = downer + [akey.hex()]
                 n = check_ilog(a.ilog_tuples(), aowner, active, (RecType.ILOG, oid, dkey, akey, b""))
                 if n > newest:
                     newest = n
                 sv = a.child_root.tclass == TreeClass.SINGV
-                for _vk, _vv, v in walk(a.child_root, aowner, "child_root") or ():
+                values = walk(a.child_root, aowner, "child_root")
+                if not values:
+                    if values is not None and _holds_nothing(a):
+                        empty.append(aowner)
+                    continue
+                for _vk, _vv, v in values:
                     if v.epoch > newest:
                         newest = v.epoch
                     value(v, aowner, active, oid, dkey, akey, sv)
+            if akeys is not None and len(empty) == len(akeys) == d.child_root.count:
+                if _created_only(d):
+                    empty = [downer]            # the dkey goes with its akeys
+            for where in empty:
+                self.add(0x020005, level="dkey" if len(where) == 3 else "akey",
+                         owner=owner_label(where), path=where)
         if newest > o.max_write:
             self.add(0x020003, owner=owner_label(owner), stored=o.max_write, actual=newest,
                      path=owner)
@@ -501,6 +514,22 @@ class ShardScan:
             self.add_dropping(0x010003, pages, stored=stored, actual=actual,
                               where=f" (branch entry for page {page})", **ctx)
         return items
+
+
+def _created_only(rec) -> bool:
+    """Is a key's incarnation log nothing but committed creations (no punch, nothing pending)?"""
+    for _epoch, lid, punch_minor, update_minor in rec.ilog_tuples():
+        if punch_minor > update_minor or (lid != DTX_LID_COMMITTED and not lid & DTX_LID_SOLO_FLAG):
+            return False
+    return True
+
+
+def _holds_nothing(akey) -> bool:
+    """An akey with no value left and nothing in its log to explain it: what removing every
+    value leaves (VOS drops such a key). A punched key, or one of a pending or aborted
+    transaction, is a legitimate state, not this."""
+    r = akey.child_root
+    return not r.count and not r.page and not r.flags & RootFlags.EMBEDDED and _created_only(akey)
 
 
 def read_tree(reader, root, own=None, label: str = "", pages=None, miscounts=None):
