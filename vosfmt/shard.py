@@ -370,7 +370,7 @@ class Shard:
             f = DataFile(self._blob_path, writable=self.writable, hooks=self.hooks,
                          root=self.db_root)
             try:
-                self._check_blob_identity(f, dev, blob_id)
+                self._check_blob_identity(f, blob_id)
             except VosError:
                 f.close()
                 raise
@@ -379,7 +379,7 @@ class Shard:
                 self._blob = self._batch.wrap_blob(self._blob)
         return self._blob
 
-    def _check_blob_identity(self, f: DataFile, dev: bytes, blob_id: int) -> None:
+    def _check_blob_identity(self, f: DataFile, blob_id: int) -> None:
         """Refuse a blob whose header is not this shard's: a wrong SMD row would otherwise
         have its bytes read (and checked, and written) as ours."""
         from .blob import decode_header

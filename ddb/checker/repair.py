@@ -1,9 +1,11 @@
 """Repairs: apply the chosen action of each finding of one shard, in one transaction.
 
 Every repair goes through vosfmt's crash-safe writer, so a shard is either
-fully repaired or untouched. Some repairs leave consequences for the next
-scan round (a rebuilt tree's old pages become leaked pages); the engine
-re-scans until nothing repairable is left.
+fully repaired or untouched. The pages a repair stops using (a rebuilt
+tree's old nodes, a rewritten DTX record list) are named by the scan in the
+finding's ``drop`` and freed in the same transaction. Other consequences (a
+key a lossy repair leaves empty) are found by the engine's next scan round,
+which also verifies that each repair took effect.
 """
 from __future__ import annotations
 
