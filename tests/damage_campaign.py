@@ -313,8 +313,8 @@ def self_consistent(p, root: str, parts: dict, shown: dict, scope: list) -> str 
     the same content and looks the same to every read-only command (so keys sit where
     lookups find them and records agree with their keys). Else what is inconsistent.
 
-    ``vea_dump`` and ``smd`` are left out of the comparison: free-extent layout and
-    blob ids are chosen by the builder, not part of the content."""
+    ``vea_dump``, blob ids and DTX local ids are left out of the comparison: the
+    builder chooses them; they are not content."""
     from fixtures import export_image
     from vosfmt.usage import space_usage
     if any(k[-1] == "#error" for k in parts):
@@ -348,24 +348,42 @@ def _content(img: dict) -> list:
 
 
 def _content_view(shown: dict, p) -> dict:
-    """The transcripts without what the builder chooses: vea_dump, smd, DTX local ids."""
+    """The transcripts without what the builder chooses: vea_dump, blob ids, DTX local ids."""
     out = {}
     for plan in p.plans:
         segs = shown.get(plan.shard_rel, {})
         out[plan.shard_rel] = {k: re.sub(r"\n\s*Local ID: \d+", "", v) for k, v in segs.items()
                                if k != "vea_dump"}
+    out["smd"] = {k: re.sub(r"0x[0-9a-f]+", "<blob id>", v) for k, v in shown.get("smd", {}).items()}
     return out
 
 
-def undetectable_reason(desc: dict, pristine) -> str:
-    """Why a self-consistent difference is undetectable by design."""
-    if desc.get("crc_recomputed"):
-        return "undetectable: consistent rewrite"
+#: Fields of which every value makes a valid image: content (keys, inline value bytes,
+#: epochs and minor epochs, DTX commit times, free-extent ages, versions, hashes) or
+#: padding. Nothing else in the image says what they should be, so a rewrite of one,
+#: checksum recomputed, is a different valid image: undetectable by design. Every
+#: other field is structure (sizes, counts, offsets, pages, flags, enums, magic) or is
+#: repeated elsewhere (a record's oid or uuid against its key, a child's tree class)
+#: and so must be caught.
+FREE_FIELDS = {"key", "data", "epoch", "minor", "punch_minor", "update_minor", "age", "cmt_time",
+               "hae", "newest_aggregated", "global_stable_epoch", "sync_epoch", "ver",
+               "dkey_hash", "pad", "reserved"}
+#: ilog / record local ids that need no DTX entry (committed, aborted)
+FREE_LIDS = {0, 1}
+
+
+def undetectable_reason(desc: dict, pristine) -> str | None:
+    """Why a self-consistent difference is undetectable by design; None if it is not."""
+    name = (desc.get("inner_field") or desc.get("field") or "").rsplit(".", 1)[-1]
+    if desc.get("crc_recomputed") and desc["kind"] != "blob_header_field":
+        if name in FREE_FIELDS or (name in ("tx_id", "dtx_lid") and desc.get("new") in FREE_LIDS):
+            return f"undetectable: consistent rewrite ({name})"
+        return None
     owner = desc.get("owner") or ""
     cont = owner.split("/")[1] if owner.startswith("/") else None
-    if cont and pristine.csum.get(cont) == "off":
+    if desc["kind"] in ("flip", "blob_data_flip") and "@" in owner and pristine.csum.get(cont) == "off":
         return "undetectable: unchecksummed value data"
-    return "undetectable: self-consistent"
+    return None
 
 
 # --- one case --------------------------------------------------------------------------------
@@ -446,8 +464,12 @@ def _judge(p: Pristine, root: str, desc: dict) -> dict:
                  if p.parts.get(k) != parts.get(k)]
         if diff:
             why = self_consistent(p, root, parts, seen["shown"], scope)
-            if why is None:
-                outcome["undetectable"] = undetectable_reason(desc, p)
+            reason = undetectable_reason(desc, p) if why is None else None
+            if why is None and reason is None:
+                why = f"the changed field {desc.get('inner_field') or desc.get('field')} is " \
+                      "structure or repeated elsewhere, so the change is detectable"
+            if reason:
+                outcome["undetectable"] = reason
             else:
                 problems["MISSED"].append(f"check -n clean, but {why}; differs: {diff[:6]}")
     y = ddb(["check", "start", "-y", "-D", root], env=env)
