@@ -7,7 +7,7 @@ For every case (preset, seed): copy a pristine built image, apply
    ``vea_dump``, ``dtx_dump`` per container, ``value_dump`` of a sample of
    values, ``smd``) and ``check start -n``: none may print an internal error
    or a traceback or die of a signal, and the image's files must keep their
-   bytes, mtimes and names (the checker's own report store excepted);
+   bytes, mtimes and names;
 2. if ``check -n`` said clean, what ddb shows (those transcripts, and every
    value through ``fixtures`` export) must equal the pristine image's --
    unless the damaged image is itself self-consistent ("undetectable");
@@ -50,8 +50,6 @@ from vosfmt import VosError, open_shard                         # noqa: E402
 from vosfmt import errors as vos_errors                         # noqa: E402
 from vosfmt.image import list_shards                            # noqa: E402
 
-#: files the checker writes by design (its report store), never part of the image
-CHECKER_STORE = (os.path.join("daos_sys", "check_db"), os.path.join("daos_sys", "check.lock"))
 SEPARATOR = "version"              # a command whose one output line splits the transcript
 VALUE_SAMPLE = 16                  # values read back by value_dump per shard (plus in-scope ones)
 TIMEOUT = 300
@@ -262,15 +260,13 @@ def export_parts(root: str) -> dict:
 
 
 def files_state(root: str) -> dict:
-    """Bytes, size and mtime of every file and the names of every directory under root,
-    leaving out the checker's report store."""
+    """Bytes, size and mtime of every file and the names of every directory under root
+    (``check -n`` keeps its report outside the image, so nothing is left out)."""
     out = {}
     for d, dirs, files in os.walk(root):
         for name in dirs + files:
             p = os.path.join(d, name)
             rel = os.path.relpath(p, root)
-            if rel.startswith(CHECKER_STORE):
-                continue
             if os.path.isdir(p):
                 out[rel] = "dir"
                 continue
@@ -570,7 +566,7 @@ def _print_case(res: dict) -> None:
         line += f"  {d.get('what', '')} @ {d.get('owner', d.get('file', ''))}"
         for k, v in res.get("problems", {}).items():
             line += f"\n      {k}: {v[0][:300]}"
-        line += f"\n      {res.get('reproduce', '')}"
+        line += f"\n      {reproducer_for(res)}"
     print(line, flush=True)
 
 
