@@ -209,6 +209,7 @@ def run(argv: list[str], *, hooks=None) -> int:
                       hooks=hooks)
     session.default_path = o.vos_path
     session.write_allowed = o.write
+    session.debug = o.debug is not None
     ok = False
     try:
         if o.command:

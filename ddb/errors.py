@@ -42,3 +42,14 @@ class ExitCode(Exception):
     def __init__(self, code: int):
         super().__init__(code)
         self.code = code
+
+
+def unreadable(path: str | None, e: Exception) -> DdbError:
+    """The last line of defence against damaged input: an exception that no decoder
+    turned into a CorruptionError, raised while a shard was being read, is still
+    one line naming the shard (the traceback is --debug's), not an internal error."""
+    kind = type(e).__qualname__
+    if type(e).__module__ != "builtins":
+        kind = f"{type(e).__module__}.{kind}"          # struct.error, not just 'error'
+    return DdbError(f"cannot read '{path}' ({kind}: {e}); the shard may be damaged "
+                    "(run with --debug for a traceback)")

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import click
 
-from .errors import DdbError, ExitCode, QuitRequested
+from vosfmt import VosError
+
+from .errors import DdbError, ExitCode, QuitRequested, unreadable
 
 
 class Info:
@@ -82,15 +84,24 @@ def command(table: dict, name: str, short: str, *, group: str | None = "vos",
 
 
 def run_command(table: dict, session, argv: list[str]) -> None:
-    """Run one command line (already split into words) against the session."""
+    """Run one command line (already split into words) against the session.
+
+    This is the one place where a command's failure becomes the user's
+    error, for one-shot runs, command files and the shell alike: a VosError
+    (a damaged or missing structure) is reported as its own message, and any
+    other exception met while a shard is open is taken for damage the
+    decoders did not catch (one line; --debug lets it through with its traceback).
+    """
     name, args = argv[0], argv[1:]
     cmd = table.get(name)
     if cmd is None:
         raise DdbError(f"Unknown command: '{name}'. Run 'help' to see available commands.")
     try:
         cmd.main(args, prog_name=name, standalone_mode=False, obj=session)
-    except (QuitRequested, ExitCode):
+    except (QuitRequested, ExitCode, DdbError):
         raise
+    except VosError as e:
+        raise DdbError(str(e)) from None
     except click.MissingParameter as e:
         raise DdbError(f"missing argument '{e.param.name if e.param else '?'}'") from None
     except click.NoSuchOption as e:
@@ -108,5 +119,9 @@ def run_command(table: dict, session, argv: list[str]) -> None:
         raise DdbError(msg) from None
     except click.Abort:
         raise KeyboardInterrupt from None
+    except Exception as e:
+        if session.shard is None or session.debug:
+            raise
+        raise unreadable(session.path, e) from None
     finally:
         session.out.flush()

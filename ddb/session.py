@@ -37,6 +37,7 @@ class Session:
         self.path: str | None = None
         self.write_mode = False
         self.write_allowed = False      # the global -w: what self-managed commands may change
+        self.debug = False              # --debug: unexpected exceptions keep their traceback
         self.batch_mode = batch
         self.hooks = hooks
 
@@ -52,6 +53,8 @@ class Session:
             shard = open_shard(path, write=write and not dry, db_root=db_path or db, hooks=self.hooks)
         except VosError as e:
             raise DdbError(str(e)) from None
+        except OSError as e:            # a directory, no permission, an I/O error
+            raise DdbError(f"cannot open '{path}': {e.strerror or e}") from None
         if uuid_str(shard.sb.pool_uuid) != puuid:
             shard.close()
             raise DdbError(f"pool uuid mismatch: the path names {puuid} but the shard belongs "

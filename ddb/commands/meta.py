@@ -222,9 +222,14 @@ def dtx_act_discard_invalid(s, path, dtx_id):
 # --- dtx_stat / dtx_aggr -------------------------------------------------------------
 
 def _when(unix: float | None, raw) -> str:
+    """A time as DAOS prints it; one no calendar can show (a damaged commit time far
+    beyond year 9999) is still printed, as its raw number."""
     if not unix or raw in (0, None):
         return "NA (NA)"
-    return f"{time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(unix))} ({raw})"
+    try:
+        return f"{time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(unix))} ({raw})"
+    except (OverflowError, OSError, ValueError):
+        return f"out of range ({raw})"
 
 
 def _stat_lines(entries, aggregated: int, details: bool):

@@ -5,7 +5,7 @@ import re
 
 import click
 
-from vosfmt import SingleValue, VosError
+from vosfmt import CorruptionError, SingleValue, VosError
 from vosfmt.checksum import csum_len, csum_name
 from vosfmt.constants import EPOCH_MAX
 from vosfmt.usage import space_usage
@@ -124,17 +124,27 @@ def _dump_sv(s, v: SingleValue | None, dst: str, printed: str) -> None:
     s.out.emit(None, doc)
 
 
+def _csum_len(e, printed: str) -> int:
+    """The checksum length of an extent's type: an unknown type (damage) cannot be cut
+    into chunk checksums, and says so instead of failing on a zero length."""
+    length = csum_len(e.csum_type)
+    if not length:
+        raise CorruptionError(f"extent {{{e.lo}-{e.hi}}} has unknown checksum type {e.csum_type}",
+                              structure="extent", path=printed)
+    return length
+
+
 def _dump_array(s, shard, extents, dst: str, printed: str) -> None:
     extents = [e for e in extents if e.csum_type and not e.is_punch]
     if not extents:
         s.out.emit(f"No checksum at {printed}", {"path": printed, "checksum": None})
         return
     first = extents[0]
-    name, length, chunk = csum_name(first.csum_type), csum_len(first.csum_type), first.chunk_size
+    name, length, chunk = csum_name(first.csum_type), _csum_len(first, printed), first.chunk_size
     rows, blobs = [], []
     for e in extents:
-        raw = shard.stored_checksum(e, printed)
-        parts = [raw[i:i + length] for i in range(0, len(raw), length)]
+        raw, n = shard.stored_checksum(e, printed), _csum_len(e, printed)
+        parts = [raw[i:i + n] for i in range(0, len(raw), n)]
         rows.append({"lo": e.lo, "hi": e.hi, "rsize": e.rsize, "epoch": e.epoch,
                      "checksums": [p.hex() for p in parts]})
         blobs.append(raw)

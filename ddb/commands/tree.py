@@ -102,10 +102,7 @@ def ls(s, recursive, details, path):
     handle = [s.shard, r.container, r.obj, r.dkey, r.akey][r.depth]
     idx = "".join(f"/[{p.index}]" for p in r.parts)
     val = "/".join([""] + [format_value(i, p.value, r.otype) for i, p in enumerate(r.parts)])
-    try:
-        _Lister(s.out, details, recursive).children(r.depth, handle, idx, val, r.otype, 0)
-    except VosError as e:
-        raise DdbError(str(e)) from None
+    _Lister(s.out, details, recursive).children(r.depth, handle, idx, val, r.otype, 0)
 
 
 @command(ALL, "value_dump", "Dump a value",
@@ -123,9 +120,9 @@ def value_dump(s, path, dst):
         raise DdbError(f"Path [{path}] is incomplete: it must end at an extent, or at an akey "
                        "holding a single value")
     v = r.extent if r.extent is not None else r.akey.single_value()
-    size = v.size if isinstance(v, SingleValue) else v.nbytes
+    size = 0 if v is None else v.size if isinstance(v, SingleValue) else v.nbytes
     shard = s.shard
-    if v is None or size == 0:
+    if size == 0:
         s.out.emit(f"No value at: {r.printed}", {"path": r.printed, "size": 0})
         return
     try:
