@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 import uuid as _uuid
 
-from vosfmt.constants import ObjType
+from vosfmt.constants import MAX_KEY, ObjType
 from vosfmt.keys import Oid
 from vosfmt.recordtype import Record
 
@@ -81,6 +81,31 @@ def _is_extent_text(s: str) -> bool:
     return s.startswith("{") and not s.startswith("{uint") and not s.startswith("{bin")
 
 
+def _shown(s: str) -> str:
+    """A path part quoted in a message, cut short: a message never echoes a megabyte."""
+    return repr(s if len(s) <= 64 else s[:61] + "...")
+
+
+#: the most significant digits an unsigned 64-bit number has, per base
+_U64_DIGITS = {10: 20, 16: 16, 8: 22}
+
+
+def _number(digits: str, base: int, level: int, what: str, bits: int = 64) -> int:
+    """An unsigned number of at most ``bits`` bits. Its length is checked before int()
+    converts it, so a part of a million digits costs nothing (and never meets
+    Python's limit on decimal conversions)."""
+    sig = digits.lstrip("0") or "0"
+    if len(sig) > _U64_DIGITS[base] or int(sig, base) >> bits:
+        raise PathError(level, f"{what} is out of range (at most {bits} bits)")
+    return int(sig, base)
+
+
+def _key_size(n: int, level: int) -> None:
+    """Refuse a key longer than any tree can hold before building its bytes."""
+    if n > MAX_KEY:
+        raise PathError(level, f"key of {n} bytes exceeds the {MAX_KEY}-byte limit")
+
+
 _INDEX = re.compile(r"\[(\d+)\]")
 
 
@@ -89,15 +114,15 @@ def _index(s: str, level: int) -> int | None:
         return None
     m = _INDEX.fullmatch(s)
     if not m:
-        raise PathError(level, f"invalid index {s!r} (expected [N])")
-    return int(m.group(1))
+        raise PathError(level, f"invalid index {_shown(s)} (expected [N])")
+    return _number(m.group(1), 10, level, f"index {_shown(s)}")
 
 
 # --- part parsers ----------------------------------------------------------------
 
 def parse_uuid(s: str) -> bytes:
     if len(s) != 36 or not re.fullmatch(r"[0-9a-fA-F]{8}(-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}", s):
-        raise PathError(0, f"invalid container uuid {s!r}")
+        raise PathError(0, f"invalid container uuid {_shown(s)}")
     b = _uuid.UUID(s).bytes
     if b == bytes(16):
         raise PathError(0, "the nil uuid is not a container")
@@ -107,27 +132,27 @@ def parse_uuid(s: str) -> bytes:
 def parse_oid(s: str) -> Oid:
     m = re.fullmatch(r"(\d+)\.(\d+)\.(\d+)\.(\d+)", s)
     if not m:
-        raise PathError(1, f"invalid object id {s!r} (expected hi.lo.shard.layout)")
-    hi, lo, shard, layout = (int(g) for g in m.groups())
-    if hi >= 1 << 64 or lo >= 1 << 64 or shard >= 1 << 32 or layout >= 1 << 32:
-        raise PathError(1, f"object id {s!r} is out of range")
-    return Oid(hi, lo, shard, layout)
+        raise PathError(1, f"invalid object id {_shown(s)} (expected hi.lo.shard.layout)")
+    what = f"object id {_shown(s)}"
+    return Oid(*(_number(g, 10, 1, what, bits) for g, bits in zip(m.groups(), (64, 64, 32, 32))))
 
 
 _TYPED = re.compile(r"\{(uint8|uint16|uint32|uint64|bin)(?:\((\d+)\))?: ?([^{}]*)\}")
 _WIDTH = {"uint8": 1, "uint16": 2, "uint32": 4, "uint64": 8}
 
 
-def _strtoul(v: str) -> int | None:
-    """C strtoul(base 0) over the whole string: 0x hex, leading 0 octal, else decimal."""
+def _strtoul(v: str, level: int) -> int | None:
+    """C strtoul(base 0) over the whole string: 0x hex, leading 0 octal, else decimal;
+    beyond 64 bits is out of range (strtoul's ERANGE)."""
     if v == "":
         return 0
+    what = f"integer {_shown(v)}"
     if re.fullmatch(r"0[xX][0-9a-fA-F]+", v):
-        return int(v, 16)
+        return _number(v[2:], 16, level, what)
     if re.fullmatch(r"0[0-7]*", v):
-        return int(v, 8)
+        return _number(v, 8, level, what)
     if re.fullmatch(r"[1-9][0-9]*", v):
-        return int(v)
+        return _number(v, 10, level, what)
     return None
 
 
@@ -138,19 +163,20 @@ def parse_key(s: str, level: int = 2) -> bytes:
     if s[0] == "{":
         m = _TYPED.fullmatch(s)
         if not m:
-            raise PathError(level, f"invalid typed key {s!r}")
+            raise PathError(level, f"invalid typed key {_shown(s)}")
         kind, _size, val = m.groups()
         if kind == "bin":
             if not re.fullmatch(r"0[xX]([0-9a-fA-F]{2})+", val):
-                raise PathError(level, f"invalid binary key {s!r} (0x and pairs of hex digits)")
+                raise PathError(level, f"invalid binary key {_shown(s)} (0x and pairs of hex digits)")
+            _key_size(len(val) // 2 - 1, level)
             return bytes.fromhex(val[2:])
-        n = _strtoul(val)
+        n = _strtoul(val, level)
         if n is None:
-            raise PathError(level, f"invalid integer in key {s!r}")
+            raise PathError(level, f"invalid integer in key {_shown(s)}")
         w = _WIDTH[kind]
         return (n & ((1 << (8 * w)) - 1)).to_bytes(w, "little")
     if s[0] == "}":
-        raise PathError(level, f"invalid key {s!r}")
+        raise PathError(level, f"invalid key {_shown(s)}")
     out = bytearray()
     i = 0
     while i < len(s):
@@ -164,28 +190,30 @@ def parse_key(s: str, level: int = 2) -> bytes:
         if c == "{":
             m = re.fullmatch(r"\{(\d+)\}", s[i:])
             if not m:
-                raise PathError(level, f"invalid size suffix in key {s!r}")
-            n = int(m.group(1))
+                raise PathError(level, f"invalid size suffix in key {_shown(s)}")
+            n = _number(m.group(1), 10, level, f"key size in {_shown(s)}")
+            _key_size(n, level)
             if n == 0 or n < len(out):
-                raise PathError(level, f"size {n} is smaller than the key {s!r}")
+                raise PathError(level, f"size {n} is smaller than the key {_shown(s)}")
             out += bytes(n - len(out))
             break
         if c == "}":
-            raise PathError(level, f"unescaped '}}' in key {s!r}")
+            raise PathError(level, f"unescaped '}}' in key {_shown(s)}")
         out += c.encode()
         i += 1
     if not out:
         raise PathError(level, "empty key")
+    _key_size(len(out), level)
     return bytes(out)
 
 
 def parse_extent(s: str) -> tuple[int, int]:
     m = re.fullmatch(r"\{(\d+)-(\d+)\}", s)
     if not m:
-        raise PathError(4, f"invalid extent {s!r} (expected {{lo-hi}})")
-    lo, hi = int(m.group(1)), int(m.group(2))
-    if hi < lo or hi >= 1 << 64:
-        raise PathError(4, f"invalid extent {s!r}: hi must be >= lo")
+        raise PathError(4, f"invalid extent {_shown(s)} (expected {{lo-hi}})")
+    lo, hi = (_number(g, 10, 4, f"extent {_shown(s)}") for g in m.groups())
+    if hi < lo:
+        raise PathError(4, f"invalid extent {_shown(s)}: hi must be >= lo")
     return lo, hi
 
 
@@ -197,7 +225,7 @@ def parse_path(text: str) -> list[Part]:
     """Parse a VOS path into up to five parts (index or value each)."""
     raw = split_parts(text or "")
     if len(raw) > 5:
-        raise PathError(None, f"too many parts in path {text!r} (at most cont/obj/dkey/akey/extent)")
+        raise PathError(None, f"too many parts in path {_shown(text)} (at most cont/obj/dkey/akey/extent)")
     parts = []
     for level, s in enumerate(raw):
         if s == "":

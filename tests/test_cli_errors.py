@@ -11,6 +11,8 @@ import json
 import os
 import random
 import shutil
+import subprocess
+import sys
 
 import pytest
 from click.testing import CliRunner
@@ -26,6 +28,7 @@ from vosfmt.keys import extent_key, uuid_str
 from vosfmt.records import enc_extent
 from vosfmt.smd import SysDb
 
+DDB = os.path.join(os.path.dirname(sys.executable), "ddb")
 NEW_DEV = "11111111-2222-3333-4444-555555555555"
 WRITE_MODE = ["Can only modify the SMD sys db in 'write mode'",
               "ERROR: ddb: DER_INVAL(-1003): Invalid parameters"]
@@ -331,3 +334,54 @@ def test_damage_sweep(image_copy, capsys, preset):
         assert file_state(root) == before, (seed, "a read-only command changed the image")
         with open(shard, "wb") as f:
             f.write(pristine)
+
+
+# --- 20: sizes are checked before a path part is built ----------------------------------
+
+BIG = "9" * 5000                                       # beyond Python's int-from-text limit
+KEY_LIMIT = "DER_INVAL(-1003): Invalid parameters: key of {} bytes exceeds the 512-byte limit"
+
+
+@pytest.mark.parametrize("path,level,detail", [
+    ("/[1]/[0]/x{99999999999}", "DKEY is invalid", KEY_LIMIT.format(99999999999)),
+    ("/[1]/[0]/[0]/x{600}", "AKEY is invalid", KEY_LIMIT.format(600)),
+    ("/[1]/[0]/{bin:0x" + "ab" * 100000 + "}", "DKEY is invalid", KEY_LIMIT.format(100000)),
+    ("/[1]/[0]/" + "k" * 513, "DKEY is invalid", KEY_LIMIT.format(513)),
+    (f"/[{BIG}]", "Container is invalid",
+     f"DER_INVAL(-1003): Invalid parameters: index '[{'9' * 60}...' is out of range (at most 64 bits)"),
+    (f"/[1]/{BIG}.1.0.0", "Object is invalid",
+     f"DER_INVAL(-1003): Invalid parameters: object id '{'9' * 61}...' is out of range (at most 64 bits)"),
+    ("/[1]/1.2.3.4294967296", "Object is invalid",
+     "DER_INVAL(-1003): Invalid parameters: object id '1.2.3.4294967296' is out of range (at most 32 bits)"),
+    (f"/[1]/[0]/x{{{BIG}}}", "DKEY is invalid",
+     f"DER_INVAL(-1003): Invalid parameters: key size in 'x{{{'9' * 59}...' is out of range (at most 64 bits)"),
+    ("/[1]/[0]/{uint64:" + "9" * 30 + "}", "DKEY is invalid",
+     f"DER_INVAL(-1003): Invalid parameters: integer '{'9' * 30}' is out of range (at most 64 bits)"),
+    ("/[1]/[0]/{uint64:0x1" + "0" * 16 + "}", "DKEY is invalid",
+     f"DER_INVAL(-1003): Invalid parameters: integer '0x1{'0' * 16}' is out of range (at most 64 bits)"),
+    ("/[1]/[0]/[0]/[1]/{0-18446744073709551616}", "RECX is invalid",
+     "DER_INVAL(-1003): Invalid parameters: extent '{0-18446744073709551616}' is out of range "
+     "(at most 64 bits)"),
+    (f"/[1]/[0]/[0]/[1]/{{{BIG}-{BIG}}}", "RECX is invalid",
+     f"DER_INVAL(-1003): Invalid parameters: extent '{{{'9' * 60}...' is out of range (at most 64 bits)"),
+])
+def test_oversized_path_parts(built, capsys, path, level, detail):
+    shard = list_shards(built("small"))[0]
+    assert main([shard, "ls", path]) == 1
+    out = capsys.readouterr()
+    assert out.out.splitlines() == [level]
+    assert out.err.splitlines() == [f"ERROR: ddb: {detail}"]
+
+
+def test_padded_key_is_refused_before_it_is_built(built):
+    """x{500000000} used to allocate half a gigabyte first: under a 256 MiB address-space
+    limit that was a MemoryError, now it is the key-size error."""
+    resource = pytest.importorskip("resource")
+    shard = list_shards(built("small"))[0]
+
+    def limit():
+        resource.setrlimit(resource.RLIMIT_AS, (256 << 20, 256 << 20))
+    r = subprocess.run([DDB, shard, "ls", "/[1]/[0]/x{500000000}"], capture_output=True,
+                       text=True, preexec_fn=limit, timeout=120)
+    assert (r.returncode, r.stdout, r.stderr) == (
+        1, "DKEY is invalid\n", "ERROR: ddb: " + KEY_LIMIT.format(500000000) + "\n")
