@@ -523,8 +523,10 @@ def _tail(r: Run) -> str:
 
 # --- the campaign -------------------------------------------------------------------------------
 
-def campaign(presets, seeds, kinds=None, scale=None, jsonl=None, verbose=True, base=None):
-    """Run every (preset, seed[, kind]) case; return the list of case results."""
+def campaign(presets, seeds, kinds=None, scale=None, jsonl=None, verbose=True, base=None,
+             only=None):
+    """Run every (preset, seed[, kind]) case -- or only the (preset, seed) pairs in
+    ``only`` -- and return the list of case results."""
     base = base or tempfile.mkdtemp(prefix="ddb-damage-")
     results = []
     out = open(jsonl, "a") if jsonl else None
@@ -533,6 +535,8 @@ def campaign(presets, seeds, kinds=None, scale=None, jsonl=None, verbose=True, b
             sc = (scale or 0.01) if preset == "large" else 1.0
             p = Pristine(preset, base, sc)
             for seed in seeds:
+                if only is not None and (preset, seed) not in only:
+                    continue
                 for kind in (kinds or [None]):
                     t = time.monotonic()
                     try:
@@ -674,13 +678,20 @@ def main(argv=None) -> int:
     ap.add_argument("--scale", type=float, default=None, help="scale of the large preset (0.01)")
     ap.add_argument("--jsonl", default=None, help="append one JSON line per case here")
     ap.add_argument("--report", metavar="JSONL", help="only summarize and group a finished run")
+    ap.add_argument("--rerun", metavar="JSONL", help="run again only the failed cases of a run")
     a = ap.parse_args(argv)
+    only = None
+    if a.rerun:
+        failed = [r for r in load(a.rerun) if not is_ok(r)]
+        only = {(r["preset"], r["seed"]) for r in failed}
+        a.presets = ",".join(dict.fromkeys(r["preset"] for r in failed))
+        a.seeds = ",".join(str(s) for s in sorted({r["seed"] for r in failed}))
     if a.report:
         res = load(a.report)
         print(summary(res) + "\n" + grouped(res))
         return 0 if all(is_ok(r) for r in res) else 1
-    res = campaign(a.presets.split(","), _seeds(a.seeds), a.kinds.split(",") if a.kinds else None,
-                   a.scale, a.jsonl)
+    res = campaign(a.presets.split(","), _seeds(a.seeds) if a.seeds else [],
+                   a.kinds.split(",") if a.kinds else None, a.scale, a.jsonl, only=only)
     print(summary(res))
     return 0 if all(is_ok(r) for r in res) else 1
 
