@@ -57,7 +57,11 @@ FAILURES = ("INTERNAL-ERROR", "READONLY-WRITE", "UNCLEAN-SECOND-RUN", "MISSED", 
 BASE_COMMANDS = ("ls -r", "superblock_dump", "dtx_stat", "vea_dump")
 VOS_ERRORS = {n for n, c in vars(vos_errors).items()
               if isinstance(c, type) and issubclass(c, vos_errors.VosError)}
-CRASH_MARKS = ("internal error", "Traceback (most recent call last)")
+#: what a crash prints: ddb's internal-error line, a traceback, or the one-line form
+#: run_command gives any non-VosError met on an open shard ("cannot read ... the shard
+#: may be damaged") -- still a decoder or command bug, only worded as damage
+CRASH_MARKS = ("internal error", "Traceback (most recent call last)",
+               "run with --debug for a traceback")
 
 
 # --- running ddb ----------------------------------------------------------------------
