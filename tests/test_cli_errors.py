@@ -13,12 +13,16 @@ import random
 import shutil
 import subprocess
 import sys
+import time
 
 import pytest
 from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from conftest import file_state
-from ddb.cli import cli, main
+from ddb.cli import cli, main, split_line
+from ddb.errors import DdbError
 from ddb.vospath import format_key
 from vosfmt import open_shard
 from vosfmt.btree import page_crc
@@ -385,3 +389,73 @@ def test_padded_key_is_refused_before_it_is_built(built):
                        text=True, preexec_fn=limit, timeout=120)
     assert (r.returncode, r.stdout, r.stderr) == (
         1, "DKEY is invalid\n", "ERROR: ddb: " + KEY_LIMIT.format(500000000) + "\n")
+
+
+# --- 21: command-file lines split in linear time; a file that is not UTF-8 is an error -----
+
+shell_text = st.text(st.sampled_from(list("ab \t'\"\\#;|$`\n\r") + ["é", "\x00", "\x0b"]), max_size=24)
+
+
+@settings(max_examples=3000, deadline=None)
+@given(shell_text)
+def test_split_line_is_shlex(line):
+    """Same words and messages as shlex.split(posix=True), which it replaces."""
+    import shlex
+    try:
+        expected = shlex.split(line, comments=False, posix=True)
+    except ValueError as e:
+        with pytest.raises(DdbError) as err:
+            split_line(line)
+        assert err.value.message == f"invalid args: {e}"
+        return
+    assert split_line(line) == expected
+
+
+def _best_split_time(line: str, runs: int) -> float:
+    best = float("inf")
+    for _ in range(runs):
+        t = time.perf_counter()
+        split_line(line)
+        best = min(best, time.perf_counter() - t)
+    return best
+
+
+def test_split_line_is_linear():
+    """Ten times the line, about ten times the work: compared with a baseline in the same
+    process (shlex took ~50x for 10x the length, and a minute for 640k characters)."""
+    def line(n):
+        return 'ls -r "/[1]/[0]/' + "a\\\"" * (n // 3) + '" tail \'' + "b" * (n // 3) + "'"
+    n = 640_000 // 3
+    assert split_line(line(640_000)) == ["ls", "-r", "/[1]/[0]/" + 'a"' * n, "tail", "b" * n]
+    small = _best_split_time(line(64_000), 5)
+    big = _best_split_time(line(640_000), 1)
+    for _ in range(4):
+        if big < 30 * small:
+            break
+        assert big < 100 * small, (small, big)     # clearly superlinear: no need to insist
+        big = min(big, _best_split_time(line(640_000), 1))
+    assert big < 30 * small, (small, big)
+
+
+def test_long_command_file_line(built, tmp_path):
+    shard = list_shards(built("small"))[0]
+    line = f'ls "/[1]/[0]/{"k" * 640_000}"'
+    cmds = tmp_path / "long.ddb"
+    cmds.write_text(line + "\n")
+    r = ddb("-s", shard, "-f", str(cmds))
+    assert r.exit_code == 1 and r.stdout == "DKEY is invalid\n"
+    assert r.stderr == f'ERROR: ddb: Failed running command "{line}": {KEY_LIMIT.format(640_000)}\n'
+
+
+def test_command_file_that_is_not_utf8(built, tmp_path):
+    """The lines before the bad one run; the error names the line (not a decoder chunk)."""
+    shard = list_shards(built("small"))[0]
+    cmds = tmp_path / "latin1.ddb"
+    cmds.write_bytes(b"version\nls /caf\xe9\nversion\n")
+    from ddb import __version__
+    for source, stdin in ((str(cmds), None), ("-", cmds.read_bytes())):
+        r = ddb("-s", shard, "-f", source, input=stdin)
+        assert r.exit_code == 1
+        assert r.stdout == f"ddb version {__version__}\n"
+        assert r.stderr == (f'ERROR: ddb: Error reading file "{source}": line 2 is not UTF-8 text '
+                            "(byte 0xe9 at column 8)\n")
