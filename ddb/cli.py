@@ -219,9 +219,12 @@ def _decoded(raw, path: str, n: int) -> str:
                        f"{raw[e.start]:#04x} at column {e.start + 1})") from None
 
 
-def report(session, e: DdbError, prefix: str = "") -> None:
-    session.out.error_lines(e.stdout, e.stderr)
+def fail(out, e: DdbError, prefix: str = "", **fields) -> None:
+    """The one way a failure is reported: ``out.error`` (text lines, or one JSON error
+    document with --json) and then ``ERROR: ddb: <prefix><message>`` on stderr."""
+    out.error(e, **fields)
     sys.stderr.write(f"ERROR: ddb: {prefix}{e.message}\n")
+    sys.stderr.flush()
 
 
 def run(argv: list[str], *, hooks=None) -> int:
@@ -259,8 +262,8 @@ def run(argv: list[str], *, hooks=None) -> int:
         if o.command:
             name = o.command[0]
             if name not in TABLE:
-                sys.stderr.write(f"ERROR: ddb: Unknown command: '{name}'. "
-                                 "Run 'help' to see available commands.\n")
+                fail(session.out, DdbError(f"Unknown command: '{name}'. "
+                                           "Run 'help' to see available commands."))
                 print_help_commands(TABLE, HIDDEN, sys.stderr)
                 return 1
             if o.vos_path and name not in SELF_MANAGED and "-h" not in o.command[1:2] \
@@ -288,7 +291,7 @@ def run(argv: list[str], *, hooks=None) -> int:
                 except ExitCode as e:
                     last = e.code
                 except DdbError as e:
-                    report(session, e, f"Failed running command \"{line}\": ")
+                    fail(session.out, e, f"Failed running command \"{line}\": ", command=line)
                     if session.batch_mode == "atomic" and session.shard is not None:
                         sys.stderr.write("ddb: atomic batch abandoned: nothing was changed\n")
                     return 1
@@ -319,8 +322,22 @@ def _auto_open(session, o: Options) -> None:
     try:
         session.open(o.vos_path, write=o.write, db_path=o.db_path)
     except DdbError as e:
-        session.out.error_lines(e.stdout, e.stderr)
-        raise DdbError(f"Error opening VOS path '{o.vos_path}': {e.message}") from None
+        raise DdbError(f"Error opening VOS path '{o.vos_path}': {e.message}", stdout=e.stdout,
+                       stderr=e.stderr) from None
+
+
+def _json_requested(argv: list[str]) -> bool:
+    """Whether --json is among the global options, for errors raised before (or while)
+    they are parsed: under --json even those are a JSON document on stdout."""
+    words = iter(argv)
+    for a in words:
+        if a == "--json":
+            return True
+        if a in _VALUE_OPTS:
+            next(words, None)
+        elif not a.startswith("-") or a in ("-", "--"):
+            return False
+    return False
 
 
 def main(argv=None) -> int:
@@ -329,13 +346,8 @@ def main(argv=None) -> int:
     try:
         return run(args)
     except DdbError as e:
-        sys.stdout.flush()
-        for line in e.stdout:
-            sys.stdout.write(line + "\n")
-        sys.stdout.flush()
-        for line in e.stderr:
-            sys.stderr.write(line + "\n")
-        sys.stderr.write(f"ERROR: ddb: {e.message}\n")
+        from .output import Output
+        fail(Output(_json_requested(args)), e)
         return 1
     except KeyboardInterrupt:
         sys.stderr.write("interrupted\n")
@@ -346,8 +358,9 @@ def main(argv=None) -> int:
     except Exception as e:  # a bug: one line unless --debug
         if debug:
             raise
-        sys.stderr.write(f"ERROR: ddb: internal error: {type(e).__name__}: {e} "
-                         "(run with --debug for a traceback)\n")
+        from .output import Output
+        fail(Output(_json_requested(args)), DdbError(f"internal error: {type(e).__name__}: {e} "
+                                                     "(run with --debug for a traceback)"))
         return 1
 
 

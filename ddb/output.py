@@ -37,6 +37,20 @@ class Output:
             self._buf.clear()
         sys.stdout.flush()
 
+    def error(self, e, **fields) -> None:
+        """A failed command: its text-mode lines, or with --json one error document, on
+        stdout (after what the command printed); the C layer's lines on stderr. The runner
+        then writes its own error line to stderr."""
+        self.flush()
+        if self.json:
+            sys.stdout.write(self._dumps(error_document(e, **fields)) + "\n")
+        else:
+            for line in e.stdout:
+                sys.stdout.write(line + "\n")
+        sys.stdout.flush()
+        for line in e.stderr:
+            sys.stderr.write(line + "\n")
+
     def error_lines(self, stdout=(), stderr=()) -> None:
         self.flush()
         for line in stdout:
@@ -45,3 +59,20 @@ class Output:
         sys.stdout.flush()
         for line in stderr:
             sys.stderr.write(line + "\n")
+
+
+def error_document(e, **fields) -> dict:
+    """``{"error": message, ...fields}``, plus the level a path failed at (DAOS ddb's
+    ``Container is invalid`` ... line) as ``level``, other stdout lines as ``output``
+    and the C layer's stderr lines as ``details``."""
+    from .vospath import LEVEL_ERRORS
+    doc = {"error": e.message, **fields}
+    level = [line for line in e.stdout if line in LEVEL_ERRORS]
+    other = [line for line in e.stdout if line not in LEVEL_ERRORS]
+    if level:
+        doc["level"] = level[0]
+    if other:
+        doc["output"] = other
+    if e.stderr:
+        doc["details"] = list(e.stderr)
+    return doc

@@ -459,3 +459,73 @@ def test_command_file_that_is_not_utf8(built, tmp_path):
         assert r.stdout == f"ddb version {__version__}\n"
         assert r.stderr == (f'ERROR: ddb: Error reading file "{source}": line 2 is not UTF-8 text '
                             "(byte 0xe9 at column 8)\n")
+
+
+# --- 22: under --json a failure is one JSON document on stdout, the message on stderr -----
+
+INVALID = "DER_INVAL(-1003): Invalid parameters: "
+
+
+@pytest.mark.parametrize("path,level,detail", [
+    ("/[7]", "Container is invalid", "no container at index 7"),
+    ("/[1]/[9]", "Object is invalid", "no object at index 9 in container {cont}"),
+    ("/[1]/[0]/nope", "DKEY is invalid", "no dkey nope in /{cont}/{oid}"),
+    ("/[1]/[0]/dkey-1/[5]", "AKEY is invalid", None),
+    ("/[1]/[0]/dkey-1/akey-2/{1-2}", "RECX is invalid", None),
+])
+def test_json_path_error_is_one_document(built, capsys, path, level, detail):
+    shard = list_shards(built("small"))[0]
+    assert main(["--json", shard, "ls", "/[1]"]) == 0
+    cont = json.loads(capsys.readouterr().out.splitlines()[0])["listing"].split(") /")[1]
+    assert main([shard, "ls", "/[1]/[0]"]) == 0
+    oid = capsys.readouterr().out.splitlines()[0].split("/")[-1].rstrip("'")
+    assert main(["--json", shard, "ls", path]) == 1
+    out, err = capsys.readouterr()
+    (line,) = out.splitlines()
+    doc = json.loads(line)
+    assert doc["level"] == level and doc["error"].startswith(INVALID)
+    if detail is not None:
+        assert doc == {"error": INVALID + detail.format(cont=cont, oid=oid), "level": level}
+    assert err.splitlines() == [f"ERROR: ddb: {doc['error']}"]
+    assert main([shard, "ls", path]) == 1                    # text mode: DAOS ddb's level line
+    assert capsys.readouterr().out == level + "\n"
+
+
+def test_json_errors_of_a_command_file(built, capsys, monkeypatch):
+    import io
+    shard = list_shards(built("small"))[0]
+    monkeypatch.setattr(sys, "stdin", io.StringIO("version\nls /[7]\nversion\n"))
+    assert main(["--json", "-s", shard, "-f", "-"]) == 1
+    out, err = capsys.readouterr()
+    from ddb import __version__
+    assert [json.loads(line) for line in out.splitlines()] == [
+        {"version": __version__},
+        {"error": INVALID + "no container at index 7", "command": "ls /[7]",
+         "level": "Container is invalid"}]
+    assert err.splitlines() == [f'ERROR: ddb: Failed running command "ls /[7]": {INVALID}'
+                                "no container at index 7"]
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["--json", "--bogus"], "unknown flag `--bogus'. Run 'ddb --help' for usage."),
+    (["--json", "-f", "x", "ls"], "Cannot use both command file and a command string"),
+    (["--json", "-s", "/nonexistent/5594aa6b-342f-4d0a-ba5e-4842fab428f7/vos-0", "ls"],
+     "Error opening VOS path '/nonexistent/5594aa6b-342f-4d0a-ba5e-4842fab428f7/vos-0': "
+     "DER_NONEXIST(-1005): The specified entity does not exist: no such file "
+     "'/nonexistent/5594aa6b-342f-4d0a-ba5e-4842fab428f7/vos-0'"),
+])
+def test_json_run_errors_are_documents(capsys, argv, message):
+    assert main(argv) == 1
+    out, err = capsys.readouterr()
+    assert json.loads(out) == {"error": message}
+    assert err.splitlines() == [f"ERROR: ddb: {message}"]
+
+
+def test_json_write_mode_error_carries_the_details(image_copy, capsys):
+    shard = list_shards(image_copy("small"))[0]
+    assert main(["--json", shard, "rm", "/[1]/[0]"]) == 1
+    out, err = capsys.readouterr()
+    assert json.loads(out) == {"error": "DER_INVAL(-1003): Invalid parameters",
+                               "details": ["Can only modify the VOS tree in 'write mode'"]}
+    assert err.splitlines() == ["Can only modify the VOS tree in 'write mode'",
+                                "ERROR: ddb: DER_INVAL(-1003): Invalid parameters"]
