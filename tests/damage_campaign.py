@@ -48,6 +48,8 @@ from fixtures.damage import damage                              # noqa: E402
 from fixtures.export import export_container                    # noqa: E402
 from vosfmt import VosError, open_shard                         # noqa: E402
 from vosfmt import errors as vos_errors                         # noqa: E402
+from vosfmt.constants import (DTX_LID_ABORTED, DTX_LID_COMMITTED,  # noqa: E402
+                              DTX_LID_SOLO_FLAG)
 from vosfmt.image import list_shards                            # noqa: E402
 
 SEPARATOR = "version"              # a command whose one output line splits the transcript
@@ -341,9 +343,15 @@ def self_consistent(p, root: str, parts: dict, shown: dict, scope: list) -> str 
     return f"reads differently from its rebuilt content: {diff[:3]}" if diff else None
 
 
-def _content(img: dict) -> list:
-    """An export's containers without DTX local ids (the builder assigns those)."""
-    text = json.dumps([x["containers"] for x in img["pools"]], sort_keys=True)
+def _content(img: dict) -> str:
+    """An export's containers without DTX local ids (the builder assigns those); a
+    solo-marked id (bit 31) means committed, as no id does."""
+    def strip(x):
+        if isinstance(x, dict):
+            return {k: strip(v) for k, v in x.items()
+                    if not (k == "lid" and isinstance(v, int) and v & DTX_LID_SOLO_FLAG)}
+        return [strip(v) for v in x] if isinstance(x, list) else x
+    text = json.dumps(strip([x["containers"] for x in img["pools"]]), sort_keys=True)
     return re.sub(r'"lid": \d+', '"lid": 0', text)
 
 
@@ -368,15 +376,20 @@ def _content_view(shown: dict, p) -> dict:
 FREE_FIELDS = {"key", "data", "epoch", "minor", "punch_minor", "update_minor", "age", "cmt_time",
                "hae", "newest_aggregated", "global_stable_epoch", "sync_epoch", "ver",
                "dkey_hash", "pad", "reserved"}
-#: ilog / record local ids that need no DTX entry (committed, aborted)
-FREE_LIDS = {0, 1}
+#: ilog / record local ids that need no DTX entry: committed, aborted, and any id with
+#: the solo bit (31), which upstream VOS counts as committed after a restart
+FREE_LIDS = {DTX_LID_COMMITTED, DTX_LID_ABORTED}
+
+
+def _free_lid(lid) -> bool:
+    return isinstance(lid, int) and (lid in FREE_LIDS or bool(lid & DTX_LID_SOLO_FLAG))
 
 
 def undetectable_reason(desc: dict, pristine) -> str | None:
     """Why a self-consistent difference is undetectable by design; None if it is not."""
     name = (desc.get("inner_field") or desc.get("field") or "").rsplit(".", 1)[-1]
     if desc.get("crc_recomputed") and desc["kind"] != "blob_header_field":
-        if name in FREE_FIELDS or (name in ("tx_id", "dtx_lid") and desc.get("new") in FREE_LIDS):
+        if name in FREE_FIELDS or (name in ("tx_id", "dtx_lid") and _free_lid(desc.get("new"))):
             return f"undetectable: consistent rewrite ({name})"
         return None
     owner = desc.get("owner") or ""
