@@ -15,8 +15,8 @@ import os
 import random
 
 
-class SimulatedCrash(Exception):
-    pass
+class SimulatedCrash(BaseException):
+    """A power cut: like SIGKILL, nothing in the product may catch it (hence BaseException)."""
 
 
 class FaultInjector:

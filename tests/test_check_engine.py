@@ -130,7 +130,7 @@ def test_an_image_without_its_sys_db_is_still_checked(image_copy):
     shutil.rmtree(os.path.join(root, "daos_sys"))
     before = tree(root)
     r = ddb("check", "start", "-n", "-D", root)
-    assert r.exit_code == EXIT_LEFT and "SMD_BLOB_MISSING" in r.stdout
+    assert r.exit_code == EXIT_LEFT and "SMD_DB_UNREADABLE" in r.stdout and "no SMD sys db" in r.stdout
     assert tree(root) == before
     r = ddb("check", "start", "-y", "-D", root)
     assert r.exit_code == EXIT_FIXED
