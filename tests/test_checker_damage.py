@@ -14,9 +14,11 @@ import shutil
 import pytest
 from click.testing import CliRunner
 
+from conftest import file_state
 from ddb.cli import cli
 from fixtures import build, export_image
 from fixtures.corrupt import NAMES, branch_pages, edit_node, inject
+from fixtures.damage import damage
 from vosfmt import open_shard
 from vosfmt.constants import PAGE_SIZE
 from vosfmt.image import list_shards
@@ -340,3 +342,44 @@ def test_punched_and_pending_keys_without_values_are_not_empty(built, tmp_path):
     assert check(root, "-n") == (0, {})
     for name in ("small", "dtx", "posix"):          # posix: empty files are objects with no dkeys
         assert check(built(name), "-n") == (0, {}), name
+
+
+# --- a shard file cut short ---------------------------------------------------------------
+
+def _files(root):
+    """Bytes and mtimes of the image's files (not the checker's store)."""
+    return {p: s for p, s in file_state(root).items() if "check_db" not in p and "check.lock" not in p}
+
+
+@pytest.mark.parametrize("preset,seed", [("small", 5), ("unit", 6)])
+def test_a_truncated_shard_is_a_finding_extended_and_rebuilt(copy, preset, seed):
+    root = copy(preset)
+    desc = damage(root, seed, "truncate")
+    path = os.path.join(root, desc["file"])
+    r = ddb(path, "ls")                             # readers still refuse it, naming why
+    assert r.exit_code != 0 and "shard file is truncated" in r.stderr
+    files = _files(root)
+    code, names = check(root, "-n")
+    assert code == 4 and names.get("SHARD_TRUNCATED") == 1, names
+    assert _files(root) == files                    # -n wrote nothing
+    code, names = check(root, "-y")
+    assert code == 1 and "SHARD_TRUNCATED" in names and "TREE_NODE_UNREADABLE" in names, names
+    assert check(root, "-n") == (0, {})
+    with open_shard(path) as sh:
+        assert os.path.getsize(path) == sh.sb.total_pages * PAGE_SIZE
+
+
+def test_other_repairs_do_not_write_a_truncated_shard(copy):
+    """Only the chosen extension opens a truncated file for writing: a rebuild alone fails."""
+    from ddb.checker.repair import repair_shard
+    from ddb.checker.scan import ShardScan
+    from vosfmt import VosError
+    root = copy("small")
+    desc = damage(root, 5, "truncate")
+    path = os.path.join(root, desc["file"])
+    with open_shard(path, db_root=root, truncated_ok=True) as sh:
+        findings = [f for f in ShardScan(sh).run() if f.problem.name != "SHARD_TRUNCATED"]
+    before = file_state(root)[path]
+    with pytest.raises(VosError, match="truncated"):
+        repair_shard(path, root, [(f, f.problem.default) for f in findings])
+    assert file_state(root)[path] == before

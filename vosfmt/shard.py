@@ -122,7 +122,10 @@ class Shard:
     """An open pool shard file (read-only unless opened with ``write=True``)."""
 
     def __init__(self, path: str, *, write: bool = False, db_root: str | None = None,
-                 hooks=None):
+                 hooks=None, truncated_ok: bool = False):
+        """``truncated_ok``: open a shard file shorter than its superblock describes (the
+        checker, which reports it and reads the missing pages as unreadable); ``truncated``
+        then holds (file size, described size). Every other user gets the error."""
         self.path = path
         self.hooks = hooks
         self.df = DataFile(path, writable=write, hooks=hooks)
@@ -135,6 +138,7 @@ class Shard:
                 acquire(self.df.fd, path)
                 self._locked = True
                 self.sb = self._read_superblock()     # what the previous writer left
+            self.truncated = self._check_size(truncated_ok)
         except Exception:
             self.df.close()
             raise
@@ -197,12 +201,31 @@ class Shard:
         sb = max(candidates, key=lambda s: s.generation)
         self.superblock_problems = problems
         self.slot_faults = faults
-        size = self.df.size()
-        if size < sb.total_pages * sb.page_size:
-            raise CorruptionError(f"shard file is truncated: {size} bytes, the superblock "
-                                  f"describes {sb.total_pages} pages", offset=size,
-                                  structure="superblock", file=self.path)
         return sb
+
+    def _check_size(self, truncated_ok: bool) -> tuple[int, int] | None:
+        """(file size, described size) of a file shorter than its superblock says, else None;
+        raises unless ``truncated_ok`` (reading past the end would look like damaged pages)."""
+        size, want = self.df.size(), self.sb.total_pages * self.sb.page_size
+        if size >= want:
+            return None
+        if not truncated_ok:
+            raise CorruptionError(f"shard file is truncated: {size} bytes, the superblock "
+                                  f"describes {self.sb.total_pages} pages", offset=size,
+                                  structure="superblock", file=self.path)
+        return size, want
+
+    def extend_to_superblock(self) -> None:
+        """Give a truncated shard file back the size its superblock describes, the missing
+        pages zero (the checker's repair). Crash-safe: no byte in use changes, only pages
+        past the end appear; what they held stays lost and reads as damaged pages."""
+        if not self.writable:
+            raise ReadOnlyError(f"{self.path} is opened read-only")
+        if self.truncated is None:
+            return
+        self.df.truncate(self.truncated[1])
+        self.df.sync()
+        self.truncated = None
 
     def _unusable(self, problems: list, faults: dict) -> None:
         """Raise the error of a shard with no usable superblock copy, the most telling first."""
@@ -468,8 +491,8 @@ def default_db_root(shard_path: str) -> str:
 
 
 def open_shard(path: str, *, write: bool = False, db_root: str | None = None,
-               hooks=None) -> Shard:
-    return Shard(path, write=write, db_root=db_root, hooks=hooks)
+               hooks=None, truncated_ok: bool = False) -> Shard:
+    return Shard(path, write=write, db_root=db_root, hooks=hooks, truncated_ok=truncated_ok)
 
 
 # --- navigation handles ----------------------------------------------------------

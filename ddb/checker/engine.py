@@ -489,7 +489,7 @@ class Checker:
                     self.progress(path, index, count, 3, 3)
             else:
                 try:
-                    with open_shard(path, db_root=self.db_root) as shard:
+                    with open_shard(path, db_root=self.db_root, truncated_ok=True) as shard:
                         def prog(n, total):
                             bookmark["phase"] = n
                             store.put(shards={path: bookmark})
@@ -560,7 +560,7 @@ class Checker:
         try:
             for p in shards:
                 try:
-                    opened.append(open_shard(p, db_root=self.db_root))
+                    opened.append(open_shard(p, db_root=self.db_root, truncated_ok=True))
                 except VosError:
                     pass
             return scan_image_smd(self.db_root, opened)
@@ -597,7 +597,7 @@ def _scan_one(args):
     """One shard's first round in a worker: (path, (kind, findings or error text))."""
     db_root, path, stop_base = args
     try:
-        with open_shard(path, db_root=db_root) as shard:
+        with open_shard(path, db_root=db_root, truncated_ok=True) as shard:
             tick = StopWatch(db_root, stop_base).ticker()
             return path, (_FOUND, ShardScan(shard, tick=tick).run())
     except VosError as e:
@@ -724,7 +724,7 @@ def _dry_run_hint(db_root: str, seq: int) -> str:
 
 def _still_there(db_root: str, f: Finding):
     """The same inconsistency found by a fresh scan (None if it is gone)."""
-    with open_shard(f.shard, db_root=db_root) as shard:
+    with open_shard(f.shard, db_root=db_root, truncated_ok=True) as shard:
         for g in ShardScan(shard).run():
             if g.identity() == f.identity():
                 return g

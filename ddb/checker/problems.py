@@ -77,6 +77,12 @@ PROBLEMS = [
        "superblock copy in slot {slot} is damaged ({reason}); the other copy (generation {gen}) is used",
        [(Action.TRUST_LATEST, "Rewrite the damaged copy from the good one [suggested]."), IGN],
        safe_auto=True),
+    _p(0x000002, "SHARD_TRUNCATED", Cls.TREE_DAMAGED,
+       "shard file is truncated: {size} bytes, the superblock describes {pages} pages; "
+       "{lost} page(s) at the end are missing and what they held is lost",
+       [(Action.TRUST_TARGET, "Extend the file to the size the superblock describes with zero "
+                              "pages; the trees and values that were on them are then found "
+                              "unreadable and rebuilt from what remains [suggested]."), IGN]),
     # P1 structure
     _p(0x010001, "TREE_NODE_UNREADABLE", Cls.TREE_DAMAGED,
        "{tree} tree of {owner} has an unreadable node at page {page} ({reason}); "
@@ -172,6 +178,9 @@ PROBLEMS = [
 
 BY_CODE = {p.code: p for p in PROBLEMS}
 BY_NAME = {p.name: p for p in PROBLEMS}
+
+#: codes the passes and repairs name (the table above is where they are defined)
+SHARD_TRUNCATED = BY_NAME["SHARD_TRUNCATED"].code
 
 
 def problem(code: int) -> Problem:

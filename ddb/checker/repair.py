@@ -17,7 +17,7 @@ from vosfmt.dtx import commit_active, discard_invalid
 from vosfmt.keys import uuid_bytes
 from vosfmt.records import DtxRecRef, ExtBytes, IlogEntry
 
-from .problems import Action
+from .problems import SHARD_TRUNCATED, Action
 from .scan import ShardScan, read_tree
 
 
@@ -46,10 +46,14 @@ def repair_shard(path: str, db_root: str, chosen: list, hooks=None) -> None:
 
 def _repair_shard(path: str, db_root: str, chosen: list, hooks) -> None:
     codes = {f.code for f, _ in chosen}
-    with open_shard(path, write=True, db_root=db_root, hooks=hooks) as shard:
+    # a truncated file is written only when its extension is chosen: it comes first
+    with open_shard(path, write=True, db_root=db_root, hooks=hooks,
+                    truncated_ok=SHARD_TRUNCATED in codes) as shard:
+        if SHARD_TRUNCATED in codes:
+            shard.extend_to_superblock()
         if 0x000001 in codes:
             shard.rewrite_superblock_copy()
-        rest = [(f, a) for f, a in chosen if f.code != 0x000001]
+        rest = [(f, a) for f, a in chosen if f.code not in _OUTSIDE_TX]
         if not rest:
             return
         scan = ShardScan(shard)
@@ -177,6 +181,9 @@ def _rebuild_tree(shard, tx, scan, c: dict):
     tx.replace_tree(owner, c["field"], [(k, v) for k, v, _rec in items])
     return True
 
+
+#: repairs done before the transaction: the file's size, the other superblock copy
+_OUTSIDE_TX = frozenset((0x000001, SHARD_TRUNCATED))
 
 #: trees are rebuilt before anything else touches their records; space last
 _ORDER = {0x010001: 0, 0x010003: 1, 0x040001: 90, 0x040002: 91, 0x040004: 92, 0x040005: 93}

@@ -22,7 +22,7 @@ from vosfmt.keys import (dkey_uncollate, epoch_from_key, epoch_key, extent_key, 
 from vosfmt.records import dec_refs, record_decoder
 from vosfmt.space import coalesce
 
-from .problems import Action, problem
+from .problems import SHARD_TRUNCATED, Action, problem
 
 TREE_NAMES = {TreeClass.CONT_TABLE: "container", TreeClass.OBJ_TABLE: "object",
               TreeClass.DKEY: "dkey", TreeClass.AKEY: "akey", TreeClass.SINGV: "single-value",
@@ -147,8 +147,15 @@ class ShardScan:
         return self.findings
 
     def p0_superblock(self) -> None:
-        """The copy not in use: damaged (as opening judged it) or of another pool or state."""
+        """The file against the size its superblock describes (the missing pages are read as
+        unreadable by the other passes), and the copy not in use: damaged (as opening judged
+        it) or of another pool or state."""
         from vosfmt.shard import decode_superblock
+        cut = getattr(self.shard, "truncated", None)
+        if cut is not None:
+            size, want = cut
+            self.add(SHARD_TRUNCATED, size=size, pages=self.sb.total_pages,
+                     lost=-(-(want - size) // PAGE_SIZE))
         other = 1 - self.sb.slot
         reason = getattr(self.shard, "slot_faults", {}).get(other)
         if reason is None:
