@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import shutil
 
 import pytest
@@ -17,7 +18,7 @@ from click.testing import CliRunner
 from conftest import file_state
 from ddb.cli import cli
 from fixtures import build, export_image
-from fixtures.corrupt import NAMES, branch_pages, edit_node, inject
+from fixtures.corrupt import NAMES, branch_pages, edit_node, inject, key_flags_wrong
 from fixtures.damage import damage
 from vosfmt import open_shard
 from vosfmt.constants import PAGE_SIZE
@@ -383,3 +384,18 @@ def test_other_repairs_do_not_write_a_truncated_shard(copy):
     with pytest.raises(VosError, match="truncated"):
         repair_shard(path, root, [(f, f.problem.default) for f in findings])
     assert file_state(root)[path] == before
+
+
+# --- a key's flags against the class of the tree below it ---------------------------------
+
+@pytest.mark.parametrize("flags", [None, 0xFF], ids=["other-kind", "unknown-bits"])
+def test_akey_flags_that_contradict_its_value_tree_are_rewritten_from_the_tree(copy, flags):
+    root = copy("small")
+    before = export_image(root)
+    where = key_flags_wrong(root, random.Random(0), flags)
+    code, names = check(root, "-n")
+    assert code == 4 and names == {"KEY_FLAGS_WRONG": 1}
+    assert repaired_clean(root) == {"KEY_FLAGS_WRONG": 1}
+    assert export_image(root) == before          # the values were never lost, only misread
+    r = ddb(list_shards(root)[0], "ls", "-r", f"/{where['cont']}/{where['oid']}")
+    assert r.exit_code == 0, r.stderr

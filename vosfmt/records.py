@@ -269,6 +269,17 @@ _KIND_BITS = KrecFlags.DKEY | KrecFlags.EVT | KrecFlags.BTR
 _VALUE_KIND = [None if b & KrecFlags.DKEY else "array" if b & KrecFlags.EVT
                else "sv" if b & KrecFlags.BTR else None for b in range(_KIND_BITS + 1)]
 
+#: the flags a key record has by the class of the tree below it: the two say the same
+#: thing, so a key whose flags disagree with its child tree is damaged
+_KEY_FLAGS = {TreeClass.AKEY: KrecFlags.DKEY, TreeClass.SINGV: KrecFlags.BTR,
+              TreeClass.EVT: KrecFlags.EVT}
+
+
+def key_flags_for(tclass: int) -> int | None:
+    """The flags of a key record whose child tree is of class ``tclass`` (None: no key has
+    such a child)."""
+    return _KEY_FLAGS.get(tclass)
+
 
 def enc_key(k: KeyRec) -> bytes:
     return _U8.pack(k.flags) + enc_ilog(k.ilog) + enc_root(k.child_root)

@@ -118,6 +118,12 @@ PROBLEMS = [
        "{level} {owner} holds nothing: no value below it and no punch in its incarnation log",
        [(Action.DISCARD, "Remove the empty key (nothing readable is lost) [suggested]."), IGN],
        safe_auto=True),
+    _p(0x020006, "KEY_FLAGS_WRONG", Cls.RECORD_DAMAGED,
+       "{level} {owner} has flags {stored:#x}, but the tree below it is {tree} tree (flags "
+       "{expected:#x})",
+       [(Action.TRUST_TARGET, "Rewrite the key's flags from the class of the tree below it (its "
+                              "records decode as that class) [suggested]."), IGN],
+       safe_auto=True),
     # P3 ILOG <-> DTX
     _p(0x030001, "ILOG_ORPHAN_LID", Cls.DTX_ORPHAN,
        "incarnation log of {owner} has an entry at epoch {epoch} of local id {lid}, "
@@ -181,6 +187,7 @@ BY_NAME = {p.name: p for p in PROBLEMS}
 
 #: codes the passes and repairs name (the table above is where they are defined)
 SHARD_TRUNCATED = BY_NAME["SHARD_TRUNCATED"].code
+KEY_FLAGS_WRONG = BY_NAME["KEY_FLAGS_WRONG"].code
 
 
 def problem(code: int) -> Problem:

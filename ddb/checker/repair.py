@@ -17,7 +17,7 @@ from vosfmt.dtx import commit_active, discard_invalid
 from vosfmt.keys import uuid_bytes
 from vosfmt.records import DtxRecRef, ExtBytes, IlogEntry
 
-from .problems import SHARD_TRUNCATED, Action
+from .problems import KEY_FLAGS_WRONG, SHARD_TRUNCATED, Action
 from .scan import ShardScan, read_tree
 
 
@@ -103,6 +103,8 @@ def _apply(shard, tx, scan, f, action: Action) -> None:
         tx.put_object(cu, oid, max_write=c["actual"])
     elif code == 0x020004:
         _restore_id(tx, c)
+    elif code == KEY_FLAGS_WRONG:
+        _restore_key_flags(tx, c)
     elif code == 0x020005:
         cu, oid, dkey, *akey = _owner(c["path"])
         tx.delete_key(cu, oid, dkey, akey[0] if akey else None)
@@ -162,6 +164,14 @@ def _restore_id(tx, c: dict) -> None:
         cu, oid = _owner(c["path"])
         o = tx._obj(cu, oid)
         o.rec.oid = oid
+    o.dirty = True
+
+
+def _restore_key_flags(tx, c: dict) -> None:
+    """Give a dkey or akey the flags the class of its child tree calls for."""
+    cu, oid, dkey, *akey = _owner(c["path"])
+    o = tx._akey(cu, oid, dkey, akey[0]) if akey else tx._dkey(cu, oid, dkey)
+    o.rec.flags = c["expected"]
     o.dirty = True
 
 

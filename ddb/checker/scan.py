@@ -19,15 +19,19 @@ from vosfmt.constants import (DTX_LID_ABORTED, DTX_LID_COMMITTED, DTX_LID_FIRST,
                               TreeClass)
 from vosfmt.keys import (dkey_uncollate, epoch_from_key, epoch_key, extent_key, oid_from_key,
                          oid_key, uuid_str)
-from vosfmt.records import dec_refs, record_decoder
+from vosfmt.records import dec_refs, key_flags_for, record_decoder
 from vosfmt.space import coalesce
 
-from .problems import SHARD_TRUNCATED, Action, problem
+from .problems import KEY_FLAGS_WRONG, SHARD_TRUNCATED, Action, problem
 
 TREE_NAMES = {TreeClass.CONT_TABLE: "container", TreeClass.OBJ_TABLE: "object",
               TreeClass.DKEY: "dkey", TreeClass.AKEY: "akey", TreeClass.SINGV: "single-value",
               TreeClass.EVT: "extent", TreeClass.DTX_ACT: "active DTX",
               TreeClass.DTX_CMT: "committed DTX", TreeClass.VEA: "VEA free-extent"}
+
+
+_ARTICLE_TREE = {TreeClass.AKEY: "an akey", TreeClass.SINGV: "a single-value",
+                 TreeClass.EVT: "an extent"}
 
 
 @dataclass
@@ -253,7 +257,9 @@ class ShardScan:
             if n > newest:
                 newest = n
             akind = d.child_root.key_kind
+            found = len(self.findings)
             akeys = walk(d.child_root, downer, "child_root")
+            self.key_flags(d, downer, len(self.findings) == found)
             empty = []                          # akeys that hold nothing
             for ak, _av, a in akeys or ():
                 akey = dkey_uncollate(akind, ak) if akind == KeyKind.UINT64 else ak
@@ -262,7 +268,9 @@ class ShardScan:
                 if n > newest:
                     newest = n
                 sv = a.child_root.tclass == TreeClass.SINGV
+                found = len(self.findings)
                 values = walk(a.child_root, aowner, "child_root")
+                self.key_flags(a, aowner, len(self.findings) == found)
                 if not values:
                     if values is not None and _holds_nothing(a):
                         empty.append(aowner)
@@ -280,6 +288,17 @@ class ShardScan:
         if newest > o.max_write:
             self.add(0x020003, owner=owner_label(owner), stored=o.max_write, actual=newest,
                      path=owner)
+
+    def key_flags(self, rec, owner: list, sound: bool) -> None:
+        """A key's flags against the class of its child tree: readers go by the flags (an
+        akey's say single value or array), so a wrong one hides or garbles what is below.
+        The tree is trusted only when its records decoded as its class (``sound``)."""
+        want = key_flags_for(rec.child_root.tclass)
+        if rec.flags == want or want is None or not sound:
+            return
+        self.add(KEY_FLAGS_WRONG, level="dkey" if len(owner) == 3 else "akey",
+                 owner=owner_label(owner), stored=rec.flags, expected=want, path=owner,
+                 tree=_ARTICLE_TREE[rec.child_root.tclass])
 
     def check_ilog(self, entries, owner: list, active: dict, ref) -> int:
         """Record and check the local ids of (epoch, tx_id, ...) log entries; returns the newest epoch."""
