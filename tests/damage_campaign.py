@@ -15,8 +15,9 @@ For every case (preset, seed): copy a pristine built image, apply
    exited 4; after a clean second run, data outside the damage's scope must
    be unchanged and the read-only commands must still run without crashing.
 
-Outcomes: ok-clean, ok-honest-4, undetectable: <why>, and the failures
-INTERNAL-ERROR, READONLY-WRITE, UNCLEAN-SECOND-RUN, MISSED, DATA-LOSS-OUTSIDE.
+Outcomes: ok-clean, ok-honest-4, ok-refused (an unknown incompatible feature: ``check``
+refuses the shard with exit 8 and writes nothing, as e2fsck does), undetectable: <why>,
+and the failures INTERNAL-ERROR, READONLY-WRITE, UNCLEAN-SECOND-RUN, MISSED, DATA-LOSS-OUTSIDE.
 
     python tests/damage_campaign.py --presets small,unit,posix,dtx --seeds 0-99 [--jsonl OUT]
 
@@ -55,6 +56,8 @@ from vosfmt.image import list_shards                            # noqa: E402
 SEPARATOR = "version"              # a command whose one output line splits the transcript
 VALUE_SAMPLE = 16                  # values read back by value_dump per shard (plus in-scope ones)
 TIMEOUT = 300
+#: what ddb says when it refuses a shard with incompatible features it does not know
+REFUSED_MARK = "unsupported incompatible features"
 FAILURES = ("INTERNAL-ERROR", "READONLY-WRITE", "UNCLEAN-SECOND-RUN", "MISSED", "DATA-LOSS-OUTSIDE")
 BASE_COMMANDS = ("ls -r", "superblock_dump", "dtx_stat", "vea_dump")
 VOS_ERRORS = {n for n, c in vars(vos_errors).items()
@@ -470,6 +473,8 @@ def _judge(p: Pristine, root: str, desc: dict) -> dict:
     if changed:
         problems["READONLY-WRITE"].append(f"check -n changed {changed}")
     outcome = {"check_n": n1.rc, "check_n_out": _tail(n1)}
+    if refused(n1):
+        return _judge_refused(root, before, env, problems, outcome)
     if n1.rc == 0:
         diff = _shown_diff(p.shown(scope), seen["shown"])
         parts = export_parts(root)
@@ -500,6 +505,30 @@ def _judge(p: Pristine, root: str, desc: dict) -> dict:
     return outcome
 
 
+def refused(r: Run) -> bool:
+    """ddb declined the shard as written with incompatible features it does not know: it
+    cannot tell a newer writer from damage, so it must not touch it (e2fsck refuses
+    unknown incompat features the same way)."""
+    return r.rc == 8 and REFUSED_MARK in r.out + r.err
+
+
+def _judge_refused(root: str, before: dict, env, problems, outcome: dict) -> dict:
+    """A refusal is accepted ("ok-refused") only when ``check -y`` refuses too and nothing
+    in the image was written."""
+    y = ddb(["check", "start", "-y", "-D", root], env=env)
+    outcome.update(check_y=y.rc, check_y_out=_tail(y), refused=True)
+    if y.crash:
+        problems["INTERNAL-ERROR"].append(f"check -y: {y.crash}")
+    if not refused(y):
+        problems["UNCLEAN-SECOND-RUN"].append(f"check -n refused the image, check -y exit {y.rc}")
+    changed = [k for k in _state_diff(before, files_state(root)) if not k.startswith("daos_sys/check")]
+    if changed:
+        problems["READONLY-WRITE"].append(f"a refused image was written: {changed}")
+    outcome["problems"] = {k: v for k, v in problems.items() if v}
+    outcome["outcome"] = _classify(outcome, y.rc, None)
+    return outcome
+
+
 def _after_repair(p: Pristine, root: str, desc: dict, problems) -> None:
     """After a clean second run: nothing outside the scope lost, and ddb still reads it."""
     parts = export_parts(root)
@@ -520,6 +549,8 @@ def _classify(outcome: dict, y_rc, n2_rc) -> str:
             return name
     if outcome.get("undetectable"):
         return outcome["undetectable"]
+    if outcome.get("refused"):
+        return "ok-refused"
     return "ok-honest-4" if n2_rc != 0 and y_rc == 4 else "ok-clean"
 
 

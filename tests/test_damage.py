@@ -45,3 +45,11 @@ def test_damage_case(pristine, preset, seed):
     assert is_ok(res), (f"{res['outcome']}: {res['damage'].get('what')} @ "
                         f"{res['damage'].get('owner', res['damage'].get('file'))}\n"
                         f"{res['problems']}\nreproduce: {reproducer_for(res)}")
+
+
+def test_an_unknown_incompat_feature_is_refused_untouched(pristine):
+    """ddb cannot tell a newer writer's feature from damage: refusing, writing nothing, is
+    the accepted outcome (and only that: any write or another exit fails the case)."""
+    res = run_case(pristine("posix"), 36, "field")
+    assert res["damage"]["field"] == "incompat", res["damage"]
+    assert res["outcome"] == "ok-refused", (res["outcome"], res["problems"])
