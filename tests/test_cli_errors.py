@@ -529,3 +529,38 @@ def test_json_write_mode_error_carries_the_details(image_copy, capsys):
                                "details": ["Can only modify the VOS tree in 'write mode'"]}
     assert err.splitlines() == ["Can only modify the VOS tree in 'write mode'",
                                 "ERROR: ddb: DER_INVAL(-1003): Invalid parameters"]
+
+
+# --- review: every command that changes anything needs -w; a dry run writes nothing -------
+
+TREE_WRITE_MODE = ["Can only modify the VOS tree in 'write mode'",
+                   "ERROR: ddb: DER_INVAL(-1003): Invalid parameters"]
+
+
+@pytest.mark.parametrize("change", [["-e", "immutable"], ["-d", "skip_start"]])
+def test_feature_change_needs_write_mode(image_copy, change):
+    """feature opened the shard itself for writing whenever -e/-d was given, -w or not."""
+    root = image_copy("small")
+    shard = list_shards(root)[0]
+    before = tree_state(root)
+    r = ddb(shard, "feature", *change)
+    assert r.exit_code == 1
+    assert r.stderr.splitlines() == TREE_WRITE_MODE
+    assert tree_state(root) == before
+    assert ddb("-s", shard, "feature", "-s").exit_code == 0          # showing stays read-only
+    assert tree_state(root) == before
+    assert ddb("-w", shard, "feature", "-e", "immutable").exit_code == 0
+    assert ddb(shard, "feature", "-s").stdout == "Compat Flags: 1\nIncompat Flags: 0\n"
+
+
+def test_feature_dry_run_writes_nothing(image_copy):
+    root = image_copy("small")
+    shard = list_shards(root)[0]
+    before = tree_state(root)
+    r = ddb("--dry-run", shard, "feature", "-e", "immutable")
+    assert r.exit_code == 0, r.stderr
+    assert r.stdout.splitlines()[-1].startswith("Dry run: 1 change(s) staged (")
+    docs = [json.loads(line) for line in
+            ddb("--json", "--dry-run", shard, "feature", "-e", "immutable").stdout.splitlines()]
+    assert docs[0]["features"] == ["immutable"] and docs[-1]["dry_run"] is True
+    assert tree_state(root) == before

@@ -222,10 +222,10 @@ def test_rm_pool_refuses_a_shard_another_writer_holds(unit):
 
 def test_feature(unit):
     assert ddb("feature", "--show", unit).stdout == "Compat Flags: 0\nIncompat Flags: 0\n"
-    r = ddb("feature", "-e", "immutable,skip_start", unit)
+    r = ddb("-w", "feature", "-e", "immutable,skip_start", unit)
     assert r.exit_code == 0 and r.stdout == ""
     assert ddb("feature", "-s", unit).stdout == "Compat Flags: 3\nIncompat Flags: 0\n"
-    assert ddb("feature", "-d", "immutable", unit).exit_code == 0
+    assert ddb("-w", "feature", "-d", "immutable", unit).exit_code == 0
     assert ddb("-s", unit, "feature", "-s").stdout == "Compat Flags: 2\nIncompat Flags: 0\n"
     assert ddb("-s", unit, "superblock_dump").stdout.splitlines()[3] == "Compat Flags: 2"
     r = ddb("feature", "-e", "immutablexxx", unit)
@@ -235,7 +235,7 @@ def test_feature(unit):
     r = ddb("feature", "-p", "/db", "-s")
     assert r.exit_code == 1 and "Cannot use sys db path without a VOS path" in r.stderr
     r = ddb("-f", "-", input=f"open {unit}\nfeature -e skip_rebuild\n")
-    assert r.exit_code == 1 and "DER_NO_PERM" in r.stderr
+    assert r.exit_code == 1 and "Can only modify the VOS tree in 'write mode'" in r.stderr
     r = ddb("-f", "-", input=f"open -w {unit}\nfeature -e skip_rebuild\nfeature -s\n")
     assert r.exit_code == 0 and r.stdout == "Compat Flags: 6\nIncompat Flags: 0\n"
 

@@ -225,6 +225,8 @@ def _delete(tx, cu, depth: int, scope: tuple, r) -> None:
 @click.option("-s", "--show", is_flag=True, help="Show current features")
 @click.argument("path", required=False, default="")
 def feature(s, enable, disable, db_path, show, path):
+    """Show (read-only) or change the compat flags. A change is a write like any tree edit:
+    it needs -w (or a pool opened with ``open -w``); a dry run stages it and drops it."""
     if sum(map(bool, (enable, disable, show))) != 1:
         raise DdbError("exactly one of --enable, --disable, --show must be provided")
     if db_path and not path:
@@ -237,6 +239,8 @@ def feature(s, enable, disable, db_path, show, path):
         path = path or getattr(s, "default_path", None) or ""
         if not path:
             raise DdbError(f"{der('DER_INVAL')}: feature needs the path of a VOS file")
+        if change:
+            s.require_write_access("VOS tree")      # -w (or --dry-run: staged, then dropped)
         try:
             s.open(path, write=change, db_path=db_path or None)
         except DdbError as e:
@@ -245,10 +249,7 @@ def feature(s, enable, disable, db_path, show, path):
     try:
         shard = s.shard
         if change:
-            if not s.write_mode:
-                raise DdbError("DER_NO_PERM(-1001): Operation not permitted",
-                               stderr=["Can only modify the VOS tree in 'write mode'"])
-            with s.transaction() as tx:
+            with s.transaction() as tx:             # refused on a pool opened read-only
                 tx.set_features(compat=(shard.sb.compat | on) & ~off)
         sb = shard.sb
         s.out.emit(None if not show else f"Compat Flags: {sb.compat}\nIncompat Flags: {sb.incompat}",
