@@ -564,3 +564,25 @@ def test_feature_dry_run_writes_nothing(image_copy):
             ddb("--json", "--dry-run", shard, "feature", "-e", "immutable").stdout.splitlines()]
     assert docs[0]["features"] == ["immutable"] and docs[-1]["dry_run"] is True
     assert tree_state(root) == before
+
+
+def test_rm_pool_needs_write_mode(image_copy):
+    """rm_pool deleted the shard, its blob and its SMD rows without -w."""
+    root = image_copy("small")
+    shard = list_shards(root)[0]
+    before = tree_state(root)
+    r = ddb("rm_pool", shard)
+    assert r.exit_code == 1
+    assert r.stderr.splitlines() == ["Can only modify the VOS pool in 'write mode'",
+                                     "ERROR: ddb: DER_INVAL(-1003): Invalid parameters"]
+    r = ddb("-f", "-", input=f"rm_pool {shard}\n")
+    assert r.exit_code == 1 and r.stderr.splitlines()[0] == "Can only modify the VOS pool in 'write mode'"
+    assert tree_state(root) == before
+    r = ddb("--dry-run", "rm_pool", shard)
+    assert r.exit_code == 0, r.stderr
+    assert r.stdout == f"Dry run: would remove '{shard}' with its NVMe blob and SMD rows\n"
+    assert json.loads(ddb("--json", "--dry-run", "rm_pool", shard).stdout) == {
+        "dry_run": True, "would_remove": shard}
+    assert tree_state(root) == before
+    assert ddb("-w", "rm_pool", shard).exit_code == 0
+    assert not os.path.exists(shard)

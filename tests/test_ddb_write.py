@@ -199,19 +199,19 @@ def test_rm_pool(small):
     assert os.path.exists(blob)
     r = ddb("-f", "-", input=f"open {small}\nrm_pool {small}\n")
     assert r.exit_code == 1 and "Cannot operate on an opened pool. Close it first." in r.stderr
-    r = ddb("rm_pool", small)
+    r = ddb("-w", "rm_pool", small)
     assert r.exit_code == 0 and r.stdout == ""
     assert not os.path.exists(small) and not os.path.exists(blob)
     with SysDb(root) as db:
         assert db.pools() == {}
-    r = ddb("rm_pool", small)
+    r = ddb("-w", "rm_pool", small)
     assert r.exit_code == 1 and "no such file" in r.stderr
 
 
 def test_rm_pool_refuses_a_shard_another_writer_holds(unit):
     holder = open_shard(unit, write=True)
     try:
-        r = ddb("rm_pool", unit)
+        r = ddb("-w", "rm_pool", unit)
         assert r.exit_code == 1 and "is locked for writing by pid" in r.stderr
         assert os.path.exists(unit)
     finally:

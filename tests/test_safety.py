@@ -125,7 +125,7 @@ def test_shard_is_not_opened_for_writing_through_a_link(small, outside):
     os.symlink(outside / "vos-7", link)
     before = state(outside)
     refused(ddb("-w", link, "rm", "/[0]"), "symbolic link")
-    refused(ddb("rm_pool", link), "symbolic link")
+    refused(ddb("-w", "rm_pool", link), "symbolic link")
     assert state(outside) == before and os.path.islink(link)
     assert ddb(link, "ls").returncode == 0                # reading through it is fine
 

@@ -275,12 +275,14 @@ def _flags(s, names: str) -> int:
 @click.option("-p", "--db_path", default="", help="Path to the sys db.")
 @click.argument("path")
 def rm_pool(s, db_path, path):
+    """Deleting a shard, its blob and its SMD rows is the biggest change ddb makes: it needs
+    -w like any other; a dry run only says what it would remove."""
     s.require_closed()
     split_vos_path(path)
     if not os.path.lexists(path):
         raise DdbError(f"{der('DER_NONEXIST')}: no such file '{path}'")
     from vosfmt.image import remove_shard
-    if s.batch_mode == "dry-run":
+    if s.require_write_access("VOS pool"):
         s.out.emit(f"Dry run: would remove '{path}' with its NVMe blob and SMD rows",
                    {"dry_run": True, "would_remove": path})
         return
