@@ -388,18 +388,35 @@ def _free_lid(lid) -> bool:
     return isinstance(lid, int) and (lid in FREE_LIDS or bool(lid & DTX_LID_SOLO_FLAG))
 
 
-def undetectable_reason(desc: dict, pristine) -> str | None:
+def undetectable_reason(desc: dict, pristine, root: str | None = None) -> str | None:
     """Why a self-consistent difference is undetectable by design; None if it is not."""
     name = (desc.get("inner_field") or desc.get("field") or "").rsplit(".", 1)[-1]
     if desc.get("crc_recomputed") and desc["kind"] != "blob_header_field":
         if name in FREE_FIELDS or (name in ("tx_id", "dtx_lid") and _free_lid(desc.get("new"))):
             return f"undetectable: consistent rewrite ({name})"
+        if name == "nr" and root is not None and _hole_field(root, desc):
+            return "undetectable: consistent rewrite (nr of a hole)"
         return None
     owner = desc.get("owner") or ""
     cont = owner.split("/")[1] if owner.startswith("/") else None
     if desc["kind"] in ("flip", "blob_data_flip") and "@" in owner and pristine.csum.get(cont) == "off":
         return "undetectable: unchecksummed value data"
     return None
+
+
+def _hole_field(root: str, desc: dict) -> bool:
+    """Is the damaged field part of an extent record that is a hole? A punched range's
+    length (``nr``) is its content: nothing else in the format repeats it (no data, no
+    checksums, and the tree key holds only its start)."""
+    from fixtures.damage import _read_page, meta_fields
+    from vosfmt.constants import AddrFlags
+    field = desc.get("inner_field") or desc.get("field") or ""
+    flags = field.rsplit(".", 1)[0] + ".aflags"
+    try:
+        fs = meta_fields(_read_page(os.path.join(root, desc["file"]), desc["page"]), desc["page"])
+    except Exception:               # noqa: BLE001 -- a page that does not parse: not a hole
+        return False
+    return any(f.name == flags and f.value & AddrFlags.HOLE for f in fs)
 
 
 # --- one case --------------------------------------------------------------------------------
@@ -482,7 +499,7 @@ def _judge(p: Pristine, root: str, desc: dict) -> dict:
                  if p.parts.get(k) != parts.get(k)]
         if diff:
             why = self_consistent(p, root, parts, seen["shown"], scope)
-            reason = undetectable_reason(desc, p) if why is None else None
+            reason = undetectable_reason(desc, p, root) if why is None else None
             if why is None and reason is None:
                 why = f"the changed field {desc.get('inner_field') or desc.get('field')} is " \
                       "structure or repeated elsewhere, so the change is detectable"

@@ -399,3 +399,30 @@ def test_akey_flags_that_contradict_its_value_tree_are_rewritten_from_the_tree(c
     assert export_image(root) == before          # the values were never lost, only misread
     r = ddb(list_shards(root)[0], "ls", "-r", f"/{where['cont']}/{where['oid']}")
     assert r.exit_code == 0, r.stderr
+
+
+# --- an extent's record count against what repeats it ---------------------------------------
+
+def test_an_extent_count_its_checksums_belie_is_found_and_the_extent_dropped(copy):
+    """nr of a stored (not inline) extent is repeated by its checksum count: one per chunk."""
+    from vosfmt.constants import Media
+    from vosfmt.keys import extent_key
+    from vosfmt.constants import TreeClass
+    from vosfmt.records import checked_decoder
+    root = copy("small")
+    path = list_shards(root)[0]
+    with open_shard(path, write=True, db_root=root) as sh:
+        c, o, d, a, x = next((c, o, d, a, v) for c in sh.containers() for o in c.objects()
+                             for d in o.dkeys() for a in d.akeys() if a.value_kind == "array"
+                             for v in a.extents() if v.csum_type and v.media != Media.INLINE)
+        with sh.begin() as tx:
+            tree = tx._sub(tx._akey(c.rec.uuid, o.oid, d.key, a.key), "child_root", "")
+            key = extent_key(x.lo, x.epoch, x.minor)
+            raw = bytearray(tree.get(key))
+            raw[0] ^= 0x80                          # nr's low byte, as a bit flip would
+            tree.put(key, bytes(raw))
+    with pytest.raises(ValueError, match="checksums"):
+        checked_decoder(TreeClass.EVT)(key, bytes(raw))
+    code, names = check(root, "-n")
+    assert code == 4 and "TREE_NODE_UNREADABLE" in names, names
+    repaired_clean(root)

@@ -53,3 +53,12 @@ def test_an_unknown_incompat_feature_is_refused_untouched(pristine):
     res = run_case(pristine("posix"), 36, "field")
     assert res["damage"]["field"] == "incompat", res["damage"]
     assert res["outcome"] == "ok-refused", (res["outcome"], res["problems"])
+
+
+def test_the_length_of_a_hole_is_its_content(pristine):
+    """A punched extent's nr is repeated nowhere (no data, no checksums, the key holds only
+    its start): a consistent rewrite of it is undetectable by design, not a miss."""
+    res = run_case(pristine("dtx"), 85, "flip_crc")
+    assert res["damage"]["field"].endswith(".nr"), res["damage"]
+    assert res["outcome"] == "undetectable: consistent rewrite (nr of a hole)", \
+        (res["outcome"], res["problems"])

@@ -418,6 +418,27 @@ def dec_extent(buf, lo: int, epoch: int, minor: int) -> Extent:
     return Extent(lo, nr, epoch, minor, rsize, lid, ver, media, af, off, ct, cl, cz, csums, data)
 
 
+_INDEX_END = 1 << 64        # an extent's records lie in the array's 64-bit index space
+
+
+def extent_fault(x: "Extent") -> str | None:
+    """Why an extent's record count cannot be right, from what repeats it: the index space,
+    and the checksums, one per chunk of ``chunk_size`` bytes cut at absolute offsets (a hole
+    has none). Inline data repeats it too (``nr * rsize`` bytes, checked by the decoder)."""
+    nr, rsize, n = x.nr, x.rsize, x.csums.len
+    if nr < 1 or rsize < 1 or x.lo + nr > _INDEX_END:
+        return f"extent of {nr} record(s) of {rsize} byte(s) from index {x.lo}"
+    if x.aflags & AddrFlags.HOLE:
+        return f"a hole with {n} bytes of checksums" if n else None
+    if x.csum_len and x.chunk_size > 0:
+        start, end = x.lo * rsize, (x.lo + nr) * rsize
+        chunks = (end - 1) // x.chunk_size - start // x.chunk_size + 1
+        if n != x.csum_len * chunks:
+            return (f"{n} bytes of checksums for {nr} record(s) of {rsize} byte(s) "
+                    f"({chunks} chunk(s) of {x.csum_len})")
+    return None
+
+
 class DtxRecRef(Record):
     """Logical reference from an active DTX entry to one record it wrote."""
     __slots__ = ("type", "oid", "dkey", "akey", "vkey")
@@ -611,6 +632,20 @@ def record_decoder(tclass: int):
         return _DECODERS[tclass]
     except KeyError:
         raise ValueError(f"unknown tree class {tclass}") from None
+
+
+def _checked_extent(k, v) -> Extent:
+    x = _DECODERS[TreeClass.EVT](k, v)
+    fault = extent_fault(x)
+    if fault:
+        raise ValueError(fault)
+    return x
+
+
+def checked_decoder(tclass: int):
+    """``record_decoder`` plus the checks across fields that readers do not need but a
+    checker must make (an extent's count against its checksums): the checker's decoder."""
+    return _checked_extent if tclass == TreeClass.EVT else record_decoder(tclass)
 
 
 def decode_record(tclass: int, key: bytes, value: bytes):

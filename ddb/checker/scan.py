@@ -19,7 +19,7 @@ from vosfmt.constants import (DTX_LID_ABORTED, DTX_LID_COMMITTED, DTX_LID_FIRST,
                               TreeClass)
 from vosfmt.keys import (dkey_uncollate, epoch_from_key, epoch_key, extent_key, oid_from_key,
                          oid_key, uuid_str)
-from vosfmt.records import dec_refs, key_flags_for, record_decoder
+from vosfmt.records import checked_decoder, dec_refs, key_flags_for
 from vosfmt.space import coalesce
 
 from .problems import KEY_FLAGS_WRONG, SHARD_TRUNCATED, Action, problem
@@ -519,7 +519,7 @@ class ShardScan:
             # most value trees hold one record in their parent: no pages, no order to check
             try:
                 (k,), (v,) = self.reader.embedded_entries(root)
-                return [(k, v, record_decoder(root.tclass)(k, v))]
+                return [(k, v, checked_decoder(root.tclass)(k, v))]
             except (CorruptionError, ValueError, IndexError, KeyError, struct.error):
                 pass                            # let the general path name what is wrong
         pages, wrong = [], []
@@ -570,7 +570,7 @@ def read_tree(reader, root, own=None, label: str = "", pages=None, miscounts=Non
     """
     items, bad = [], []
     try:
-        decode = record_decoder(root.tclass)
+        decode = checked_decoder(root.tclass)
     except ValueError as e:             # a damaged descriptor: no record decodes
         def decode(k, v, e=e):
             raise e
