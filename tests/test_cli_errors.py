@@ -586,3 +586,71 @@ def test_rm_pool_needs_write_mode(image_copy):
     assert tree_state(root) == before
     assert ddb("-w", "rm_pool", shard).exit_code == 0
     assert not os.path.exists(shard)
+
+
+# --- review: the global --dry-run holds for check too -------------------------------------
+
+TREE_COUNT_WRONG, CSUM_FAILURE = 0x010003, 0x020001
+
+
+@pytest.fixture
+def check_image(image_copy, tmp_path, monkeypatch):
+    """A damaged image, with the dry runs' reports kept in the test's own state dir."""
+    from ddb.checker.store import STATE_ENV
+    from fixtures.corrupt import inject
+    monkeypatch.setenv(STATE_ENV, str(tmp_path / "state"))
+
+    def get(code: int) -> str:
+        root = image_copy("small")
+        inject(root, code, seed=0)
+        return root
+    return get
+
+
+@pytest.mark.parametrize("mode", [["-y"], ["-p"], ["-a", "on"], ["-a", "off"], []])
+def test_check_start_under_dry_run_only_reports(check_image, mode):
+    """check start -y under ddb --dry-run used to repair the image."""
+    root = check_image(TREE_COUNT_WRONG)
+    before = tree_state(root)
+    r = ddb("--dry-run", "check", "start", *mode, "-D", root)
+    assert r.exit_code == 4, r.output
+    assert "TRUST_TARGET (dry run)" in r.stdout and "MODIFIED" not in r.stdout
+    assert r.stderr.splitlines()[0] == ("ddb: --dry-run: checking read-only, as with -n "
+                                        "(the answer mode is not used)")
+    assert tree_state(root) == before
+
+
+def test_check_set_policy_and_stop_under_dry_run_write_nothing(check_image):
+    root = check_image(TREE_COUNT_WRONG)
+    before = tree_state(root)
+    r = ddb("--dry-run", "check", "set-policy", "-D", root, "--all-interactive")
+    assert r.exit_code == 0, r.output
+    assert r.stdout.startswith("Dry run: would set the policies to ")
+    assert r.stdout.endswith("; nothing was written\n") and "CSUM_FAILURE:INTERACT" in r.stdout
+    doc = json.loads(ddb("--json", "--dry-run", "check", "set-policy", "-D", root,
+                         "CSUM_FAILURE:DISCARD").stdout)
+    assert doc == {"policies": {"CSUM_FAILURE": "DISCARD"}, "dry_run": True}
+    r = ddb("--dry-run", "check", "stop", "-D", root)
+    assert r.exit_code == 0, r.output
+    assert r.stdout == f"Dry run: no check of {root} is running (status: INIT); nothing was written\n"
+    assert tree_state(root) == before                   # no daos_sys/check_db created
+    assert ddb("check", "get-policy", "-D", root).stdout.count("DEFAULT") > 1
+
+
+def test_check_repair_under_dry_run_writes_nothing(check_image):
+    root = check_image(CSUM_FAILURE)
+    assert ddb("check", "set-policy", "-D", root, "CSUM_FAILURE:INTERACT").exit_code == 0
+    assert ddb("check", "start", "-a", "off", "-D", root).exit_code == 4
+    (pending,) = json.loads(ddb("check", "query", "--json", "-D", root).stdout)["reports"]
+    seq = hex(pending["seq"])
+    before = tree_state(root)
+    r = ddb("--dry-run", "check", "repair", "-D", root, seq, "0")
+    assert r.exit_code == 0, r.output
+    assert r.stdout == (f"Dry run: would resolve finding {seq} (VALUE_CSUM_MISMATCH) with "
+                        f"TRUST_TARGET: {pending['details'][0]}; nothing was written\n")
+    r = ddb("--dry-run", "check", "repair", "-D", root, seq, "9")
+    assert r.exit_code == 8 and r.stderr == f"ERROR: ddb: invalid action 9 for seq {seq}\n"
+    assert tree_state(root) == before
+    assert ddb("check", "repair", "-D", root, seq, "0").exit_code == 0
+    r = ddb("--dry-run", "check", "repair", "-D", root, seq, "0")
+    assert r.exit_code == 8 and r.stderr == f"ERROR: ddb: finding {seq} is not pending: TRUST_TARGET\n"

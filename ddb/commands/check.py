@@ -15,6 +15,8 @@ from ._table import ALL
 
 NO_TERMINAL_NOTE = ("ddb: no terminal to ask: checking read-only, as with -n "
                     "(give -y, -p or -a on|off to repair)")
+DRY_RUN_NOTE = "ddb: --dry-run: checking read-only, as with -n (the answer mode is not used)"
+NOTHING_WRITTEN = "nothing was written"
 
 
 def _db_root(s, db: str, targets=()) -> str:
@@ -100,7 +102,8 @@ def check():
     Findings are kept in <db>/daos_sys/check_db (a dry run's outside the
     image, in the user's state directory). Exit status (e2fsck's bits):
     0 clean, 1 fixed, 4 left uncorrected, 8 operational error, 16 usage error,
-    32 interrupted.
+    32 interrupted. Under ddb --dry-run nothing is written: start runs as -n,
+    and repair, set-policy and stop say what they would do.
     """
 
 
@@ -163,7 +166,7 @@ def start(s, dry_run, yes, preen, reset, failout, auto, policies, db, targets):
     if sum((dry_run, yes, preen)) > 1:
         _fail("Only one of the options -p (preen), -n or -y may be specified.", EXIT_USAGE)
     root = _db_root(s, db, targets)
-    mode, dry_run = _answer_mode(dry_run, yes, preen, auto, sys.stdin.isatty())
+    mode, dry_run = _answer_mode(dry_run, yes, preen, auto, sys.stdin.isatty(), forced=s.dry_run)
     prev_failout = _previous_failout(root) if failout is None else failout
     opts = Options(dry_run=dry_run, mode=mode, auto=bool(auto) or yes, failout=prev_failout,
                    reset=reset, policies=_policies(policies))
@@ -184,16 +187,21 @@ def start(s, dry_run, yes, preen, reset, failout, auto, policies, db, targets):
     raise ExitCode(rc)
 
 
-def _answer_mode(dry_run: bool, yes: bool, preen: bool, auto, tty: bool) -> tuple[str, bool]:
+def _answer_mode(dry_run: bool, yes: bool, preen: bool, auto, tty: bool, *,
+                 forced: bool = False) -> tuple[str, bool]:
     """(mode, dry_run) from the answer options, e2fsck's rule for a missing terminal included.
 
-    -n, -y and -p are what they say. ``-a on|off`` given: the policies decide
+    ddb's global --dry-run (``forced``) writes nothing, ever: it makes any
+    answer mode -n. -n, -y and -p are what they say. ``-a on|off`` given: the policies decide
     without a question (on: what would be asked is IGNOREd; off: it is asked
     on a terminal, else left pending for ``check repair``). With none of them
     a terminal is asked; without a terminal nobody can answer, so the check
     only reports, as with -n (e2fsck refuses to run interactively then).
     """
     if dry_run:
+        return "default", True
+    if forced:
+        click.echo(DRY_RUN_NOTE, err=True)
         return "default", True
     if yes:
         return "yes", False
@@ -338,8 +346,30 @@ def repair_cmd(s, db, seq, idx):
         n = int(seq, 0)
     except ValueError:
         _fail(f"invalid sequence number '{seq}'", EXIT_USAGE)
+    if s.dry_run:
+        _would_repair(s, root, n, idx)
+        return
     doc = repair_finding(root, n, idx)
     s.out.emit(f"Finding {n:#x} resolved: {resolution(doc)}", {"seq": n, "resolution": resolution(doc)})
+
+
+def _would_repair(s, root: str, n: int, idx: int) -> None:
+    """``check repair`` under --dry-run: the choice it would apply to the pending finding,
+    looked up read-only in the image's report store (where repair looks); nothing is written."""
+    from ..checker import Action, resolution
+    from ..checker.engine import CheckError, reading
+    with reading(root) as store:
+        doc = store.finding(n) if store is not None else None
+    if doc is None:
+        raise CheckError(f"finding {n:#x} not found")
+    if doc["action"] != Action.INTERACT:
+        raise CheckError(f"finding {n:#x} is not pending: {resolution(doc)}")
+    if not 0 <= idx < len(doc["choices"]):
+        raise CheckError(f"invalid action {idx} for seq {n:#x}")
+    act = Action(doc["choices"][idx]).name
+    s.out.emit(f"Dry run: would resolve finding {n:#x} ({doc['name']}) with {act}: "
+               f"{doc['details'][idx]}; {NOTHING_WRITTEN}",
+               {"seq": n, "resolution": act, "dry_run": True})
 
 
 @check.command("stop")
@@ -350,8 +380,21 @@ def stop_cmd(s, db, targets):
     """Stop a running check (it can be resumed with start)."""
     from ..checker import stop
     root = _db_root(s, db, targets)
+    if s.dry_run:
+        _would_stop(s, root)
+        return
     state = stop(root)
     s.out.emit(f"Checker status: {state}", {"status": state})
+
+
+def _would_stop(s, root: str) -> None:
+    """``check stop`` under --dry-run: whether there is a check to stop (stop itself writes a
+    stop request or the STOPPED state)."""
+    from ..checker import query
+    state = query(root)["status"]
+    what = (f"would stop the check of {root}" if state == "RUNNING"
+            else f"no check of {root} is running (status: {state})")
+    s.out.emit(f"Dry run: {what}; {NOTHING_WRITTEN}", {"status": state, "dry_run": True})
 
 
 @check.command("get-policy")
@@ -383,7 +426,7 @@ def get_policy(s, db, last):
 @click.pass_obj
 def set_policy(s, db, reset_defaults, all_interactive, policies):
     """Set CLASS:ACTION policies (stored for later starts)."""
-    from ..checker import PROBLEMS, Action, Cls
+    from ..checker import PROBLEMS, Action
     from ..checker.engine import update_policies
     if (reset_defaults or all_interactive) and policies or (reset_defaults and all_interactive):
         _fail("--reset-defaults, --all-interactive and a policy list cannot be combined", EXIT_USAGE)
@@ -396,7 +439,18 @@ def set_policy(s, db, reset_defaults, all_interactive, policies):
         if all_interactive:
             return {int(c): int(Action.INTERACT) for c in {p.cls for p in PROBLEMS}}
         return {**pol, **{int(c): int(a) for c, a in wanted.items()}}
-    pol = update_policies(root, change)
-    s.out.emit(None, {"policies": {Cls(k).name: Action(v).name for k, v in pol.items()}})
+    if s.dry_run:                   # the stored policies are read, changed and shown, not stored
+        from ..checker.engine import stored_policies
+        names = _policy_names(change(stored_policies(root)[0]))
+        shown = ", ".join(f"{c}:{a}" for c, a in names.items()) or "every class DEFAULT"
+        s.out.emit(f"Dry run: would set the policies to {shown}; {NOTHING_WRITTEN}",
+                   {"policies": names, "dry_run": True})
+        return
+    s.out.emit(None, {"policies": _policy_names(update_policies(root, change))})
+
+
+def _policy_names(pol: dict) -> dict:
+    from ..checker import Action, Cls
+    return {Cls(k).name: Action(v).name for k, v in pol.items()}
 
 
