@@ -120,6 +120,15 @@ class Session:
             raise DdbError(der("DER_INVAL"), stderr=[f"Can only modify the {what} in 'write mode'"])
         return False
 
+    def dry_run_file(self, dst: str, size: int, doc: dict) -> bool:
+        """Under --dry-run, report what a command would write to the file DST instead of
+        writing it, and return True: a dry run creates no file anywhere, in the image or not."""
+        if not self.dry_run:
+            return False
+        self.out.emit(f"Dry run: would write {size} bytes to {dst}; nothing was written",
+                      dict(doc, dst=dst, dry_run=True))
+        return True
+
     @contextlib.contextmanager
     def transaction(self):
         """One modifying command's edits: committed on success (staged in a batch)."""

@@ -11,6 +11,7 @@ references it orphans; rm leaves no empty akey, dkey or object).
 """
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -458,3 +459,23 @@ def test_rm_of_an_objects_last_dkey_removes_the_object_not_the_container(small, 
     assert [line.split(":")[0] for line in r.stdout.splitlines()] == ["DKEY", "OBJ"]
     assert f"/{oid}" not in ddb(small, "ls", "/[0]").stdout
     _check_clean(small)
+
+
+# --- a dry run creates no file, in the image or not ------------------------------------------
+
+@pytest.mark.parametrize("command,size", [
+    (["value_dump", SV], 18), (["value_dump", "/[1]/[0]/dkey-1/akey-2/{9-18}"], 10),
+    (["csum_dump", SV], 4), (["csum_dump", "/[1]/[0]/dkey-1/akey-2"], 4)])
+def test_dumps_under_dry_run_write_nothing(small, dumps, command, size):
+    """value_dump and csum_dump wrote DST under --dry-run."""
+    new, old = dumps / "new.bin", dumps / "old.bin"
+    old.write_bytes(b"old contents")
+    before = state(dumps)
+    for dst in (new, old):
+        r = ddb("--dry-run", small, *command, str(dst))
+        assert r.returncode == 0, r.stderr
+        assert f"Dry run: would write {size} bytes to {dst}; nothing was written" in r.stdout.splitlines()
+        assert "Dumping" not in r.stdout
+        doc = json.loads(ddb("--json", "--dry-run", small, *command, str(dst)).stdout.splitlines()[0])
+        assert doc["dst"] == str(dst) and doc["dry_run"] is True
+    assert state(dumps) == before and sorted(os.listdir(dumps)) == ["old.bin"]

@@ -115,6 +115,8 @@ def _dump_sv(s, v: SingleValue | None, dst: str, printed: str) -> None:
     name = csum_name(v.csum_type)
     doc = {"path": printed, "type": name, "length": len(v.csum), "epoch": v.epoch,
            "checksum": v.csum.hex()}
+    if dst and s.dry_run_file(dst, len(v.csum), doc):
+        return
     if dst:
         s.out.text(f"Dumping checksum (type: {name}, length: {len(v.csum)}, epoch: {v.epoch}) to {dst}")
         _write(dst, v.csum)
@@ -149,6 +151,8 @@ def _dump_array(s, shard, extents, dst: str, printed: str) -> None:
                      "checksums": [p.hex() for p in parts]})
         blobs.append(raw)
     doc = {"path": printed, "type": name, "length": length, "chunk_size": chunk, "extents": rows}
+    if dst and s.dry_run_file(dst, sum(map(len, blobs)), doc):
+        return
     if dst:
         s.out.text(f"Dumping checksum(s) (Type: {name}, Length: {length}, Chunk Size: {chunk}) at {dst}")
         for row in rows:

@@ -127,7 +127,8 @@ def value_dump(s, path, dst):
         return
     try:
         if dst:
-            _dump_to_file(s, shard, v, size, dst, r.printed)
+            if not s.dry_run_file(dst, size, {"path": r.printed, "size": size}):
+                _dump_to_file(s, shard, v, size, dst, r.printed)
         else:
             head = next(shard.value_chunks(v, chunk=4096, path=r.printed), b"")
             s.out.emit(None, {"path": r.printed, "size": size, "epoch": v.epoch,
