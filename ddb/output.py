@@ -51,15 +51,6 @@ class Output:
         for line in e.stderr:
             sys.stderr.write(line + "\n")
 
-    def error_lines(self, stdout=(), stderr=()) -> None:
-        self.flush()
-        for line in stdout:
-            if not self.json:
-                sys.stdout.write(line + "\n")
-        sys.stdout.flush()
-        for line in stderr:
-            sys.stderr.write(line + "\n")
-
 
 def error_document(e, **fields) -> dict:
     """``{"error": message, ...fields}``, plus the level a path failed at (DAOS ddb's

@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 import sys
 
-from .cli import split_line
+from .cli import fail, split_line
 from .errors import DdbError, ExitCode, QuitRequested
 from .registry import run_command
 
@@ -78,8 +78,15 @@ class Shell:
         return True
 
     def _error(self, e: DdbError) -> None:
+        """A failed line: under --json the one-shot error path (one JSON document on stdout,
+        the message on stderr), so a reader of the output sees every failure the same way;
+        in text mode the command's lines and ``error: <message>``."""
         self.failed = True
-        self.session.out.error_lines(e.stdout, e.stderr)
+        out = self.session.out
+        if out.json:
+            fail(out, e)
+            return
+        out.error(e)
         red = sys.stdout.isatty() and "NO_COLOR" not in os.environ
         word = "\033[31merror:\033[0m" if red else "error:"
         print(f"{word} {e.message}", flush=True)

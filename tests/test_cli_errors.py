@@ -654,3 +654,23 @@ def test_check_repair_under_dry_run_writes_nothing(check_image):
     assert ddb("check", "repair", "-D", root, seq, "0").exit_code == 0
     r = ddb("--dry-run", "check", "repair", "-D", root, seq, "0")
     assert r.exit_code == 8 and r.stderr == f"ERROR: ddb: finding {seq} is not pending: TRUST_TARGET\n"
+
+
+# --- review: the shell's errors under --json are one-shot's JSON documents -------------------
+
+@pytest.mark.parametrize("line,one_shot", [("ls /[1]/[77]", True), ("rm /[1]/[0]", True),
+                                           ("bogus", False), ('ls "/[1', False)])
+def test_shell_json_error_is_the_one_shot_document(built, line, one_shot):
+    """The shell printed `error: <msg>` as text under --json and dropped the level line."""
+    from ddb import __version__
+    shard = list_shards(built("small"))[0]
+    r = ddb("--json", shard, input=f"{line}\nversion\n")
+    assert r.exit_code == 1
+    error, version = (json.loads(out) for out in r.stdout.splitlines())
+    assert version == {"version": __version__}
+    assert r.stderr.splitlines()[-1] == f"ERROR: ddb: {error['error']}"
+    if one_shot:                                        # the same command run one-shot
+        r1 = ddb("--json", shard, *split_line(line))
+        assert r1.exit_code == 1 and error == json.loads(r1.stdout) and r.stderr == r1.stderr
+    if line == "ls /[1]/[77]":
+        assert error["level"] == "Object is invalid"
