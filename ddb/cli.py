@@ -219,6 +219,16 @@ def _decoded(raw, path: str, n: int) -> str:
                        f"{raw[e.start]:#04x} at column {e.start + 1})") from None
 
 
+#: the most of a failing command-file line an error quotes: a line can be megabytes long
+SHOWN_LINE = 200
+
+
+def shown_line(line: str) -> str:
+    """A command line as an error quotes it: at most SHOWN_LINE characters, cut ones ending
+    in '...' (the line number is not needed: the run stops at the first failing line)."""
+    return line if len(line) <= SHOWN_LINE else line[:SHOWN_LINE - 3] + "..."
+
+
 def fail(out, e: DdbError, prefix: str = "", **fields) -> None:
     """The one way a failure is reported: ``out.error`` (text lines, or one JSON error
     document with --json) and then ``ERROR: ddb: <prefix><message>`` on stderr."""
@@ -291,7 +301,8 @@ def run(argv: list[str], *, hooks=None) -> int:
                 except ExitCode as e:
                     last = e.code
                 except DdbError as e:
-                    fail(session.out, e, f"Failed running command \"{line}\": ", command=line)
+                    shown = shown_line(line)
+                    fail(session.out, e, f"Failed running command \"{shown}\": ", command=shown)
                     if session.batch_mode == "atomic" and session.shard is not None:
                         sys.stderr.write("ddb: atomic batch abandoned: nothing was changed\n")
                     return 1

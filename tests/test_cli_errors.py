@@ -444,7 +444,8 @@ def test_long_command_file_line(built, tmp_path):
     cmds.write_text(line + "\n")
     r = ddb("-s", shard, "-f", str(cmds))
     assert r.exit_code == 1 and r.stdout == "DKEY is invalid\n"
-    assert r.stderr == f'ERROR: ddb: Failed running command "{line}": {KEY_LIMIT.format(640_000)}\n'
+    assert r.stderr == (f'ERROR: ddb: Failed running command "{line[:197]}...": '
+                        f"{KEY_LIMIT.format(640_000)}\n")
 
 
 def test_command_file_that_is_not_utf8(built, tmp_path):
@@ -674,3 +675,29 @@ def test_shell_json_error_is_the_one_shot_document(built, line, one_shot):
         assert r1.exit_code == 1 and error == json.loads(r1.stdout) and r.stderr == r1.stderr
     if line == "ls /[1]/[77]":
         assert error["level"] == "Object is invalid"
+
+
+# --- review: an error quotes at most 200 characters of the failing line ---------------------
+
+def test_failed_command_line_is_cut_short(built, tmp_path, capsys):
+    """A 640k-character command-file line was echoed whole, in text and in JSON."""
+    shard = list_shards(built("small"))[0]
+    cmds = tmp_path / "long.ddb"
+    line = f'ls "/[1]/[0]/{"k" * 640_000}"'
+    cmds.write_text(f"version\n{line}\n")
+    shown = line[:197] + "..."
+    assert main(["-s", shard, "-f", str(cmds)]) == 1
+    err = capsys.readouterr().err
+    assert err == f'ERROR: ddb: Failed running command "{shown}": {KEY_LIMIT.format(640_000)}\n'
+    assert main(["--json", "-s", shard, "-f", str(cmds)]) == 1
+    out, err = capsys.readouterr()
+    doc = json.loads(out.splitlines()[-1])
+    assert doc == {"error": KEY_LIMIT.format(640_000), "command": shown, "level": "DKEY is invalid"}
+    assert len(err) < 400
+    for n, form in ((200, "{line}"), (201, "{cut}...")):     # 200 characters are quoted whole
+        line = 'ls "/[1]/[0]/' + "k" * (n - 14) + '"'
+        cmds.write_text(line + "\n")
+        assert main(["-s", shard, "-f", str(cmds)]) == 1
+        err = capsys.readouterr().err
+        quoted = form.format(line=line, cut=line[:197])
+        assert err.startswith(f'ERROR: ddb: Failed running command "{quoted}": ')
