@@ -29,7 +29,7 @@ def _cases(src_dir: str):
         "rm-dkey": ["-w", "{shard}", "rm", "/[1]/[0]/[0]"],
         "rm-akey": ["-w", "{shard}", "rm", "/[1]/[3]/[0]/[0]"],
         "rm-extent": ["-w", "{shard}", "rm", "/[1]/[0]/dkey-1/akey-2/{9-18}"],
-        "feature": ["feature", "-e", "immutable,skip_rebuild", "{shard}"],
+        "feature": ["-w", "feature", "-e", "immutable,skip_rebuild", "{shard}"],
         "ilog-clear": ["-w", "{shard}", "ilog_clear", "/[1]/[0]"],
         "ilog-commit": ["-w", "{shard}", "ilog_commit", "/[1]/[0]/pending/in-flight"],
         "dtx-commit": ["-w", "{shard}", "dtx_act_commit", "/[1]", "{xid}"],
