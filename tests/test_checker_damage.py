@@ -426,3 +426,111 @@ def test_an_extent_count_its_checksums_belie_is_found_and_the_extent_dropped(cop
     code, names = check(root, "-n")
     assert code == 4 and "TREE_NODE_UNREADABLE" in names, names
     repaired_clean(root)
+
+
+# --- a field against the facts that repeat it (FIELD_DISAGREES) ------------------------------
+
+def _patch_value(root, want, offset_of, change):
+    """Rewrite one byte of the first value record ``want(akey, value)`` picks, as a page
+    checksummed rewrite would; returns (cont uuid, oid)."""
+    from vosfmt.keys import epoch_key, extent_key
+    path = list_shards(root)[0]
+    with open_shard(path, write=True, db_root=root) as sh:
+        c, o, d, a, v = next((c, o, d, a, v) for c in sh.containers() for o in c.objects()
+                             for d in o.dkeys() for a in d.akeys()
+                             for v in (a.extents() if a.value_kind == "array" else a.single_values())
+                             if want(a, v))
+        sv = a.value_kind == "sv"
+        key = epoch_key(v.epoch) if sv else extent_key(v.lo, v.epoch, v.minor)
+        with sh.begin() as tx:
+            tree = tx._sub(tx._akey(c.rec.uuid, o.oid, d.key, a.key), "child_root", "")
+            raw = bytearray(tree.get(key))
+            at = offset_of(sv)
+            raw[at] = change(raw[at])
+            tree.put(key, bytes(raw))
+    return c.uuid, str(o.oid)
+
+
+def _aflags_at(sv):
+    from vosfmt.layout import ext_rec_fixed, sv_rec_fixed
+    con = sv_rec_fixed if sv else ext_rec_fixed
+    names = [sc.name for sc in con.subcons]
+    return sum(sc.sizeof() for sc in con.subcons[:names.index("aflags")])
+
+
+@pytest.mark.parametrize("field", ["aflags", "extent"], ids=["single-value", "inline-extent"])
+def test_a_value_marked_a_hole_though_it_carries_data_is_unmarked(copy, field):
+    """campaign unit seed 133 (field): HOLE set on a value with data and a checksum hid it
+    (a single value decoded fine; an inline extent's data looked like trailing garbage and
+    the extent was dropped)."""
+    from fixtures.corrupt import field_disagrees
+    root = copy("small")
+    before = export_image(root)
+    field_disagrees(root, random.Random(0), field)
+    code, names = check(root, "-n")
+    assert code == 4 and names == {"FIELD_DISAGREES": 1}, names
+    assert repaired_clean(root) == {"FIELD_DISAGREES": 1}
+    assert export_image(root) == before                  # nothing lost: only the flag changed
+
+
+@pytest.mark.parametrize("change", [lambda b: 0, lambda b: b | 0x80],
+                         ids=["flag-cleared", "unknown-bit"])
+def test_a_hole_whose_flags_were_rewritten_is_a_hole_again(copy, change):
+    """A punched extent (no data, checksums or location) is a hole whatever its flags say;
+    the legitimate holes of the dtx preset are not findings (it checks clean)."""
+    from vosfmt.constants import AddrFlags
+    root = copy("dtx")
+    assert check(root, "-n") == (0, {})
+    before = export_image(root)
+    _patch_value(root, lambda a, v: a.value_kind == "array" and v.aflags == AddrFlags.HOLE,
+                 _aflags_at, change)
+    code, names = check(root, "-n")
+    assert code == 4 and names == {"FIELD_DISAGREES": 1}, names
+    repaired_clean(root)
+    assert export_image(root) == before
+
+
+@pytest.mark.parametrize("field", ["key_kind", "akey_kind"])
+def test_a_key_tree_kind_other_than_the_object_types_is_rewritten(copy, field):
+    """campaign posix seed 144 (field): an akey tree's key_kind 0 -> 1 made ddb read its
+    8-byte keys as integers. The object's type decides both kinds."""
+    from fixtures.corrupt import field_disagrees
+    root = copy("small")
+    before = export_image(root)
+    field_disagrees(root, random.Random(0), field)
+    code, names = check(root, "-n")
+    assert code == 4 and names == {"FIELD_DISAGREES": 1}, names
+    assert repaired_clean(root) == {"FIELD_DISAGREES": 1}
+    assert export_image(root) == before
+
+
+def test_an_integer_dkey_tree_marked_bytes_is_rewritten_and_its_keys_kept(copy):
+    """The other way: an ARRAY_BYTE object's uint64 dkey tree marked as byte keys."""
+    from vosfmt.constants import KeyKind, dkey_kind
+    root = copy("small")
+    before = export_image(root)
+    path = list_shards(root)[0]
+    with open_shard(path, write=True, db_root=root) as sh:
+        c, o = next((c, o) for c in sh.containers() for o in c.objects()
+                    if dkey_kind(o.oid.otype) == KeyKind.UINT64 and o.rec.dkey_root.count > 1)
+        with sh.begin() as tx:
+            ob = tx._obj(c.rec.uuid, o.oid)
+            ob.rec.dkey_root.key_kind = KeyKind.BYTES
+            ob.dirty = True
+    code, names = check(root, "-n")
+    assert code == 4 and names == {"FIELD_DISAGREES": 1}, names
+    repaired_clean(root)
+    assert export_image(root) == before
+
+
+def test_an_active_dtx_entry_naming_an_object_it_did_not_write_is_rewritten(copy):
+    """campaign dtx seed 130 (field): an active entry's oid.hi rewritten; its record
+    references (which the records' local ids confirm) name the object it leads."""
+    from fixtures.corrupt import field_disagrees
+    root = copy("dtx")
+    before = export_image(root)
+    field_disagrees(root, random.Random(0), "dtx_oid")
+    code, names = check(root, "-n")
+    assert code == 4 and names == {"FIELD_DISAGREES": 1}, names
+    assert repaired_clean(root) == {"FIELD_DISAGREES": 1}
+    assert export_image(root) == before                  # the oid is back, exactly

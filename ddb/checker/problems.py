@@ -124,6 +124,10 @@ PROBLEMS = [
        [(Action.TRUST_TARGET, "Rewrite the key's flags from the class of the tree below it (its "
                               "records decode as that class) [suggested]."), IGN],
        safe_auto=True),
+    _p(0x020007, "FIELD_DISAGREES", Cls.RECORD_DAMAGED,
+       "{record} {owner}: {name} is {stored}, but {reason}; it should be {expected}",
+       [(Action.TRUST_TARGET, "Rewrite the field from the facts that repeat it [suggested]."),
+        IGN], safe_auto=True),
     # P3 ILOG <-> DTX
     _p(0x030001, "ILOG_ORPHAN_LID", Cls.DTX_ORPHAN,
        "incarnation log of {owner} has an entry at epoch {epoch} of local id {lid}, "
@@ -188,6 +192,7 @@ BY_NAME = {p.name: p for p in PROBLEMS}
 #: codes the passes and repairs name (the table above is where they are defined)
 SHARD_TRUNCATED = BY_NAME["SHARD_TRUNCATED"].code
 KEY_FLAGS_WRONG = BY_NAME["KEY_FLAGS_WRONG"].code
+FIELD_DISAGREES = BY_NAME["FIELD_DISAGREES"].code
 
 
 def problem(code: int) -> Problem:

@@ -17,7 +17,8 @@ from vosfmt.dtx import commit_active, discard_invalid
 from vosfmt.keys import uuid_bytes
 from vosfmt.records import DtxRecRef, ExtBytes, IlogEntry
 
-from .problems import KEY_FLAGS_WRONG, SHARD_TRUNCATED, Action
+from . import fields
+from .problems import FIELD_DISAGREES, KEY_FLAGS_WRONG, SHARD_TRUNCATED, Action
 from .scan import ShardScan, read_tree
 
 
@@ -103,6 +104,8 @@ def _apply(shard, tx, scan, f, action: Action) -> None:
         tx.put_object(cu, oid, max_write=c["actual"])
     elif code == 0x020004:
         _restore_id(tx, c)
+    elif code == FIELD_DISAGREES:
+        return fields.repair(tx, c, _owner)
     elif code == KEY_FLAGS_WRONG:
         _restore_key_flags(tx, c)
     elif code == 0x020005:
@@ -196,7 +199,8 @@ def _rebuild_tree(shard, tx, scan, c: dict):
 _OUTSIDE_TX = frozenset((0x000001, SHARD_TRUNCATED))
 
 #: trees are rebuilt before anything else touches their records; space last
-_ORDER = {0x010001: 0, 0x010003: 1, 0x040001: 90, 0x040002: 91, 0x040004: 92, 0x040005: 93}
+_ORDER = {0x010001: 0, 0x010003: 1, FIELD_DISAGREES: 2,    # a key kind before the keys' users
+          0x040001: 90, 0x040002: 91, 0x040004: 92, 0x040005: 93}
 
 
 def _root_of(shard, owner: tuple, field: str):

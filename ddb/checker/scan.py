@@ -16,12 +16,13 @@ from vosfmt import CorruptionError, VosError
 from vosfmt.checksum import csum_name, csum_of
 from vosfmt.constants import (DTX_LID_ABORTED, DTX_LID_COMMITTED, DTX_LID_FIRST, DTX_LID_SOLO_FLAG,
                               PAGE_SIZE, AddrFlags, KeyKind, Media, RecType, RootFlags,
-                              TreeClass)
+                              TreeClass, akey_kind, dkey_kind)
 from vosfmt.keys import (dkey_uncollate, epoch_from_key, epoch_key, extent_key, oid_from_key,
                          oid_key, uuid_str)
-from vosfmt.records import checked_decoder, dec_refs, key_flags_for
+from vosfmt.records import dec_refs, key_flags_for
 from vosfmt.space import coalesce
 
+from . import fields
 from .problems import KEY_FLAGS_WRONG, SHARD_TRUNCATED, Action, problem
 
 TREE_NAMES = {TreeClass.CONT_TABLE: "container", TreeClass.OBJ_TABLE: "object",
@@ -249,8 +250,13 @@ class ShardScan:
         walk, check_ilog, value = self.walk, self.check_ilog, self.value
         newest = check_ilog([(e.epoch, e.tx_id) for e in o.ilog.entries], owner, active,
                             (RecType.ILOG, oid, b"", b"", b""))
+        want_d, want_a = dkey_kind(oid.otype), akey_kind(oid.otype)
+        dkeys = walk(o.dkey_root, owner, "dkey_root")
         dkind = o.dkey_root.key_kind
-        for dk, _dv, d in walk(o.dkey_root, owner, "dkey_root") or ():
+        if dkind != want_d and o.dkey_root.tclass == TreeClass.DKEY:   # the type decides it
+            dkind = fields.key_kind_finding(self, o.dkey_root, dkeys, owner, want_d, "dkey",
+                                            oid.otype_name)
+        for dk, _dv, d in dkeys or ():
             dkey = dkey_uncollate(dkind, dk) if dkind == KeyKind.UINT64 else dk
             downer = owner + [dkey.hex()]
             n = check_ilog(d.ilog_tuples(), downer, active, (RecType.ILOG, oid, dkey, b"", b""))
@@ -260,6 +266,9 @@ class ShardScan:
             found = len(self.findings)
             akeys = walk(d.child_root, downer, "child_root")
             self.key_flags(d, downer, len(self.findings) == found)
+            if akind != want_a and d.child_root.tclass == TreeClass.AKEY:
+                akind = fields.key_kind_finding(self, d.child_root, akeys, downer, want_a, "akey",
+                                                oid.otype_name)
             empty = []                          # akeys that hold nothing
             for ak, _av, a in akeys or ():
                 akey = dkey_uncollate(akind, ak) if akind == KeyKind.UINT64 else ak
@@ -325,6 +334,8 @@ class ShardScan:
     def value(self, v, owner, active, oid, dkey, akey, sv: bool) -> None:
         f = self.facts
         f.records += 1
+        if v.aflags or v.data is None and not v.media:     # flags, or an extent without data
+            fields.value_finding(self, v, owner, sv, self._where(v, owner, sv))
         if not sv and not self.run_of(v.csums, (owner, f"/{{{v.lo}-{v.hi}}}@{v.epoch} checksums")):
             x = v.csums
             self.add(0x020002, media="shard", start=x.off, end=x.off + x.len - 1,
@@ -410,6 +421,7 @@ class ShardScan:
                    if (r.type, r.oid, r.dkey, r.akey, r.vkey, e.lid, e.epoch) not in self.facts.lid_records]
             if bad:
                 self.add(0x030003, xid=str(e.xid), count=len(bad), cont=cu)
+            fields.dtx_oid_finding(self, e, [r for r in refs if r not in bad], cu)
             if xid_key(e.xid) in committed:
                 self.add(0x030004, xid=str(e.xid), cont=cu)
 
@@ -519,7 +531,7 @@ class ShardScan:
             # most value trees hold one record in their parent: no pages, no order to check
             try:
                 (k,), (v,) = self.reader.embedded_entries(root)
-                return [(k, v, checked_decoder(root.tclass)(k, v))]
+                return [(k, v, fields.scan_decoder(root.tclass)(k, v))]
             except (CorruptionError, ValueError, IndexError, KeyError, struct.error):
                 pass                            # let the general path name what is wrong
         pages, wrong = [], []
@@ -570,7 +582,7 @@ def read_tree(reader, root, own=None, label: str = "", pages=None, miscounts=Non
     """
     items, bad = [], []
     try:
-        decode = checked_decoder(root.tclass)
+        decode = fields.scan_decoder(root.tclass)
     except ValueError as e:             # a damaged descriptor: no record decodes
         def decode(k, v, e=e):
             raise e

@@ -1,0 +1,246 @@
+"""Fields that other facts repeat: what they should be, and their rewrite (FIELD_DISAGREES).
+
+A field rewritten with its page checksum recomputed decodes fine, so only
+what repeats it can tell it is wrong:
+
+- a value's address flags (``aflags``) and media: a hole (HOLE) has no data,
+  no checksums and no location (a single value: size 0); a value that has
+  any of these is no hole. Bits other than HOLE and CORRUPTED mean nothing.
+- a dkey or akey tree's ``key_kind``: the object's type decides it
+  (``constants.dkey_kind`` / ``akey_kind``, as the writer does); uint64 keys
+  are 8 bytes.
+- an active DTX entry's ``oid`` (the leader's object): when this shard leads
+  the transaction (LEADER, or it is its only target), the object is one its
+  record references name (those that records carrying its local id confirm).
+
+The scan side is a few functions called from ``scan.ShardScan`` only when a
+cheap test fails (a non-zero ``aflags``, a kind other than the object type's,
+once per DTX entry); the repair side rewrites the one field in a transaction.
+"""
+from __future__ import annotations
+
+import struct
+
+from vosfmt import CorruptionError
+from vosfmt import layout as L
+from vosfmt.constants import AddrFlags, DtxFlags, KeyKind, Media, TreeClass
+from vosfmt.keys import epoch_key, extent_key, xid_key
+from vosfmt.records import checked_decoder
+
+from .problems import FIELD_DISAGREES, Action
+
+KNOWN_AFLAGS = AddrFlags.HOLE | AddrFlags.CORRUPTED
+_DECODE_ERRORS = (CorruptionError, ValueError, IndexError, KeyError, struct.error)
+
+
+def _offset(con, name: str) -> int:
+    off = 0
+    for sc in con.subcons:
+        if sc.name == name:
+            return off
+        off += sc.sizeof()
+    raise KeyError(name)
+
+
+#: byte offsets of the one-byte fields rewritten in place, from the layout declarations
+_SV_AT = {n: _offset(L.sv_rec_fixed, n) for n in ("aflags", "media")}
+_EXT_AT = {n: _offset(L.ext_rec_fixed, n) for n in ("aflags", "media")}
+
+
+def _kind_name(kind: int) -> str:
+    try:
+        return f"{kind} ({KeyKind(kind).name.lower()})"
+    except ValueError:
+        return f"{kind} (no key kind)"
+
+
+# --- the scan side ---------------------------------------------------------------------------
+
+def _salvage_extent(k, v):
+    """The checker's extent decoder, with a second try with the HOLE flag toggled: that
+    flag decides whether the record's data bytes are there, so a flipped one makes an
+    intact extent malformed. An extent that decodes only the other way is returned with
+    its stored flags (``addr_flags_fault`` then names the flag); anything else raises as
+    before. Costs nothing unless the record is malformed."""
+    try:
+        return _checked_extent(k, v)
+    except _DECODE_ERRORS:
+        at = _EXT_AT["aflags"]
+        if len(v) <= at:
+            raise
+        other = bytearray(v)
+        other[at] ^= AddrFlags.HOLE
+        try:
+            x = _checked_extent(k, bytes(other))
+        except _DECODE_ERRORS:
+            pass
+        else:
+            x.aflags ^= AddrFlags.HOLE
+            return x
+        raise
+
+
+_checked_extent = checked_decoder(TreeClass.EVT)
+
+
+def scan_decoder(tclass: int):
+    """``records.checked_decoder``, salvaging extents whose HOLE flag was flipped."""
+    return _salvage_extent if tclass == TreeClass.EVT else checked_decoder(tclass)
+
+
+def addr_flags_fault(v, sv: bool):
+    """(field, stored, expected, reason) when a value's address flags or media disagree with
+    what the record holds, else None. Called only for values with flags, or (extents) with
+    neither inline data nor the HOLE flag."""
+    af = v.aflags
+    hole, why = None, ""                 # None: the record does not say (other damage)
+    if sv:
+        if v.size:
+            where = f" on {Media(v.media).name}" if v.media in (Media.SCM, Media.NVME) else ""
+            hole, why = False, f"it has {v.size} byte(s) of data{where}" + \
+                (" and a checksum" if v.csum else "")
+        elif not v.csum and not v.off:
+            if v.media != Media.INLINE:
+                return ("media", v.media, int(Media.INLINE),
+                        "the value is a punch (size 0), which has no media location")
+            hole, why = True, "its size is 0 (a punch)"
+    else:
+        has = []
+        if v.data is not None:
+            has.append(f"{len(v.data)} inline data byte(s)")
+        if v.csums.len:
+            has.append(f"{v.csums.len} byte(s) of checksums")
+        if v.media != Media.INLINE and v.off:
+            has.append(f"data at offset {v.off}")
+        if has:
+            hole, why = False, "it has " + " and ".join(has)
+        elif v.media == Media.INLINE:
+            hole, why = True, "it has no data, checksums or location"
+        elif af & AddrFlags.HOLE:
+            return ("media", v.media, int(Media.INLINE),
+                    "the extent is a hole (no data, checksums or location), which has no media")
+    want = af & KNOWN_AFLAGS
+    if hole is not None:
+        want = (want & ~AddrFlags.HOLE) | (AddrFlags.HOLE if hole else 0)
+    if want == af:
+        return None
+    reasons = []
+    if (af ^ want) & AddrFlags.HOLE:
+        reasons.append(f"{why}, so it is {'a hole' if hole else 'no hole'}")
+    if af & ~KNOWN_AFLAGS:
+        reasons.append(f"bit(s) {af & ~KNOWN_AFLAGS:#x} are no address flag")
+    return ("aflags", af, want, ", and ".join(reasons))
+
+
+def value_finding(scan, v, owner, sv: bool, where: dict) -> None:
+    """Report a value whose flags or media disagree, and make the decoded record say what
+    the repair will write (so the rest of the value's checks see the repaired value)."""
+    fault = addr_flags_fault(v, sv)
+    if fault is None:
+        return
+    name, stored, want, reason = fault
+    scan.add(FIELD_DISAGREES, record="value", owner=where["value"], name=name, stored=stored,
+             expected=want, reason=reason, what="value", **where)
+    setattr(v, name, want)
+    if not sv and name == "aflags" and want & AddrFlags.HOLE:
+        v.data = None
+
+
+def key_kind_finding(scan, root, items, owner: list, want: int, level: str, otype: str) -> int:
+    """A dkey or akey tree whose key kind is not the one its object's type decides: the
+    kind the rest of the scan should read the keys with (the repaired one when the keys'
+    sizes allow it, else the stored one, and the finding is left for the user)."""
+    stored = root.key_kind
+    ctx = dict(record=f"{level} tree of", owner=scan_owner(owner), path=owner, name="key_kind",
+               stored=_kind_name(stored), expected=_kind_name(want), what="key_kind",
+               kind=int(want), level=level,
+               reason=f"the object's type ({otype}) has {KeyKind(want).name.lower()} {level}s")
+    if want == KeyKind.UINT64:
+        odd = [k for k, _v, _r in items or () if len(k) != 8]
+        if odd:
+            ctx["reason"] += (f" (8 bytes) and {len(odd)} key(s) are not 8 bytes: the type or "
+                              "the keys are damaged, the kind is left as it is")
+            ctx["default"] = int(Action.IGNORE)
+            scan.add(FIELD_DISAGREES, **ctx)
+            return stored
+    scan.add(FIELD_DISAGREES, **ctx)
+    return want
+
+
+def scan_owner(owner: list) -> str:
+    from .scan import owner_label
+    return owner_label(owner)
+
+
+def dtx_oid_finding(scan, e, good_refs, cu: str) -> None:
+    """An active entry of a transaction this shard leads names an object none of its
+    (confirmed) record references name."""
+    if not good_refs or not (e.flags & DtxFlags.LEADER or e.tgt_cnt <= 1):
+        return
+    oids = [r.oid for r in good_refs]
+    if e.oid in oids:
+        return
+    # a damaged field leaves the others: the object sharing most of them is the one
+    best = max(oids, key=lambda o: sum(a == b for a, b in zip(o, e.oid)))
+    scan.add(FIELD_DISAGREES, record="active transaction", owner=str(e.xid), name="oid",
+             stored=str(e.oid), expected=str(best), what="dtx_oid", cont=cu,
+             xid=str(e.xid),
+             reason=f"the {len(set(oids))} object(s) its records are in do not include it")
+
+
+# --- the repair side -------------------------------------------------------------------------
+
+def repair(tx, c: dict, owner_of) -> bool:
+    """Rewrite the field a FIELD_DISAGREES finding names; False when the record no longer
+    holds the value the scan saw (nothing is written: the next scan decides)."""
+    what = c["what"]
+    if what == "value":
+        return _repair_value(tx, c, owner_of)
+    if what == "key_kind":
+        return _repair_key_kind(tx, c, owner_of)
+    if what == "dtx_oid":
+        return _repair_dtx_oid(tx, c)
+    return False
+
+
+def _repair_value(tx, c: dict, owner_of) -> bool:
+    cu, oid, dkey, akey = owner_of(c["path"])
+    vkey = c["vkey"]
+    sv = len(vkey) == 1
+    tree = tx._sub(tx._akey(cu, oid, dkey, akey), "child_root", "")
+    key = epoch_key(vkey[0]) if sv else extent_key(*vkey)
+    raw = tree.get(key)
+    at = (_SV_AT if sv else _EXT_AT)[c["name"]]
+    if raw is None or len(raw) <= at or raw[at] != c["stored"]:
+        return False
+    raw = bytearray(raw)
+    raw[at] = c["expected"]
+    tree.put(key, bytes(raw))
+    return True
+
+
+def _repair_key_kind(tx, c: dict, owner_of) -> bool:
+    cu, oid, *dkey = owner_of(c["path"])
+    if dkey:
+        o, field = tx._dkey(cu, oid, dkey[0]), "child_root"
+    else:
+        o, field = tx._obj(cu, oid), "dkey_root"
+    kind = c["kind"]
+    getattr(o.rec, field).key_kind = kind
+    sub = o.subtrees.get(field)
+    if sub is not None:
+        sub.key_kind = kind
+        sub.desc.key_kind = kind
+    o.dirty = True
+    return True
+
+
+def _repair_dtx_oid(tx, c: dict) -> bool:
+    from vosfmt.keys import Oid, Xid, uuid_bytes
+    t = tx._act_tree(tx._cont(uuid_bytes(c["cont"])))
+    o = tx._open(t, xid_key(Xid.parse(c["xid"])))
+    if o is None or str(o.rec.oid) != c["stored"]:
+        return False
+    o.rec.oid = Oid.parse(c["expected"])
+    o.dirty = True
+    return True
