@@ -79,21 +79,30 @@ def test_inject_find_repair_clean(bases, tmp_path, code):
     before = export_image(root)
     where = inject(root, code, seed=0)
     damaged = _images(root)
+    report_only = problem(code).report_only
     r = ddb("--json", "check", "start", "-n", "-D", root)
     assert r.exit_code == 4, r.stderr
     found = json.loads(r.stdout)["reports"]
     assert {f["code"] for f in found} == {code}                       # exactly that problem
-    assert all(f["result"] == 1 for f in found)                      # dry run
+    assert all(f["result"] == (2 if report_only else 1) for f in found)  # dry run / ignored
     assert _images(root) == damaged                                  # -n changed nothing
-    r = ddb("check", "start", "-y", "-D", root)
-    assert r.exit_code == 1, r.stdout + r.stderr
-    r = ddb("check", "start", "-y", "-D", root)
-    assert r.exit_code == 0 and "0 finding(s)" in r.stdout
-    after = export_image(root)
-    if where.get("lossy"):
-        assert _strip(after, where) == _strip(before, where)         # only the damaged part changed
+    if report_only:             # nothing can repair it: -y leaves it, honestly, and writes nothing
+        for _ in range(2):
+            r = ddb("--json", "check", "start", "-y", "-D", root)
+            assert r.exit_code == 4, r.stdout + r.stderr
+            assert [(f["code"], f["result"]) for f in json.loads(r.stdout)["reports"]] == \
+                [(code, 2)] * len(found)
+            assert _images(root) == damaged
     else:
-        assert after == before
+        r = ddb("check", "start", "-y", "-D", root)
+        assert r.exit_code == 1, r.stdout + r.stderr
+        r = ddb("check", "start", "-y", "-D", root)
+        assert r.exit_code == 0 and "0 finding(s)" in r.stdout
+        after = export_image(root)
+        if where.get("lossy"):
+            assert _strip(after, where) == _strip(before, where)     # only the damaged part changed
+        else:
+            assert after == before
     # golden transcript (the -n / -y / -y runs on a fresh copy)
     again = str(tmp_path / "again")
     shutil.copytree(bases[BASE.get(code, "small")], again)
@@ -232,17 +241,41 @@ def test_stop(bases, tmp_path):
     assert r.exit_code == 1 and r.stdout.count("VALUE_CSUM_MISMATCH") == 1
 
 
-def test_truncated_shards_are_an_operational_error(bases, tmp_path):
+def _check_json(root, mode):
+    r = ddb("--json", "check", "start", mode, "-D", root)
+    assert "Traceback" not in r.stderr and "internal error" not in r.stderr, r.stderr
+    return r.exit_code, json.loads(r.stdout)["reports"]
+
+
+def test_truncated_shards_are_findings_and_an_empty_one_is_unreadable(bases, tmp_path):
+    """A shard cut anywhere after its superblock pages is SHARD_TRUNCATED (-n: exit 4, nothing
+    written), which -y repairs so that -n is then clean; a zero-length one cannot be opened at
+    all: SHARD_UNREADABLE, left (exit 4) by -n and -y alike, never an operational error."""
     rng = random.Random(9)
     for i in range(int(os.environ.get("DDB_FUZZ_ROUNDS", "10"))):
         root = str(tmp_path / f"t{i}")
         shutil.copytree(bases["small"], root)
         path = list_shards(root)[0]
         with open(path, "r+b") as f:
-            f.truncate(rng.randrange(0, os.path.getsize(path)))
-        r = ddb("check", "start", "-n", "-D", root)
-        assert r.exit_code in (4, 8) and "Traceback" not in r.stderr and "internal error" not in r.stderr
+            f.truncate(rng.randrange(2 * PAGE_SIZE, os.path.getsize(path)))
+        cut = _images(root)
+        code, found = _check_json(root, "-n")
+        assert code == 4 and "SHARD_TRUNCATED" in {f["name"] for f in found}, found
+        assert "SHARD_UNREADABLE" not in {f["name"] for f in found}
+        assert _images(root) == cut                                   # -n wrote nothing
+        code, found = _check_json(root, "-y")
+        assert code == 1 and "SHARD_TRUNCATED" in {f["name"] for f in found}, found
+        assert _check_json(root, "-n") == (0, [])
         shutil.rmtree(root)
+    root = str(tmp_path / "empty")
+    shutil.copytree(bases["small"], root)
+    path = list_shards(root)[0]
+    os.truncate(path, 0)
+    for mode in ("-n", "-y"):
+        code, found = _check_json(root, mode)
+        assert code == 4 and [(f["name"], f["result"]) for f in found] == [("SHARD_UNREADABLE", 2)]
+        assert os.path.relpath(path, root) in found[0]["msg"] and "no superblock magic" in found[0]["msg"]
+        assert os.path.getsize(path) == 0
 
 
 def test_random_damage_never_crashes(bases, tmp_path):

@@ -534,3 +534,124 @@ def test_an_active_dtx_entry_naming_an_object_it_did_not_write_is_rewritten(copy
     assert code == 4 and names == {"FIELD_DISAGREES": 1}, names
     assert repaired_clean(root) == {"FIELD_DISAGREES": 1}
     assert export_image(root) == before                  # the oid is back, exactly
+
+
+# --- a shard that cannot be opened at all ---------------------------------------------------
+
+def _flip_superblocks(path):
+    """A byte of each superblock copy flipped: both fail their checksums ('no valid
+    superblock'), the magic still there."""
+    with open(path, "r+b") as f:
+        for slot in (0, 1):
+            f.seek(slot * PAGE_SIZE + 40)
+            b = f.read(1)
+            f.seek(slot * PAGE_SIZE + 40)
+            f.write(bytes([b[0] ^ 0xFF]))
+
+
+def _run(root, mode):
+    """(exit status, [(name, shard, result)], reports) of one ``check start`` run."""
+    r = ddb("--json", "check", "start", mode, "-D", root)
+    assert "Traceback" not in r.stderr and "internal error" not in r.stderr, r.stderr
+    assert r.exit_code != 8, r.stderr                    # never an operational error
+    reports = json.loads(r.stdout)["reports"]
+    return r.exit_code, sorted((f["name"], f["shard"], f["result"]) for f in reports), reports
+
+
+def _smd_rows(root):
+    """Every SMD row: pools as {uuid: (size, {target: blob})}, and targets -> devices."""
+    from vosfmt.smd import SysDb
+    with SysDb(root) as db:
+        return ({u: (p.blob_sz, dict(zip(p.tgts, p.blobs))) for u, p in db.pools().items()},
+                db.targets())
+
+
+@pytest.mark.parametrize("how,why", [("zeroed", "no superblock magic"),
+                                     ("flipped", "no valid superblock")])
+def test_a_shard_that_cannot_be_opened_is_a_finding_and_the_others_are_still_checked(
+        copy, how, why):
+    """dtx (two shards): one shard's superblocks destroyed used to stop the whole check with
+    exit 8. It is SHARD_UNREADABLE (nothing repairs it: -n and -y both exit 4), and the other
+    shard is checked and repaired; the unreadable one is never written."""
+    from fixtures.corrupt import shard_unreadable
+    root = copy("dtx")
+    s0, s1 = list_shards(root)
+    if how == "zeroed":
+        shard_unreadable(root, random.Random(0), s1)
+    else:
+        _flip_superblocks(s1)
+    inject(root, NAMES["PAGES_LEAKED"])                 # in the first shard, which still opens
+    dead, smd = file_state(root)[s1], _smd_rows(root)
+    code, found, reports = _run(root, "-n")
+    assert code == 4 and found == [("PAGES_LEAKED", s0, 1), ("SHARD_UNREADABLE", s1, 2)], found
+    (msg,) = [f["msg"] for f in reports if f["name"] == "SHARD_UNREADABLE"]
+    assert os.path.relpath(s1, root) in msg and why in msg, msg
+    code, found, _ = _run(root, "-y")
+    assert code == 4 and found == [("PAGES_LEAKED", s0, 0), ("SHARD_UNREADABLE", s1, 2)], found
+    code, found, _ = _run(root, "-n")
+    assert code == 4 and found == [("SHARD_UNREADABLE", s1, 2)], found
+    assert file_state(root)[s1] == dead and _smd_rows(root) == smd
+
+
+def test_an_unreadable_shard_keeps_its_blob_and_smd_rows_through_image_repairs(tmp_path):
+    """NVMe pool of two targets, target 1's shard unreadable: SMD repairs for the rest (a
+    wrong blob for target 0, rebuilt by smd_sync; a pool row with no shard, removed) leave
+    target 1's blob and SMD row as they were: a shard we cannot read is not a missing one."""
+    from fixtures.corrupt import shard_unreadable, smd_pool_without_shard
+    from vosfmt.blob import scan_blobs
+    from vosfmt.smd import SysDb
+    root = str(tmp_path / "img")
+    sv = {"epoch": 5, "random": 9000}
+    build({"targets": 2, "nvme_size": 64 << 20, "containers": [
+        {"target": t, "objects": [{"dkeys": [{"key": "d", "akeys": [{"key": "a", "sv": [sv]}]}]}]}
+        for t in range(2)]}, root)
+    s0, s1 = list_shards(root)
+    ((blob1, _),) = [(p, h) for p, h in scan_blobs(root) if h.vos_id == 1]
+    (pool_uuid,) = _smd_rows(root)[0]
+    shard_unreadable(root, random.Random(0), s1)
+    smd_pool_without_shard(root, random.Random(0))
+    with SysDb(root, write=True) as db:                 # target 0 led to a blob that is not there
+        pool = db.pools()[pool_uuid]
+        pool.blobs = [b + 1000 if t == 0 else b for t, b in zip(pool.tgts, pool.blobs)]
+        db.write(pools=[pool])
+    before = file_state(root)
+    pools, targets = _smd_rows(root)
+    code, found, _ = _run(root, "-n")
+    assert code == 4 and found == [("SHARD_UNREADABLE", s1, 2), ("SMD_BLOB_MISSING", s0, 1),
+                                   ("SMD_POOL_WITHOUT_SHARD", "", 1)], found
+    code, found, _ = _run(root, "-y")
+    assert code == 4 and found == [("SHARD_UNREADABLE", s1, 2), ("SMD_BLOB_MISSING", s0, 0),
+                                   ("SMD_POOL_WITHOUT_SHARD", "", 0)], found
+    code, found, _ = _run(root, "-n")
+    assert code == 4 and found == [("SHARD_UNREADABLE", s1, 2)], found
+    after = file_state(root)
+    assert after[s1] == before[s1] and after[blob1] == before[blob1]
+    new_pools, new_targets = _smd_rows(root)
+    assert set(new_pools) == {pool_uuid}                # the pool with no shard is gone, ours kept
+    (size, blobs), (new_size, new_blobs) = pools[pool_uuid], new_pools[pool_uuid]
+    assert new_size == size and new_blobs[1] == blobs[1] and new_targets[1] == targets[1]
+
+
+# --- fields no fact can restore: found, reported, left (exit 4) -----------------------------
+
+def _shard_bytes(root):
+    return {p: file_state(root)[p][0] for p in list_shards(root)}
+
+
+@pytest.mark.parametrize("seed,field", [(106, "epoch"), (114, "update_minor"),
+                                        (143, "update_minor")])
+def test_a_field_with_no_valid_value_to_restore_is_reported_and_left(copy, seed, field):
+    """campaign dtx seeds 106, 114, 143 (field), checksums recomputed: a committed DTX
+    entry's epoch rewritten to 0 (never a valid epoch; nothing else records a committed
+    transaction's epoch), an ilog entry's update_minor 1 -> 0, equal to its punch_minor
+    (an entry is a punch or an update; which minor was damaged nothing records). Found,
+    not repaired: -y leaves the shards as they are and exits 4."""
+    root = copy("dtx")
+    desc = damage(root, seed, "field")
+    assert desc["field"].endswith("." + field) and desc["new"] == 0, desc
+    code, names = check(root, "-n")
+    assert code == 4 and names == {"FIELD_DISAGREES": 1}, names
+    shards = _shard_bytes(root)
+    code, names = check(root, "-y")
+    assert code == 4 and names == {"FIELD_DISAGREES": 1}, names
+    assert _shard_bytes(root) == shards

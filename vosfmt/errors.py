@@ -15,6 +15,11 @@ class FormatError(VosError):
     """Not a shard of ours, or one written with features we cannot honour."""
 
 
+class NoSuperblockError(FormatError):
+    """No superblock copy carries the shard magic: an empty, cut or overwritten file (or
+    not a shard at all). Unlike a newer format's refusal, nothing here names a writer."""
+
+
 class CorruptionError(VosError):
     """A structure on disk fails its magic, checksum, bounds or shape checks.
 

@@ -20,8 +20,8 @@ from .codec import decode, encode
 from .constants import (EPOCH_MAX, FORMAT_VERSION, KNOWN_INCOMPAT, KNOWN_RO_COMPAT, PAGE_SIZE,
                         POOL_DF_MAGIC, SUPERBLOCK_SLOTS, VEA_MAGIC, AddrFlags, KeyKind, Media,
                         TreeClass)
-from .errors import (ChecksumError, CorruptionError, FormatError, NotFoundError, ReadOnlyError,
-                     VosError)
+from .errors import (ChecksumError, CorruptionError, FormatError, NoSuperblockError,
+                     NotFoundError, ReadOnlyError, VosError)
 from .keys import (Oid, Xid, blk_from_key, dkey_collate, dkey_uncollate, epoch_from_key,
                    extent_from_key, oid_from_key, oid_key, uuid_bytes, uuid_str, xid_from_key,
                    xid_key)
@@ -196,7 +196,7 @@ class Shard:
                 reject(newer.slot, why)
         if not candidates:
             if not magic_seen:
-                raise FormatError(f"{self.path}: not a VOS pool shard (no superblock magic)")
+                raise NoSuperblockError(f"{self.path}: not a VOS pool shard (no superblock magic)")
             self._unusable(problems, faults)
         sb = max(candidates, key=lambda s: s.generation)
         self.superblock_problems = problems

@@ -16,10 +16,11 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from vosfmt import VosError, open_shard, safefs
+from vosfmt import CorruptionError, VosError, open_shard, safefs
+from vosfmt.errors import NoSuperblockError
 from vosfmt.image import list_shards
 
-from .problems import Action, problem
+from .problems import SHARD_UNREADABLE, Action, problem
 from .repair import repair_shard
 from .scan import Finding, FindingSet, ShardScan, scan_image_smd
 from .store import ReportStore, dry_run_path, image_id, private_dir
@@ -489,13 +490,7 @@ class Checker:
                     self.progress(path, index, count, 3, 3)
             else:
                 try:
-                    with open_shard(path, db_root=self.db_root, truncated_ok=True) as shard:
-                        def prog(n, total):
-                            bookmark["phase"] = n
-                            store.put(shards={path: bookmark})
-                            if self.progress:
-                                self.progress(path, index, count, n, total)
-                        findings = ShardScan(shard, prog, tick=self.stop_watch.ticker()).run()
+                    findings = self._scan(store, path, bookmark, index, count, first=rnd == 0)
                 except VosError as e:
                     if held is not None:        # what was repaired before stays on record
                         self._record(store, *held, counts)
@@ -534,6 +529,24 @@ class Checker:
                         counters=counts, finished=time.time())
         store.put(shards={path: bookmark})
         return counts
+
+    def _scan(self, store, path: str, bookmark: dict, index: int, count: int, *, first: bool):
+        """One scan of a shard. A shard that its damage keeps from being opened is one
+        SHARD_UNREADABLE finding (first round only: one a repair made unopenable is an error)."""
+        try:
+            shard = open_shard(path, db_root=self.db_root, truncated_ok=True)
+        except VosError as e:
+            unopenable = unreadable_finding(self.db_root, path, e) if first else None
+            if unopenable is None:
+                raise
+            return [unopenable]
+        with shard:
+            def prog(n, total):
+                bookmark["phase"] = n
+                store.put(shards={path: bookmark})
+                if self.progress:
+                    self.progress(path, index, count, n, total)
+            return ShardScan(shard, prog, tick=self.stop_watch.ticker()).run()
 
     def _check_image(self, store, shards, stored) -> dict:
         counts = {"total": 0, "repaired": 0, "ignored": 0, "failed": 0, "pending": 0, "dry_run": 0}
@@ -597,13 +610,32 @@ def _scan_one(args):
     """One shard's first round in a worker: (path, (kind, findings or error text))."""
     db_root, path, stop_base = args
     try:
-        with open_shard(path, db_root=db_root, truncated_ok=True) as shard:
+        shard = open_shard(path, db_root=db_root, truncated_ok=True)
+    except VosError as e:
+        unopenable = unreadable_finding(db_root, path, e)
+        return path, ((_FOUND, [unopenable]) if unopenable is not None else (_FAILED, str(e)))
+    try:
+        with shard:
             tick = StopWatch(db_root, stop_base).ticker()
             return path, (_FOUND, ShardScan(shard, tick=tick).run())
     except VosError as e:
         return path, (_FAILED, str(e))
     except CheckStopped:
         return path, (_STOPPED, None)
+
+
+def unreadable_finding(db_root: str, path: str, e: VosError) -> Finding | None:
+    """SHARD_UNREADABLE for a shard whose damage keeps it from being opened: no superblock
+    copy holds, or none carries the magic (an empty, cut or overwritten file). None for what
+    is not damage, which stays an operational error (exit 8): unknown incompatible features or
+    a format version from a newer writer (refused, as e2fsck does), permissions, I/O, locks."""
+    if not isinstance(e, (CorruptionError, NoSuperblockError)):
+        return None
+    reason = e.reason if isinstance(e, CorruptionError) else str(e)
+    if reason.startswith(f"{path}: "):
+        reason = reason[len(path) + 2:]
+    return Finding(SHARD_UNREADABLE, dict(file=os.path.relpath(path, db_root), reason=reason),
+                   path)
 
 
 def scan_in_parallel(db_root: str, paths: list[str], stop_base=None) -> dict:

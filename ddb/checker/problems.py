@@ -83,6 +83,13 @@ PROBLEMS = [
        [(Action.TRUST_TARGET, "Extend the file to the size the superblock describes with zero "
                               "pages; the trees and values that were on them are then found "
                               "unreadable and rebuilt from what remains [suggested]."), IGN]),
+    _p(0x000003, "SHARD_UNREADABLE", Cls.SB_DAMAGED,
+       "shard file {file} cannot be opened: {reason}; nothing in it can be checked",
+       [(Action.IGNORE, "Leave the shard as it is; restore it from a replica or a backup (the "
+                        "rest of the image is checked without it, and its SMD rows and blob "
+                        "are kept).")],
+       report_only="no superblock copy can be trusted, so nothing describes the shard's pages "
+                   "to rebuild them from"),
     # P1 structure
     _p(0x010001, "TREE_NODE_UNREADABLE", Cls.TREE_DAMAGED,
        "{tree} tree of {owner} has an unreadable node at page {page} ({reason}); "
@@ -191,6 +198,7 @@ BY_NAME = {p.name: p for p in PROBLEMS}
 
 #: codes the passes and repairs name (the table above is where they are defined)
 SHARD_TRUNCATED = BY_NAME["SHARD_TRUNCATED"].code
+SHARD_UNREADABLE = BY_NAME["SHARD_UNREADABLE"].code
 KEY_FLAGS_WRONG = BY_NAME["KEY_FLAGS_WRONG"].code
 FIELD_DISAGREES = BY_NAME["FIELD_DISAGREES"].code
 
