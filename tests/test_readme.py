@@ -38,3 +38,12 @@ def test_readme_session(built, tmp_path):
         assert r.exit_code == 0, r.stderr
         want = "\n".join(expected).replace("/tmp/", str(tmp_path) + "/")
         assert r.stdout.rstrip("\n") == want
+
+
+def test_readme_problem_table_is_the_checkers():
+    """Every problem the checker can report has its README row, with its code, name and class."""
+    from ddb.checker.problems import PROBLEMS
+    text = open(os.path.join(ROOT, "README.md")).read()
+    rows = {m.group(2): (int(m.group(1), 16), m.group(3))
+            for m in re.finditer(r"^\| (0x[0-9a-f]{6}) \| (\w+) \| (\w+)", text, re.M)}
+    assert rows == {p.name: (p.code, p.cls.name) for p in PROBLEMS}
