@@ -394,8 +394,8 @@ def undetectable_reason(desc: dict, pristine, root: str | None = None) -> str | 
     if desc.get("crc_recomputed") and desc["kind"] != "blob_header_field":
         if name in FREE_FIELDS or (name in ("tx_id", "dtx_lid") and _free_lid(desc.get("new"))):
             return f"undetectable: consistent rewrite ({name})"
-        if name == "nr" and root is not None and _hole_field(root, desc):
-            return "undetectable: consistent rewrite (nr of a hole)"
+        if name in HOLE_FIELDS and root is not None and _hole_field(root, desc):
+            return f"undetectable: consistent rewrite ({name} of a hole)"
         return None
     owner = desc.get("owner") or ""
     cont = owner.split("/")[1] if owner.startswith("/") else None
@@ -404,10 +404,17 @@ def undetectable_reason(desc: dict, pristine, root: str | None = None) -> str | 
     return None
 
 
+#: An extent's fields that are a hole's content. A punched range's length (``nr``) and
+#: record size (``rsize``) are repeated nowhere: a hole has no data (``nr * rsize`` bytes
+#: of it) and no checksums (one per chunk of those bytes), the tree key holds only its
+#: start, and our format keeps the record size per extent (upstream's per-tree
+#: ``tr_inob`` has no counterpart: extents of one array may differ in it), so any value
+#: makes a valid hole. For an extent with data both are repeated and must be caught.
+HOLE_FIELDS = {"nr", "rsize"}
+
+
 def _hole_field(root: str, desc: dict) -> bool:
-    """Is the damaged field part of an extent record that is a hole? A punched range's
-    length (``nr``) is its content: nothing else in the format repeats it (no data, no
-    checksums, and the tree key holds only its start)."""
+    """Is the damaged field part of an extent record that is a hole (``HOLE_FIELDS``)?"""
     from fixtures.damage import _read_page, meta_fields
     from vosfmt.constants import AddrFlags
     field = desc.get("inner_field") or desc.get("field") or ""

@@ -62,3 +62,12 @@ def test_the_length_of_a_hole_is_its_content(pristine):
     assert res["damage"]["field"].endswith(".nr"), res["damage"]
     assert res["outcome"] == "undetectable: consistent rewrite (nr of a hole)", \
         (res["outcome"], res["problems"])
+
+
+def test_the_record_size_of_a_hole_is_its_content(pristine):
+    """A punched extent's rsize is repeated nowhere either (no data, no checksums, and our
+    format keeps it per extent): its consistent rewrite is undetectable by design."""
+    res = run_case(pristine("dtx"), 128, "field")
+    assert res["damage"]["field"].endswith(".rsize"), res["damage"]
+    assert res["outcome"] == "undetectable: consistent rewrite (rsize of a hole)", \
+        (res["outcome"], res["problems"])

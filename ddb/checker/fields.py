@@ -13,6 +13,18 @@ what repeats it can tell it is wrong:
   the transaction (LEADER, or it is its only target), the object is one its
   record references name (those that records carrying its local id confirm).
 
+Two faults are found here with no value to rewrite them to; they are reported, and left
+for the user (the default is to ignore them, so a run exits 4):
+
+- an incarnation-log entry whose punch and update minor epochs are equal: an entry is a
+  punch (punch_minor > update_minor) or an update, the writer refuses equal minors
+  (upstream ``ilog_update`` too), and a log entry carries at least one non-zero minor.
+  Which of the two was damaged, and from what, nothing else records.
+- a committed DTX entry at epoch 0: epoch 0 is never used (upstream C2.10; the writer
+  refuses it), and nothing else records a committed transaction's epoch (its records
+  carry the committed local id, not its own; the xid's HLC is the client's clock, not
+  the epoch).
+
 The scan side is a few functions called from ``scan.ShardScan`` only when a
 cheap test fails (a non-zero ``aflags``, a kind other than the object type's,
 once per DTX entry); the repair side rewrites the one field in a transaction.
@@ -188,6 +200,26 @@ def dtx_oid_finding(scan, e, good_refs, cu: str) -> None:
              reason=f"the {len(set(oids))} object(s) its records are in do not include it")
 
 
+def ilog_minors_finding(scan, owner: list, epoch: int, minor: int) -> None:
+    """A log entry whose punch and update minors are both ``minor``: reported only."""
+    scan.add(FIELD_DISAGREES, record="incarnation log of", owner=scan_owner(owner), path=owner,
+             name=f"the punch and update minor of its entry at epoch {epoch}",
+             stored=f"{minor} for both", expected="two different values", epoch=epoch,
+             what="ilog_minors", default=int(Action.IGNORE),
+             reason="an entry is a punch or an update, so its minors differ (the writer "
+                    "refuses equal ones); which one was damaged, and from what, nothing "
+                    "records: left for the user")
+
+
+def dtx_cmt_epoch_finding(scan, e, cu: str) -> None:
+    """A committed DTX entry at epoch 0: reported only."""
+    scan.add(FIELD_DISAGREES, record="committed transaction", owner=str(e.xid), name="epoch",
+             stored=0, expected="a non-zero epoch", what="dtx_cmt_epoch", cont=cu,
+             xid=str(e.xid), default=int(Action.IGNORE),
+             reason="epoch 0 is never used (the writer refuses it), and nothing else records "
+                    "a committed transaction's epoch: left for the user")
+
+
 # --- the repair side -------------------------------------------------------------------------
 
 def repair(tx, c: dict, owner_of) -> bool:
@@ -200,7 +232,7 @@ def repair(tx, c: dict, owner_of) -> bool:
         return _repair_key_kind(tx, c, owner_of)
     if what == "dtx_oid":
         return _repair_dtx_oid(tx, c)
-    return False
+    return False            # ilog_minors, dtx_cmt_epoch: no value to rewrite them to
 
 
 def _repair_value(tx, c: dict, owner_of) -> bool:

@@ -234,6 +234,8 @@ class ShardScan:
         committed = {}
         for k, _v, e in self.walk(c.dtx_cmt_root, owner, "dtx_cmt_root") or []:
             committed[bytes(k)] = e
+            if not e.epoch:
+                fields.dtx_cmt_epoch_finding(self, e, cu)
         self.facts.lid_records = set()          # local ids are per container
         for k, _ov, o in self.walk(c.obj_root, owner, "obj_root") or []:
             oid = o.oid
@@ -248,7 +250,8 @@ class ShardScan:
         """P1-P3 below one object: the hot loop of the check (one pass per value)."""
         owner = [cu, str(oid)]
         walk, check_ilog, value = self.walk, self.check_ilog, self.value
-        newest = check_ilog([(e.epoch, e.tx_id) for e in o.ilog.entries], owner, active,
+        newest = check_ilog([(e.epoch, e.tx_id, e.punch_minor, e.update_minor)
+                             for e in o.ilog.entries], owner, active,
                             (RecType.ILOG, oid, b"", b"", b""))
         want_d, want_a = dkey_kind(oid.otype), akey_kind(oid.otype)
         dkeys = walk(o.dkey_root, owner, "dkey_root")
@@ -310,12 +313,15 @@ class ShardScan:
                  tree=_ARTICLE_TREE[rec.child_root.tclass])
 
     def check_ilog(self, entries, owner: list, active: dict, ref) -> int:
-        """Record and check the local ids of (epoch, tx_id, ...) log entries; returns the newest epoch."""
+        """Record and check the local ids and minors of (epoch, tx_id, punch_minor,
+        update_minor) log entries; returns the newest epoch."""
         newest = 0
         for e in entries:
             epoch, lid = e[0], e[1]
             if epoch > newest:
                 newest = epoch
+            if e[2] == e[3]:                    # neither a punch nor an update
+                fields.ilog_minors_finding(self, owner, epoch, e[2])
             if lid in (DTX_LID_COMMITTED, DTX_LID_ABORTED) or lid & DTX_LID_SOLO_FLAG:
                 continue
             self.facts.lid_records.add(ref + (lid, epoch))
