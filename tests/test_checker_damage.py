@@ -536,6 +536,19 @@ def test_an_active_dtx_entry_naming_an_object_it_did_not_write_is_rewritten(copy
     assert export_image(root) == before                  # the oid is back, exactly
 
 
+def test_an_active_dtx_entry_with_more_groups_than_targets_is_rewritten(copy):
+    """campaign dtx seed 53 (field): grp_cnt 1 -> 2^32-1 on a one-target entry; a group is
+    a set of targets, so the count can only be 1."""
+    from fixtures.corrupt import field_disagrees
+    root = copy("dtx")
+    before = export_image(root)
+    field_disagrees(root, random.Random(0), "dtx_grp_cnt")
+    code, names = check(root, "-n")
+    assert code == 4 and names == {"FIELD_DISAGREES": 1}, names
+    assert repaired_clean(root) == {"FIELD_DISAGREES": 1}
+    assert export_image(root) == before
+
+
 # --- a shard that cannot be opened at all ---------------------------------------------------
 
 def _flip_superblocks(path):
@@ -655,3 +668,92 @@ def test_a_field_with_no_valid_value_to_restore_is_reported_and_left(copy, seed,
     code, names = check(root, "-y")
     assert code == 4 and names == {"FIELD_DISAGREES": 1}, names
     assert _shard_bytes(root) == shards
+
+
+# --- a blob header that its file name, directory and SMD row contradict ---------------------
+
+def _blob_file(root):
+    paths = [os.path.join(d, n) for d, _s, ns in os.walk(os.path.join(root, "daos_nvme"))
+             for n in ns]
+    assert len(paths) == 1, paths
+    return paths[0]
+
+
+def test_a_blob_header_whose_blob_id_its_name_and_smd_contradict_is_rewritten(copy):
+    """campaign small/posix seed 263 (blob_header_field): the header's blob_id rewritten to
+    2**64-1, its checksum recomputed. The file name, the SMD row and the shard agree on the
+    real id: BLOB_HEADER_WRONG, -y rewrites the header from them (smd_sync used to copy the
+    wrong id into SMD), and the image is as built."""
+    root = copy("small")
+    before, blob = export_image(root), _blob_file(root)
+    with open(blob, "rb") as f:
+        raw = f.read()
+    desc = damage(root, 263, "blob_header_field")
+    assert desc["field"] == "blob_id", desc
+    code, names = check(root, "-n")
+    assert code == 4 and names == {"BLOB_HEADER_WRONG": 1}, names
+    assert repaired_clean(root) == {"BLOB_HEADER_WRONG": 1}
+    assert export_image(root) == before
+    with open(blob, "rb") as f:
+        assert f.read() == raw
+
+
+def test_a_blob_header_whose_device_its_directory_contradicts_is_rewritten(copy):
+    from vosfmt.blob import BlobHeader, read_header, rewrite_header
+    root = copy("small")
+    blob = _blob_file(root)
+    with open(blob, "rb") as f:
+        raw = f.read()
+    h = read_header(blob)
+    rewrite_header(root, blob, BlobHeader(h.blk_sz, h.hdr_blks, h.vos_id, h.blob_id,
+                                          bytes(16), h.pool_uuid, h.version))
+    code, names = check(root, "-n")
+    assert code == 4 and names == {"BLOB_HEADER_WRONG": 1}, names
+    assert repaired_clean(root) == {"BLOB_HEADER_WRONG": 1}
+    with open(blob, "rb") as f:
+        assert f.read() == raw
+
+
+def test_smd_sync_does_not_trust_a_header_its_file_name_contradicts(copy):
+    """A header whose blob id is not its file name's is skipped and reported: SMD is not
+    rebuilt with a blob id no file has."""
+    from vosfmt.blob import BlobHeader, read_header, rewrite_header
+    from vosfmt.image import smd_sync
+    root = copy("small")
+    blob = _blob_file(root)
+    h = read_header(blob)
+    rewrite_header(root, blob, BlobHeader(h.blk_sz, h.hdr_blks, h.vos_id, (1 << 64) - 1,
+                                          h.dev_uuid, h.pool_uuid, h.version))
+    res = smd_sync(root, dry_run=True)
+    assert res.synced == [] and [p for p, _ in res.problems] == [blob], res.problems
+    assert "file name" in res.problems[0][1]
+
+
+# --- superblock geometry fixed at creation --------------------------------------------------
+
+@pytest.mark.parametrize("preset", ["unit", "small"])
+def test_a_superblock_copy_with_impossible_reserved_blocks_is_damaged(copy, preset):
+    """campaign unit/large seed 229 (field): hdr_blks 0 -> 1 in a superblock copy, checksum
+    recomputed; an SCM-only shard has no NVMe geometry, and with NVMe the reserved and VEA
+    blocks are the whole blob. The copy is damaged: SB_COPY_DAMAGED rewrites it."""
+    import struct
+    from vosfmt.layout import superblock, superblock_body
+    from fixtures.damage import recrc_rawcopy
+    root = copy(preset)
+    path = list_shards(root)[0]
+    with open_shard(path) as sh:
+        slot, hdr = sh.sb.slot, sh.sb.hdr_blks
+    off = slot * PAGE_SIZE + sum(superblock_body.subcons[i].sizeof() for i in range(
+        [s.name for s in superblock_body.subcons].index("hdr_blks")))
+    with open(path, "r+b") as f:
+        buf = bytearray(f.read(2 * PAGE_SIZE))
+        page = bytearray(buf[slot * PAGE_SIZE:slot * PAGE_SIZE + superblock.sizeof()])
+        struct.pack_into("<I", page, off - slot * PAGE_SIZE, hdr + 1)
+        recrc_rawcopy(superblock, page)
+        f.seek(slot * PAGE_SIZE)
+        f.write(page)
+    code, names = check(root, "-n")
+    assert code == 4 and names == {"SB_COPY_DAMAGED": 1}, names
+    assert repaired_clean(root) == {"SB_COPY_DAMAGED": 1}
+    with open_shard(path) as sh:
+        assert sh.sb.hdr_blks == hdr

@@ -12,6 +12,10 @@ what repeats it can tell it is wrong:
 - an active DTX entry's ``oid`` (the leader's object): when this shard leads
   the transaction (LEADER, or it is its only target), the object is one its
   record references name (those that records carrying its local id confirm).
+- an active DTX entry's group count: a modification group is a set of the
+  transaction's targets, so 1 <= ``grp_cnt`` <= ``tgt_cnt``; with one target
+  the group count can only be 1. (With more targets, which of the two counts
+  was damaged nothing records: reported and left, like the faults below.)
 
 Two faults are found here with no value to rewrite them to; they are reported, and left
 for the user (the default is to ignore them, so a run exits 4):
@@ -200,6 +204,20 @@ def dtx_oid_finding(scan, e, good_refs, cu: str) -> None:
              reason=f"the {len(set(oids))} object(s) its records are in do not include it")
 
 
+def dtx_groups_finding(scan, e, cu: str) -> None:
+    """An active entry with no group, more groups than targets, or no target."""
+    if e.tgt_cnt >= 1 and 1 <= e.grp_cnt <= e.tgt_cnt:
+        return
+    fixable = e.tgt_cnt == 1
+    scan.add(FIELD_DISAGREES, record="active transaction", owner=str(e.xid), name="grp_cnt",
+             stored=e.grp_cnt, expected=1 if fixable else f"between 1 and tgt_cnt ({e.tgt_cnt})",
+             what="dtx_grp_cnt", cont=cu, xid=str(e.xid),
+             reason=f"a group is a set of its {e.tgt_cnt} target(s)"
+                    + ("" if fixable else "; which count was damaged nothing records: left "
+                                          "for the user"),
+             **({} if fixable else {"default": int(Action.IGNORE)}))
+
+
 def ilog_minors_finding(scan, owner: list, epoch: int, minor: int) -> None:
     """A log entry whose punch and update minors are both ``minor``: reported only."""
     scan.add(FIELD_DISAGREES, record="incarnation log of", owner=scan_owner(owner), path=owner,
@@ -232,6 +250,8 @@ def repair(tx, c: dict, owner_of) -> bool:
         return _repair_key_kind(tx, c, owner_of)
     if what == "dtx_oid":
         return _repair_dtx_oid(tx, c)
+    if what == "dtx_grp_cnt":
+        return _repair_dtx_grp_cnt(tx, c)
     return False            # ilog_minors, dtx_cmt_epoch: no value to rewrite them to
 
 
@@ -267,12 +287,25 @@ def _repair_key_kind(tx, c: dict, owner_of) -> bool:
     return True
 
 
+def _active_entry(tx, c: dict):
+    from vosfmt.keys import Xid, uuid_bytes
+    return tx._open(tx._act_tree(tx._cont(uuid_bytes(c["cont"]))), xid_key(Xid.parse(c["xid"])))
+
+
 def _repair_dtx_oid(tx, c: dict) -> bool:
-    from vosfmt.keys import Oid, Xid, uuid_bytes
-    t = tx._act_tree(tx._cont(uuid_bytes(c["cont"])))
-    o = tx._open(t, xid_key(Xid.parse(c["xid"])))
+    from vosfmt.keys import Oid
+    o = _active_entry(tx, c)
     if o is None or str(o.rec.oid) != c["stored"]:
         return False
     o.rec.oid = Oid.parse(c["expected"])
+    o.dirty = True
+    return True
+
+
+def _repair_dtx_grp_cnt(tx, c: dict) -> bool:
+    o = _active_entry(tx, c)
+    if o is None or o.rec.grp_cnt != c["stored"] or o.rec.tgt_cnt != 1:
+        return False
+    o.rec.grp_cnt = 1
     o.dirty = True
     return True

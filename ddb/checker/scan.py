@@ -23,7 +23,7 @@ from vosfmt.records import dec_refs, key_flags_for
 from vosfmt.space import coalesce
 
 from . import fields
-from .problems import KEY_FLAGS_WRONG, SHARD_TRUNCATED, Action, problem
+from .problems import BLOB_HEADER_WRONG, KEY_FLAGS_WRONG, SHARD_TRUNCATED, Action, problem
 
 TREE_NAMES = {TreeClass.CONT_TABLE: "container", TreeClass.OBJ_TABLE: "object",
               TreeClass.DKEY: "dkey", TreeClass.AKEY: "akey", TreeClass.SINGV: "single-value",
@@ -428,6 +428,7 @@ class ShardScan:
             if bad:
                 self.add(0x030003, xid=str(e.xid), count=len(bad), cont=cu)
             fields.dtx_oid_finding(self, e, [r for r in refs if r not in bad], cu)
+            fields.dtx_groups_finding(self, e, cu)
             if xid_key(e.xid) in committed:
                 self.add(0x030004, xid=str(e.xid), cont=cu)
 
@@ -709,10 +710,14 @@ def scan_image_smd(db_root: str, shards: list) -> list[Finding]:
         reason = _blob_problem(db_root, sh, pools, targets) if sh.sb.nvme_size else None
         if reason is None:
             continue
+        if isinstance(reason, Finding):
+            out.append(reason)
+            continue
         ctx = dict(pool=sh.pool_uuid, target=sh.sb.target_idx, reason=reason)
         if (sh.sb.pool_uuid, sh.sb.target_idx) not in rebuildable:
             ctx["reason"] += ("; no blob under daos_nvme has a readable header naming this pool "
-                              "and target, so SMD cannot be rebuilt for it")
+                              "and target (and agreeing with its file name), so SMD cannot be "
+                              "rebuilt for it")
             ctx["default"] = int(Action.IGNORE)
         out.append(Finding(0x060001, ctx, sh.path))
     for puuid, row in pools.items():
@@ -722,8 +727,10 @@ def scan_image_smd(db_root: str, shards: list) -> list[Finding]:
     return out
 
 
-def _blob_problem(db_root: str, sh, pools: dict, targets: dict) -> str | None:
-    """Why SMD does not lead a shard to its own NVMe blob (None if it does)."""
+def _blob_problem(db_root: str, sh, pools: dict, targets: dict):
+    """Why SMD does not lead a shard to its own NVMe blob (None if it does); a
+    BLOB_HEADER_WRONG Finding when it does but the blob's header disagrees with the facts
+    that repeat it."""
     from vosfmt.blob import blob_path, read_header
     pool = pools.get(sh.sb.pool_uuid)
     blob = pool.blob_of(sh.sb.target_idx) if pool else None
@@ -735,13 +742,36 @@ def _blob_problem(db_root: str, sh, pools: dict, targets: dict) -> str | None:
         h = read_header(p)
     except VosError as e:
         return str(e)
-    if h.pool_uuid != sh.sb.pool_uuid or h.vos_id != sh.sb.target_idx or h.blob_id != blob:
+    if h.pool_uuid != sh.sb.pool_uuid or h.vos_id != sh.sb.target_idx:
         return f"the blob SMD names ({p}) belongs to another pool or target"
-    return None
+    return _blob_header_wrong(db_root, p, h, sh, blob, dev)
+
+
+def _blob_header_wrong(db_root: str, path: str, h, sh, blob: int, dev: bytes):
+    """BLOB_HEADER_WRONG for the header of a shard's own blob (its pool and target agree
+    with the shard and the SMD row that names the file) whose blob id disagrees with its
+    file name and SMD row, device with its directory and SMD's target row, or block
+    geometry with the shard's superblock; None when every field agrees."""
+    want = dict(blob_id=blob, dev_uuid=dev, blk_sz=sh.sb.blk_size, hdr_blks=sh.sb.hdr_blks)
+    whence = dict(blob_id="its file name and SMD row", dev_uuid="its directory and SMD",
+                  blk_sz="the shard's superblock", hdr_blks="the shard's superblock")
+    wrong = [n for n in want if getattr(h, n) != want[n]]
+    if not wrong:
+        return None
+
+    def show(n, v):
+        return uuid_str(v) if n == "dev_uuid" else str(v)
+    ctx = dict(blob=os.path.relpath(path, db_root), pool=sh.pool_uuid, target=sh.sb.target_idx,
+               stored=", ".join(f"{n} {show(n, getattr(h, n))}" for n in wrong),
+               expected=", ".join(f"{n} {show(n, want[n])} ({whence[n]})" for n in wrong),
+               fix=dict(blob_id=blob, dev_uuid=dev.hex(), blk_sz=sh.sb.blk_size,
+                        hdr_blks=sh.sb.hdr_blks))
+    return Finding(BLOB_HEADER_WRONG, ctx, sh.path)
 
 
 class _BlobHeaders:
-    """(pool uuid, target) of every blob smd_sync would find, read only when first asked."""
+    """(pool uuid, target) of every blob smd_sync would find, read only when first asked
+    (a header that disagrees with its file name or directory is not one: smd_sync skips it)."""
 
     def __init__(self, db_root: str):
         self.db_root = db_root
@@ -749,9 +779,9 @@ class _BlobHeaders:
 
     def __contains__(self, pool_target) -> bool:
         if self._found is None:
-            from vosfmt.blob import scan_blobs
-            self._found = {(h.pool_uuid, h.vos_id) for _p, h in scan_blobs(self.db_root)
-                           if not isinstance(h, Exception)}
+            from vosfmt.blob import name_disagreement, scan_blobs
+            self._found = {(h.pool_uuid, h.vos_id) for p, h in scan_blobs(self.db_root)
+                           if not isinstance(h, Exception) and name_disagreement(p, h) is None}
         return pool_target in self._found
 
 
