@@ -63,6 +63,28 @@ def create_blob(path: str, header: BlobHeader, size: int) -> None:
     sync_dir(os.path.dirname(path))
 
 
+def name_disagreement(path: str, h: BlobHeader) -> str | None:
+    """Why a header cannot be this file's (its blob id is not the one in the file name
+    ``blob-<id>``, or its device uuid not its directory's), or None when they agree.
+    Such a header is damaged or misplaced: smd_sync does not trust it."""
+    name, ddir = os.path.basename(path), os.path.basename(os.path.dirname(path))
+    why = []
+    if name != f"blob-{h.blob_id}":
+        why.append(f"its header says blob id {h.blob_id}, its file name {name}")
+    if ddir != uuid_str(h.dev_uuid):
+        why.append(f"its header says device {uuid_str(h.dev_uuid)}, its directory {ddir}")
+    return "; ".join(why) or None
+
+
+def rewrite_header(db_root: str, path: str, header: BlobHeader) -> None:
+    """Rewrite a blob's header in place (its checksum recomputed by the declaration) and
+    fsync it. Crash-safe: only the header's bytes in block 0 are written, one write of less
+    than a sector's worth, so a torn write leaves a header whose checksum fails."""
+    with DataFile(path, writable=True, root=db_root) as f:
+        f.write(0, encode_header(header))
+        f.sync()
+
+
 def read_header(path: str) -> BlobHeader:
     with DataFile(path) as f:
         return decode_header(f.read(0, L.blob_header.sizeof()), path)

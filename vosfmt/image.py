@@ -214,13 +214,16 @@ def smd_sync(db_root: str, nvme_dir: str | None = None, *, dry_run: bool = False
 
     Blob sizes come from the existing pool rows when SMD still has them, else
     from the blob files. A sys db that cannot be opened is moved aside and
-    recreated. All rows are written in one LMDB transaction. ``dry_run``
+    recreated. A header that disagrees with its own file (its blob id with the name
+    ``blob-<id>``, its device with the directory) is damaged or misplaced: it is not
+    trusted, and is skipped and reported in ``problems``. All rows are written in one LMDB
+    transaction. ``dry_run``
     computes the same result and touches nothing (``recreated`` then names
     where the sys db would have been moved).
     """
     import time as _time
 
-    from .blob import scan_blobs
+    from .blob import name_disagreement, scan_blobs
     from .errors import VosError as _VosError
     base = db_root if nvme_dir is None else None
     found = list(scan_blobs(base)) if base is not None else list(_scan_dir(nvme_dir))
@@ -241,6 +244,10 @@ def smd_sync(db_root: str, nvme_dir: str | None = None, *, dry_run: bool = False
     for bpath, hdr in found:
         if isinstance(hdr, Exception):
             problems.append((bpath, str(hdr)))
+            continue
+        why = name_disagreement(bpath, hdr)
+        if why is not None:
+            problems.append((bpath, f"{why}: the header is not trusted, skipped"))
             continue
         if targets.get(hdr.vos_id, hdr.dev_uuid) != hdr.dev_uuid:
             problems.append((bpath, f"target {hdr.vos_id} also has a blob on device "

@@ -101,9 +101,16 @@ def superblock_fault(sb: Superblock) -> str | None:
             return f"its {name} starts at page {page}, outside its {pages} pages"
     if sb.free_pages > pages:
         return f"{sb.free_pages} free pages of {pages}"
-    if sb.nvme_size and (sb.blk_size <= 0 or sb.blk_size & (sb.blk_size - 1)
-                         or (sb.hdr_blks + sb.tot_blks) * sb.blk_size > sb.nvme_size):
-        return f"NVMe geometry {sb.hdr_blks}+{sb.tot_blks} blocks of {sb.blk_size} bytes"
+    # The NVMe geometry is fixed at creation (txn.create_shard): an SCM-only shard has none;
+    # otherwise the reserved header blocks (at least the blob header's) and the VEA's blocks
+    # together are the whole blob, nvme_size // blk_size blocks.
+    geometry = f"NVMe geometry {sb.hdr_blks}+{sb.tot_blks} blocks of {sb.blk_size} bytes"
+    if not sb.nvme_size:
+        if sb.blk_size or sb.hdr_blks or sb.tot_blks:
+            return geometry + " in an SCM-only shard (nvme_size 0)"
+    elif sb.blk_size <= 0 or sb.blk_size & (sb.blk_size - 1) or sb.hdr_blks < 1 \
+            or sb.hdr_blks + sb.tot_blks != sb.nvme_size // sb.blk_size:
+        return f"{geometry} in an NVMe blob of {sb.nvme_size} bytes"
     return None
 
 

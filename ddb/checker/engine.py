@@ -20,7 +20,7 @@ from vosfmt import CorruptionError, VosError, open_shard, safefs
 from vosfmt.errors import NoSuperblockError
 from vosfmt.image import list_shards
 
-from .problems import SHARD_UNREADABLE, Action, problem
+from .problems import BLOB_HEADER_WRONG, SHARD_UNREADABLE, Action, problem
 from .repair import repair_shard
 from .scan import Finding, FindingSet, ShardScan, scan_image_smd
 from .store import ReportStore, dry_run_path, image_id, private_dir
@@ -687,6 +687,8 @@ def apply_image_repair(db_root: str, f: Finding, act: Action) -> None:
     from vosfmt.smd import SysDb
     if f.code in (0x060001, 0x060003):          # blob missing, sys db unreadable
         smd_sync(db_root)
+    elif f.code == BLOB_HEADER_WRONG:
+        _rewrite_blob_header(db_root, f)
     elif f.code == 0x060002:
         with SysDb(db_root, write=True) as db:
             pool = db.pools().get(uuid_bytes(f.ctx["pool"]))
@@ -698,6 +700,21 @@ def apply_image_repair(db_root: str, f: Finding, act: Action) -> None:
                 db.write(pools=[pool])
             else:
                 db.write(delete_pools=[pool.uuid])
+
+
+def _rewrite_blob_header(db_root: str, f: Finding) -> None:
+    """BLOB_HEADER_WRONG: rewrite the blob's header from the facts that repeat it, if the
+    file still holds a header of the finding's pool and target (else leave it: the rescan
+    says what it is now)."""
+    from vosfmt.blob import BlobHeader, read_header, rewrite_header
+    from vosfmt.keys import uuid_bytes
+    path, fix = os.path.join(db_root, f.ctx["blob"]), f.ctx["fix"]
+    h = read_header(path)
+    if (h.pool_uuid, h.vos_id) != (uuid_bytes(f.ctx["pool"]), f.ctx["target"]):
+        return
+    rewrite_header(db_root, path, BlobHeader(fix["blk_sz"], fix["hdr_blks"], h.vos_id,
+                                             fix["blob_id"], bytes.fromhex(fix["dev_uuid"]),
+                                             h.pool_uuid, h.version))
 
 
 def repair_finding(db_root: str, seq: int, idx: int) -> dict:

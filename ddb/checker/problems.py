@@ -191,6 +191,12 @@ PROBLEMS = [
        "the SMD sys db cannot be read ({reason})",
        [(Action.TRUST_TARGET, "Move it aside and rebuild SMD from the blob headers (smd_sync) "
                               "[suggested]."), IGN], safe_auto=True),
+    _p(0x060004, "BLOB_HEADER_WRONG", Cls.SMD_INCONSISTENT,
+       "the header of NVMe blob {blob} of pool {pool} target {target} says {stored}, but it "
+       "should say {expected}",
+       [(Action.TRUST_TARGET, "Rewrite the header from its file name, its directory, its SMD "
+                              "row and the shard's superblock [suggested]."), IGN],
+       safe_auto=True),
 ]
 
 BY_CODE = {p.code: p for p in PROBLEMS}
@@ -201,6 +207,7 @@ SHARD_TRUNCATED = BY_NAME["SHARD_TRUNCATED"].code
 SHARD_UNREADABLE = BY_NAME["SHARD_UNREADABLE"].code
 KEY_FLAGS_WRONG = BY_NAME["KEY_FLAGS_WRONG"].code
 FIELD_DISAGREES = BY_NAME["FIELD_DISAGREES"].code
+BLOB_HEADER_WRONG = BY_NAME["BLOB_HEADER_WRONG"].code
 
 
 def problem(code: int) -> Problem:
