@@ -36,6 +36,17 @@ def _short(e: Exception) -> str:
     return text[-1] if text else type(e).__name__
 
 
+def field_offset(con: cs.Struct, name: str) -> int:
+    """Where field ``name`` of a Struct's fixed-size prefix starts, from the declaration
+    (so code that patches one field in place cannot drift from the layout)."""
+    off = 0
+    for sc in con.subcons:
+        if sc.name == name:
+            return off
+        off += sc.sizeof()
+    raise KeyError(name)
+
+
 def _fields(con):
     """Yield (name, fmt) for each leading fixed-size field of a Struct."""
     for sub in con.subcons:

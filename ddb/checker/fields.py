@@ -39,6 +39,7 @@ import struct
 
 from vosfmt import CorruptionError
 from vosfmt import layout as L
+from vosfmt.codec import field_offset
 from vosfmt.constants import AddrFlags, DtxFlags, KeyKind, Media, TreeClass
 from vosfmt.keys import epoch_key, extent_key, xid_key
 from vosfmt.records import checked_decoder
@@ -49,18 +50,9 @@ KNOWN_AFLAGS = AddrFlags.HOLE | AddrFlags.CORRUPTED
 _DECODE_ERRORS = (CorruptionError, ValueError, IndexError, KeyError, struct.error)
 
 
-def _offset(con, name: str) -> int:
-    off = 0
-    for sc in con.subcons:
-        if sc.name == name:
-            return off
-        off += sc.sizeof()
-    raise KeyError(name)
-
-
 #: byte offsets of the one-byte fields rewritten in place, from the layout declarations
-_SV_AT = {n: _offset(L.sv_rec_fixed, n) for n in ("aflags", "media")}
-_EXT_AT = {n: _offset(L.ext_rec_fixed, n) for n in ("aflags", "media")}
+_SV_AT = {n: field_offset(L.sv_rec_fixed, n) for n in ("aflags", "media")}
+_EXT_AT = {n: field_offset(L.ext_rec_fixed, n) for n in ("aflags", "media")}
 
 
 def _kind_name(kind: int) -> str:
