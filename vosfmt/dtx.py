@@ -17,7 +17,7 @@ for the checker to report.
 """
 from __future__ import annotations
 
-from .constants import DTX_LID_ABORTED, DTX_LID_COMMITTED, RecType
+from .constants import DTX_LID_ABORTED, DTX_LID_COMMITTED, DtxFlags, RecType
 from .errors import NotFoundError
 from .ilog import ilog_abort_lid, ilog_commit_lid, ilog_persist
 from .keys import epoch_from_key, extent_from_key
@@ -86,15 +86,29 @@ def abort_active(tx, cuuid, xid) -> bool:
     return _resolve_active(tx, cuuid, xid, commit=False) is not None
 
 
+def leads_here(entry) -> bool:
+    """Whether this shard leads the entry's transaction (LEADER, or it is its only target):
+    the entry's oid is then one of the objects its records are in."""
+    return bool(entry.flags & DtxFlags.LEADER) or entry.tgt_cnt <= 1
+
+
 def _keep_refs(tx, cuuid, xid, refs, kept) -> bool:
-    """Keep only ``kept`` of an entry's ``refs``; an entry left with none is removed (True)."""
+    """Keep only ``kept`` of an entry's ``refs``; an entry left with none is removed (True).
+
+    An entry this shard leads keeps naming an object its records are in: when
+    the object it named lost all its references, it names the first one left.
+    """
     if len(kept) == len(refs):
         return False
-    if kept:
+    if not kept:
+        tx.delete_dtx_active(cuuid, xid)
+        return True
+    entry = tx.dtx_active(cuuid, xid)
+    if leads_here(entry) and entry.oid not in {r.oid for r in kept}:
+        tx.put_dtx_active(cuuid, entry.replace(oid=kept[0].oid), kept)
+    else:
         tx.set_dtx_refs(cuuid, xid, kept)
-        return False
-    tx.delete_dtx_active(cuuid, xid)
-    return True
+    return False
 
 
 def discard_invalid(tx, cuuid, xid) -> int | None:

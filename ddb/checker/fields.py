@@ -40,7 +40,8 @@ import struct
 from vosfmt import CorruptionError
 from vosfmt import layout as L
 from vosfmt.codec import field_offset
-from vosfmt.constants import AddrFlags, DtxFlags, KeyKind, Media, TreeClass
+from vosfmt.dtx import leads_here
+from vosfmt.constants import AddrFlags, KeyKind, Media, TreeClass
 from vosfmt.keys import epoch_key, extent_key, xid_key
 from vosfmt.records import checked_decoder
 
@@ -183,7 +184,7 @@ def scan_owner(owner: list) -> str:
 def dtx_oid_finding(scan, e, good_refs, cu: str) -> None:
     """An active entry of a transaction this shard leads names an object none of its
     (confirmed) record references name."""
-    if not good_refs or not (e.flags & DtxFlags.LEADER or e.tgt_cnt <= 1):
+    if not good_refs or not leads_here(e):
         return
     oids = [r.oid for r in good_refs]
     if e.oid in oids:
