@@ -92,9 +92,18 @@ def _salvage_extent(k, v):
 _checked_extent = checked_decoder(TreeClass.EVT)
 
 
+#: tree class -> the checker's decoder: ``records.checked_decoder``, salvaging extents whose
+#: HOLE flag was flipped (a table: the scan looks one up per tree, i.e. per record)
+SCAN_DECODERS = {tc: _salvage_extent if tc == TreeClass.EVT else checked_decoder(tc)
+                 for tc in TreeClass}
+
+
 def scan_decoder(tclass: int):
-    """``records.checked_decoder``, salvaging extents whose HOLE flag was flipped."""
-    return _salvage_extent if tclass == TreeClass.EVT else checked_decoder(tclass)
+    """The checker's decoder of a tree class (ValueError for an unknown class)."""
+    try:
+        return SCAN_DECODERS[tclass]
+    except KeyError:
+        raise ValueError(f"unknown tree class {tclass}") from None
 
 
 def addr_flags_fault(v, sv: bool):

@@ -538,7 +538,7 @@ class ShardScan:
             # most value trees hold one record in their parent: no pages, no order to check
             try:
                 (k,), (v,) = self.reader.embedded_entries(root)
-                return [(k, v, fields.scan_decoder(root.tclass)(k, v))]
+                return [(k, v, fields.SCAN_DECODERS[root.tclass](k, v))]
             except (CorruptionError, ValueError, IndexError, KeyError, struct.error):
                 pass                            # let the general path name what is wrong
         pages, wrong = [], []
