@@ -372,6 +372,17 @@ def main(argv=None) -> int:
         from .output import Output
         fail(Output(_json_requested(args)), DdbError(f"internal error: {type(e).__name__}: {e} "
                                                      "(run with --debug for a traceback)"))
+        return _bug_status(args)
+
+
+def _bug_status(args: list[str]) -> int:
+    """The exit status of an internal error: ``check`` speaks e2fsck's bits, where 1 would
+    claim that errors were corrected, so a bug there is an operational error (8)."""
+    from .checker.exits import EXIT_ERROR
+    from .commands import TABLE
+    try:
+        return EXIT_ERROR if parse_args(args, TABLE).command[:1] == ["check"] else 1
+    except DdbError:
         return 1
 
 

@@ -233,6 +233,19 @@ def test_a_crash_is_exit_8_with_one_line(damaged, monkeypatch):
     assert r.exit_code == EXIT_ERROR and r.stderr == "ERROR: ddb: Permission denied: /x/daos_sys\n"
 
 
+def test_a_bug_outside_the_check_group_is_still_exit_8_never_1(damaged, monkeypatch, capsys):
+    """A bug that escapes to ddb's last line of defence (here: before the check group's
+    own handler runs) must not exit 1, which for check means 'errors corrected'."""
+    from ddb import cli
+
+    def broken(args):
+        raise NameError("name 'X' is not defined")
+    monkeypatch.setattr(cli, "run", broken)
+    assert cli.main(["check", "start", "-y", "-D", damaged]) == EXIT_ERROR
+    assert "internal error: NameError" in capsys.readouterr().err
+    assert cli.main([damaged + "/x", "ls"]) == 1                     # other commands: 1
+
+
 def test_usage_errors_are_16(damaged):
     assert ddb("check", "start", "--bogus", "-D", damaged).exit_code == EXIT_USAGE
     assert ddb("check", "start", "-p", "CSUM_FAILURE:CIA_NOPE", "-D", damaged).exit_code == EXIT_USAGE
