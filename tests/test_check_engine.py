@@ -14,7 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from conftest import file_state
-from ddb.checker.engine import ImageLock, Leadership, image_in_use
+from ddb.checker.engine import ImageLock, image_in_use
 from ddb.checker.exits import EXIT_ERROR, EXIT_FIXED, EXIT_INTERRUPTED, EXIT_LEFT, EXIT_USAGE
 from ddb.checker.store import STATE_ENV, store_path
 from ddb.cli import cli
@@ -199,7 +199,7 @@ def test_read_only_image_dry_run(damaged, tmp_path):
 
 
 def test_dry_run_and_writer_exclude_each_other(damaged):
-    lead = Leadership(damaged)
+    lead = ImageLock(damaged, exclusive=True, wait=0)
     try:
         r = ddb("check", "start", "-n", "-D", damaged)
         assert r.exit_code == EXIT_ERROR and f"led by pid {os.getpid()}" in r.stderr

@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from conftest import file_state
 from ddb.checker import PROBLEMS, Action, problem
-from ddb.checker.engine import Leadership
+from ddb.checker.engine import ImageLock
 from ddb.cli import cli
 from fixtures import build, export_image
 from fixtures.corrupt import INJECTORS, NAMES, inject
@@ -181,7 +181,7 @@ def test_preen_and_mode_conflicts(bases, tmp_path):
 def test_leader_is_exclusive_and_a_dead_run_resumes(bases, tmp_path):
     root = str(tmp_path / "img")
     shutil.copytree(bases["small"], root)
-    lead = Leadership(root)
+    lead = ImageLock(root, exclusive=True, wait=0)
     try:
         r = ddb("check", "start", "-n", "-D", root)
         assert r.exit_code == 8 and f"a check is already running, led by pid {os.getpid()}" in r.stderr

@@ -134,11 +134,6 @@ class ImageLock:
         self.release()
 
 
-def Leadership(db_root: str) -> ImageLock:
-    """The lock of a check that writes (tests and older callers)."""
-    return ImageLock(db_root, exclusive=True, wait=0)
-
-
 def busy_message(db_root: str) -> str:
     info = _read_leader(db_root)
     if info:
