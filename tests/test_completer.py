@@ -1,7 +1,6 @@
 """Shell completion as a pure function: commands, flags, files, VOS paths with escaping."""
 from __future__ import annotations
 
-import time
 
 import pytest
 
@@ -111,10 +110,7 @@ def test_bounded_work_on_a_huge_level(tmp_path):
         ctx = Context(TABLE, sh)
         for text in ("ls /[0]/[0]/d/", "ls /[0]/[0]/d/akey-0999", "ls /[0]/[0]/d/[", "ls /[0]/[0]/d/zz"):
             base = sh.df.reads
-            t = time.perf_counter()
             out = suggest(text, ctx)
-            took = time.perf_counter() - t
             assert len(out) <= LIMIT
-            assert sh.df.reads - base < 200                # bounded page reads per keystroke
-            assert took < 2.0                               # generous; the read bound is the contract
+            assert sh.df.reads - base < 200                # bounded page reads per keystroke (no clock)
         assert texts("ls /[0]/[0]/d/akey-09999", ctx) == [f"/[0]/[0]/d/akey-09999{i}" for i in range(10)]
