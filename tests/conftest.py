@@ -39,6 +39,22 @@ def image_copy(built, tmp_path):
     return get
 
 
+@pytest.fixture
+def small(image_copy):
+    """The first shard of a private copy of the small preset."""
+    return shard_of(image_copy("small"))
+
+
+@pytest.fixture
+def dtx(image_copy):
+    return shard_of(image_copy("dtx"))
+
+
+@pytest.fixture
+def unit(image_copy):
+    return shard_of(image_copy("unit"))
+
+
 def shard_of(root: str, index: int = 0) -> str:
     from vosfmt.image import list_shards
     return list_shards(root)[index]

@@ -41,6 +41,13 @@ def check(root, mode):
     return r.exit_code, names
 
 
+def found_then_repaired(root, findings: dict) -> None:
+    """-n finds exactly ``findings`` (exit 4); -y repairs exactly those and -n is then clean."""
+    code, names = check(root, "-n")
+    assert code == 4 and names == findings, names
+    assert repaired_clean(root) == findings
+
+
 def repaired_clean(root):
     """-y fixes it, then -n is clean (the rule every repair must meet)."""
     code, names = check(root, "-y")
@@ -89,9 +96,7 @@ def test_an_unreadable_dtx_record_list_is_a_finding_and_is_rebuilt(copy):
     before = export_image(root)
     path, pages = pages_owned(root, 1, lambda o: o.endswith(" records"))
     zero_page(path, pages[0])
-    code, names = check(root, "-n")
-    assert code == 4 and names == {"DTX_RECORDS_UNREADABLE": 1}
-    assert repaired_clean(root) == {"DTX_RECORDS_UNREADABLE": 1}
+    found_then_repaired(root, {"DTX_RECORDS_UNREADABLE": 1})
     assert export_image(root) == before        # the list came back whole, from the records
 
 
@@ -129,9 +134,7 @@ def test_a_wrong_branch_count_is_found_and_rebuilt_without_loss(copy):
     def miscount(node):
         node["counts"][0] -= 1
     edit_node(path, page, miscount)
-    code, names = check(root, "-n")
-    assert code == 4 and names == {"TREE_COUNT_WRONG": 1}
-    assert repaired_clean(root) == {"TREE_COUNT_WRONG": 1}
+    found_then_repaired(root, {"TREE_COUNT_WRONG": 1})
     assert export_image(root) == before
     r = ddb(path, "ls", "/[0]/[5]")
     assert r.exit_code == 0, r.stdout + r.stderr
@@ -168,9 +171,7 @@ def test_an_impossible_superblock_copy_falls_back_and_is_rewritten(copy, which, 
     path = list_shards(root)[0]
     used, other = slots(path)
     edit_slot(path, used if which == "used" else other, change)
-    code, names = check(root, "-n")
-    assert code == 4 and names == {"SB_COPY_DAMAGED": 1}
-    assert repaired_clean(root) == {"SB_COPY_DAMAGED": 1}
+    found_then_repaired(root, {"SB_COPY_DAMAGED": 1})
     if which == "other":                        # the state in use was never in doubt
         assert export_image(root) == before
 
@@ -181,9 +182,7 @@ def test_an_object_filed_under_another_oid_is_found_and_renamed(copy):
     root = copy("small")
     before = export_image(root)
     inject(root, NAMES["RECORD_ID_MISMATCH"])
-    code, names = check(root, "-n")
-    assert code == 4 and names == {"RECORD_ID_MISMATCH": 1}
-    assert repaired_clean(root) == {"RECORD_ID_MISMATCH": 1}
+    found_then_repaired(root, {"RECORD_ID_MISMATCH": 1})
     assert export_image(root) == before
 
 
@@ -198,9 +197,7 @@ def test_a_container_filed_under_another_uuid_is_found_and_renamed(copy):
             o = tx._cont(c.rec.uuid)
             o.rec.uuid = uuid.uuid4().bytes
             o.dirty = True
-    code, names = check(root, "-n")
-    assert code == 4 and names == {"RECORD_ID_MISMATCH": 1}
-    assert repaired_clean(root) == {"RECORD_ID_MISMATCH": 1}
+    found_then_repaired(root, {"RECORD_ID_MISMATCH": 1})
     assert export_image(root) == before
     for line in ddb(path, "ls", "-r").stdout.splitlines()[1:]:     # every printed path resolves
         printed = line.split(") ", 1)[1]
@@ -273,9 +270,7 @@ def test_values_are_not_condemned_through_a_wrong_smd_row(tmp_path):
         for p in db.pools().values():
             p.blobs = p.blobs[::-1]
             db.write(pools=[p])
-    code, names = check(root, "-n")
-    assert code == 4 and names == {"SMD_BLOB_MISSING": 2}
-    assert repaired_clean(root) == {"SMD_BLOB_MISSING": 2}
+    found_then_repaired(root, {"SMD_BLOB_MISSING": 2})
     assert export_image(root) == before             # no intact value was marked corrupted
 
 
@@ -291,9 +286,7 @@ def test_a_damaged_sys_db_is_found_and_rebuilt(copy, page):
     else:
         zero_page(data, page)
     assert ddb("smd", root).exit_code != 0
-    code, names = check(root, "-n")
-    assert code == 4 and names == {"SMD_DB_UNREADABLE": 1}
-    assert repaired_clean(root) == {"SMD_DB_UNREADABLE": 1}
+    found_then_repaired(root, {"SMD_DB_UNREADABLE": 1})
     after = json.loads(ddb("--json", "smd", root).stdout)
     assert {k: v for k, v in after.items() if k != "db_path"} == \
         {k: v for k, v in json.loads(smd_before).items() if k != "db_path"}
@@ -304,9 +297,7 @@ def test_a_damaged_sys_db_is_found_and_rebuilt(copy, page):
 def test_an_akey_left_without_values_is_found_and_removed(copy):
     root = copy("small")
     where = inject(root, NAMES["KEY_EMPTY"])
-    code, names = check(root, "-n")
-    assert code == 4 and names == {"KEY_EMPTY": 1}
-    assert repaired_clean(root) == {"KEY_EMPTY": 1}
+    found_then_repaired(root, {"KEY_EMPTY": 1})
     listing = ddb(list_shards(root)[0], "ls", "-r", f"/{where['cont']}/{where['oid']}").stdout
     assert "akey-2" not in listing and "akey-1" in listing
 
@@ -393,9 +384,7 @@ def test_akey_flags_that_contradict_its_value_tree_are_rewritten_from_the_tree(c
     root = copy("small")
     before = export_image(root)
     where = key_flags_wrong(root, random.Random(0), flags)
-    code, names = check(root, "-n")
-    assert code == 4 and names == {"KEY_FLAGS_WRONG": 1}
-    assert repaired_clean(root) == {"KEY_FLAGS_WRONG": 1}
+    found_then_repaired(root, {"KEY_FLAGS_WRONG": 1})
     assert export_image(root) == before          # the values were never lost, only misread
     r = ddb(list_shards(root)[0], "ls", "-r", f"/{where['cont']}/{where['oid']}")
     assert r.exit_code == 0, r.stderr
@@ -467,9 +456,7 @@ def test_a_value_marked_a_hole_though_it_carries_data_is_unmarked(copy, field):
     root = copy("small")
     before = export_image(root)
     field_disagrees(root, random.Random(0), field)
-    code, names = check(root, "-n")
-    assert code == 4 and names == {"FIELD_DISAGREES": 1}, names
-    assert repaired_clean(root) == {"FIELD_DISAGREES": 1}
+    found_then_repaired(root, {"FIELD_DISAGREES": 1})
     assert export_image(root) == before                  # nothing lost: only the flag changed
 
 
@@ -498,9 +485,7 @@ def test_a_key_tree_kind_other_than_the_object_types_is_rewritten(copy, field):
     root = copy("small")
     before = export_image(root)
     field_disagrees(root, random.Random(0), field)
-    code, names = check(root, "-n")
-    assert code == 4 and names == {"FIELD_DISAGREES": 1}, names
-    assert repaired_clean(root) == {"FIELD_DISAGREES": 1}
+    found_then_repaired(root, {"FIELD_DISAGREES": 1})
     assert export_image(root) == before
 
 
@@ -530,9 +515,7 @@ def test_an_active_dtx_entry_naming_an_object_it_did_not_write_is_rewritten(copy
     root = copy("dtx")
     before = export_image(root)
     field_disagrees(root, random.Random(0), "dtx_oid")
-    code, names = check(root, "-n")
-    assert code == 4 and names == {"FIELD_DISAGREES": 1}, names
-    assert repaired_clean(root) == {"FIELD_DISAGREES": 1}
+    found_then_repaired(root, {"FIELD_DISAGREES": 1})
     assert export_image(root) == before                  # the oid is back, exactly
 
 
@@ -543,9 +526,7 @@ def test_an_active_dtx_entry_with_more_groups_than_targets_is_rewritten(copy):
     root = copy("dtx")
     before = export_image(root)
     field_disagrees(root, random.Random(0), "dtx_grp_cnt")
-    code, names = check(root, "-n")
-    assert code == 4 and names == {"FIELD_DISAGREES": 1}, names
-    assert repaired_clean(root) == {"FIELD_DISAGREES": 1}
+    found_then_repaired(root, {"FIELD_DISAGREES": 1})
     assert export_image(root) == before
 
 
@@ -690,9 +671,7 @@ def test_a_blob_header_whose_blob_id_its_name_and_smd_contradict_is_rewritten(co
         raw = f.read()
     desc = damage(root, 263, "blob_header_field")
     assert desc["field"] == "blob_id", desc
-    code, names = check(root, "-n")
-    assert code == 4 and names == {"BLOB_HEADER_WRONG": 1}, names
-    assert repaired_clean(root) == {"BLOB_HEADER_WRONG": 1}
+    found_then_repaired(root, {"BLOB_HEADER_WRONG": 1})
     assert export_image(root) == before
     with open(blob, "rb") as f:
         assert f.read() == raw
@@ -707,9 +686,7 @@ def test_a_blob_header_whose_device_its_directory_contradicts_is_rewritten(copy)
     h = read_header(blob)
     rewrite_header(root, blob, BlobHeader(h.blk_sz, h.hdr_blks, h.vos_id, h.blob_id,
                                           bytes(16), h.pool_uuid, h.version))
-    code, names = check(root, "-n")
-    assert code == 4 and names == {"BLOB_HEADER_WRONG": 1}, names
-    assert repaired_clean(root) == {"BLOB_HEADER_WRONG": 1}
+    found_then_repaired(root, {"BLOB_HEADER_WRONG": 1})
     with open(blob, "rb") as f:
         assert f.read() == raw
 
@@ -752,8 +729,6 @@ def test_a_superblock_copy_with_impossible_reserved_blocks_is_damaged(copy, pres
         recrc_rawcopy(superblock, page)
         f.seek(slot * PAGE_SIZE)
         f.write(page)
-    code, names = check(root, "-n")
-    assert code == 4 and names == {"SB_COPY_DAMAGED": 1}, names
-    assert repaired_clean(root) == {"SB_COPY_DAMAGED": 1}
+    found_then_repaired(root, {"SB_COPY_DAMAGED": 1})
     with open_shard(path) as sh:
         assert sh.sb.hdr_blks == hdr

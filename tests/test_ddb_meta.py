@@ -25,16 +25,6 @@ def ddb(*args, input=None):
     return CliRunner().invoke(cli, list(args), input=input, catch_exceptions=False)
 
 
-@pytest.fixture
-def dtx(image_copy):
-    return list_shards(image_copy("dtx"))[0]
-
-
-@pytest.fixture
-def unit(image_copy):
-    return list_shards(image_copy("unit"))[0]
-
-
 def _actives(shard):
     with open_shard(shard) as sh:
         c = sh.container_at(0)

@@ -9,7 +9,6 @@ from click.testing import CliRunner
 from conftest import file_state
 from ddb.cli import cli
 from vosfmt import open_shard
-from vosfmt.image import list_shards
 from vosfmt.smd import SysDb
 from vosfmt.usage import space_usage
 
@@ -19,16 +18,6 @@ O0 = "281479271743488.4294967296.0.0"
 
 def ddb(*args, input=None):
     return CliRunner().invoke(cli, list(args), input=input, catch_exceptions=False)
-
-
-@pytest.fixture
-def unit(image_copy):
-    return list_shards(image_copy("unit"))[0]
-
-
-@pytest.fixture
-def small(image_copy):
-    return list_shards(image_copy("small"))[0]
 
 
 def healthy(shard_path: str) -> None:

@@ -23,7 +23,6 @@ import pytest
 from conftest import file_state
 from ddb.cli import main as ddb_main
 from vosfmt.blob import blob_path, read_header
-from vosfmt.image import list_shards
 from vosfmt.keys import uuid_bytes
 from vosfmt.smd import SysDb, sys_db_path
 
@@ -66,16 +65,6 @@ def state(d) -> dict:
             out[p] = os.lstat(p).st_mode >> 12
     out.update(file_state(str(d)))
     return out
-
-
-@pytest.fixture
-def small(image_copy):
-    return list_shards(image_copy("small"))[0]
-
-
-@pytest.fixture
-def dtx(image_copy):
-    return list_shards(image_copy("dtx"))[0]
 
 
 def _root(shard: str) -> str:

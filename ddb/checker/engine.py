@@ -25,7 +25,7 @@ from .repair import repair_shard
 from .scan import Finding, FindingSet, ShardScan, scan_image_smd
 from .store import ReportStore, dry_run_path, image_id, private_dir
 
-from .exits import EXIT_CLEAN, EXIT_ERROR, EXIT_FIXED, EXIT_INTERRUPTED, EXIT_LEFT, EXIT_USAGE  # noqa: F401
+from .exits import EXIT_CLEAN, EXIT_FIXED, EXIT_INTERRUPTED, EXIT_LEFT
 
 RESULT_REPAIRED, RESULT_DRY_RUN, RESULT_IGNORED, RESULT_FAILED = 0, 1, 2, -5
 MAX_ROUNDS = 4
