@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import uuid as _uuid
 
-from .vospath import _INT_TYPES, int_key_text, key_text
+from vosfmt.keytext import INT_KEYED_TYPES, int_key_text, key_text
 
 
 def human_bytes(n: int) -> str:
@@ -46,7 +46,7 @@ def detail_key(key: bytes, otype: int) -> str:
     typed = int_key_text(key, otype)
     if typed is not None:
         return typed
-    t = key_text(key) if otype not in _INT_TYPES else None
+    t = key_text(key) if otype not in INT_KEYED_TYPES else None
     if t is not None:
         return f"'{t[0][:63]}' ({len(key)})"
     s = f"bin({len(key)}):0x{key.hex()}"

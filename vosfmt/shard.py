@@ -22,6 +22,7 @@ from .constants import (EPOCH_MAX, FORMAT_VERSION, KNOWN_INCOMPAT, KNOWN_RO_COMP
                         TreeClass)
 from .errors import (ChecksumError, CorruptionError, FormatError, NoSuperblockError,
                      NotFoundError, ReadOnlyError, VosError)
+from .keytext import format_key
 from .keys import (Oid, Xid, blk_from_key, dkey_collate, dkey_uncollate, epoch_from_key,
                    extent_from_key, oid_from_key, oid_key, uuid_bytes, uuid_str, xid_from_key,
                    xid_key)
@@ -112,17 +113,6 @@ def superblock_fault(sb: Superblock) -> str | None:
             or sb.hdr_blks + sb.tot_blks != sb.nvme_size // sb.blk_size:
         return f"{geometry} in an NVMe blob of {sb.nvme_size} bytes"
     return None
-
-
-def key_label(key: bytes) -> str:
-    """A short readable form of a key for error messages."""
-    try:
-        text = key.decode("ascii")
-        if text.isprintable():
-            return text.replace("\\", "\\\\").replace("/", "\\/")
-    except UnicodeDecodeError:
-        pass
-    return "{bin:0x" + key.hex() + "}"
 
 
 class Shard:
@@ -594,7 +584,7 @@ class _KeyParent:
         return self._CHILD(self, key, rec)
 
     def _bad_child(self, key: bytes, e: Exception):
-        return malformed(e, self._TCLASS, f"{self.path}/{key_label(key)}")
+        return malformed(e, self._TCLASS, f"{self.path}/{format_key(key)}")
 
     def _children(self, start: bytes | None = None):
         """Children in key order; with ``start`` (raw key bytes), from the first >= it.
@@ -620,7 +610,7 @@ class _KeyParent:
         ck = dkey_collate(self._root().key_kind, key)
         v = self.shard.reader.get(self._root(), ck, path=self)
         if v is None:
-            raise NotFoundError(f"no {self._WHAT} {key_label(key)} in {self.path}")
+            raise NotFoundError(f"no {self._WHAT} {format_key(key)} in {self.path}")
         return self._make(ck, v)
 
     def _child_at(self, index: int):
@@ -674,10 +664,10 @@ class DKey(_KeyParent):
 
     @property
     def path(self) -> str:
-        return f"{self.obj.path}/{key_label(self.key)}"
+        return f"{self.obj.path}/{format_key(self.key)}"
 
     def __repr__(self):
-        return f"<dkey {key_label(self.key)}>"
+        return f"<dkey {format_key(self.key)}>"
 
     @property
     def ilog(self):
@@ -698,10 +688,10 @@ class AKey:
 
     @property
     def path(self) -> str:
-        return f"{self.dkey.path}/{key_label(self.key)}"
+        return f"{self.dkey.path}/{format_key(self.key)}"
 
     def __repr__(self):
-        return f"<akey {key_label(self.key)}>"
+        return f"<akey {format_key(self.key)}>"
 
     @property
     def ilog(self):
@@ -747,7 +737,7 @@ class AKey:
     def value_at(self, index: int):
         kv = self.shard.reader.nth(self.rec.child_root, index, path=self.path)
         if kv is None:
-            raise NotFoundError(f"no value at index {index} under akey {key_label(self.key)}")
+            raise NotFoundError(f"no value at index {index} under akey {format_key(self.key)}")
         k, v = kv
         sv = self.value_kind == "sv"
         try:

@@ -20,7 +20,7 @@ from vosfmt import CorruptionError, VosError, open_shard, safefs
 from vosfmt.errors import NoSuperblockError
 from vosfmt.image import list_shards
 
-from .problems import BLOB_HEADER_WRONG, SHARD_UNREADABLE, Action, problem
+from .problems import Action, Code, problem
 from .repair import repair_shard
 from .scan import Finding, FindingSet, ShardScan, scan_image_smd
 from .store import ReportStore, dry_run_path, image_id, private_dir
@@ -527,7 +527,7 @@ class Checker:
 
     def _scan(self, store, path: str, bookmark: dict, index: int, count: int, *, first: bool):
         """One scan of a shard. A shard that its damage keeps from being opened is one
-        SHARD_UNREADABLE finding (first round only: one a repair made unopenable is an error)."""
+        Code.SHARD_UNREADABLE finding (first round only: one a repair made unopenable is an error)."""
         try:
             shard = open_shard(path, db_root=self.db_root, truncated_ok=True)
         except VosError as e:
@@ -629,7 +629,7 @@ def unreadable_finding(db_root: str, path: str, e: VosError) -> Finding | None:
     reason = e.reason if isinstance(e, CorruptionError) else str(e)
     if reason.startswith(f"{path}: "):
         reason = reason[len(path) + 2:]
-    return Finding(SHARD_UNREADABLE, dict(file=os.path.relpath(path, db_root), reason=reason),
+    return Finding(Code.SHARD_UNREADABLE, dict(file=os.path.relpath(path, db_root), reason=reason),
                    path)
 
 
@@ -682,7 +682,7 @@ def apply_image_repair(db_root: str, f: Finding, act: Action) -> None:
     from vosfmt.smd import SysDb
     if f.code in (0x060001, 0x060003):          # blob missing, sys db unreadable
         smd_sync(db_root)
-    elif f.code == BLOB_HEADER_WRONG:
+    elif f.code == Code.BLOB_HEADER_WRONG:
         _rewrite_blob_header(db_root, f)
     elif f.code == 0x060002:
         with SysDb(db_root, write=True) as db:

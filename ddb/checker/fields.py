@@ -1,4 +1,4 @@
-"""Fields that other facts repeat: what they should be, and their rewrite (FIELD_DISAGREES).
+"""Fields that other facts repeat: what they should be, and their rewrite (Code.FIELD_DISAGREES).
 
 A field rewritten with its page checksum recomputed decodes fine, so only
 what repeats it can tell it is wrong:
@@ -45,7 +45,7 @@ from vosfmt.constants import AddrFlags, KeyKind, Media, TreeClass
 from vosfmt.keys import epoch_key, extent_key, xid_key
 from vosfmt.records import checked_decoder
 
-from .problems import FIELD_DISAGREES, Action
+from .problems import Action, Code
 
 KNOWN_AFLAGS = AddrFlags.HOLE | AddrFlags.CORRUPTED
 _DECODE_ERRORS = (CorruptionError, ValueError, IndexError, KeyError, struct.error)
@@ -157,7 +157,7 @@ def value_finding(scan, v, owner, sv: bool, where: dict) -> None:
     if fault is None:
         return
     name, stored, want, reason = fault
-    scan.add(FIELD_DISAGREES, record="value", owner=where["value"], name=name, stored=stored,
+    scan.add(Code.FIELD_DISAGREES, record="value", owner=where["value"], name=name, stored=stored,
              expected=want, reason=reason, what="value", **where)
     setattr(v, name, want)
     if not sv and name == "aflags" and want & AddrFlags.HOLE:
@@ -179,9 +179,9 @@ def key_kind_finding(scan, root, items, owner: list, want: int, level: str, otyp
             ctx["reason"] += (f" (8 bytes) and {len(odd)} key(s) are not 8 bytes: the type or "
                               "the keys are damaged, the kind is left as it is")
             ctx["default"] = int(Action.IGNORE)
-            scan.add(FIELD_DISAGREES, **ctx)
+            scan.add(Code.FIELD_DISAGREES, **ctx)
             return stored
-    scan.add(FIELD_DISAGREES, **ctx)
+    scan.add(Code.FIELD_DISAGREES, **ctx)
     return want
 
 
@@ -200,7 +200,7 @@ def dtx_oid_finding(scan, e, good_refs, cu: str) -> None:
         return
     # a damaged field leaves the others: the object sharing most of them is the one
     best = max(oids, key=lambda o: sum(a == b for a, b in zip(o, e.oid)))
-    scan.add(FIELD_DISAGREES, record="active transaction", owner=str(e.xid), name="oid",
+    scan.add(Code.FIELD_DISAGREES, record="active transaction", owner=str(e.xid), name="oid",
              stored=str(e.oid), expected=str(best), what="dtx_oid", cont=cu,
              xid=str(e.xid),
              reason=f"the {len(set(oids))} object(s) its records are in do not include it")
@@ -211,7 +211,7 @@ def dtx_groups_finding(scan, e, cu: str) -> None:
     if e.tgt_cnt >= 1 and 1 <= e.grp_cnt <= e.tgt_cnt:
         return
     fixable = e.tgt_cnt == 1
-    scan.add(FIELD_DISAGREES, record="active transaction", owner=str(e.xid), name="grp_cnt",
+    scan.add(Code.FIELD_DISAGREES, record="active transaction", owner=str(e.xid), name="grp_cnt",
              stored=e.grp_cnt, expected=1 if fixable else f"between 1 and tgt_cnt ({e.tgt_cnt})",
              what="dtx_grp_cnt", cont=cu, xid=str(e.xid),
              reason=f"a group is a set of its {e.tgt_cnt} target(s)"
@@ -222,7 +222,7 @@ def dtx_groups_finding(scan, e, cu: str) -> None:
 
 def ilog_minors_finding(scan, owner: list, epoch: int, minor: int) -> None:
     """A log entry whose punch and update minors are both ``minor``: reported only."""
-    scan.add(FIELD_DISAGREES, record="incarnation log of", owner=scan_owner(owner), path=owner,
+    scan.add(Code.FIELD_DISAGREES, record="incarnation log of", owner=scan_owner(owner), path=owner,
              name=f"the punch and update minor of its entry at epoch {epoch}",
              stored=f"{minor} for both", expected="two different values", epoch=epoch,
              what="ilog_minors", default=int(Action.IGNORE),
@@ -233,7 +233,7 @@ def ilog_minors_finding(scan, owner: list, epoch: int, minor: int) -> None:
 
 def dtx_cmt_epoch_finding(scan, e, cu: str) -> None:
     """A committed DTX entry at epoch 0: reported only."""
-    scan.add(FIELD_DISAGREES, record="committed transaction", owner=str(e.xid), name="epoch",
+    scan.add(Code.FIELD_DISAGREES, record="committed transaction", owner=str(e.xid), name="epoch",
              stored=0, expected="a non-zero epoch", what="dtx_cmt_epoch", cont=cu,
              xid=str(e.xid), default=int(Action.IGNORE),
              reason="epoch 0 is never used (the writer refuses it), and nothing else records "
@@ -243,7 +243,7 @@ def dtx_cmt_epoch_finding(scan, e, cu: str) -> None:
 # --- the repair side -------------------------------------------------------------------------
 
 def repair(tx, c: dict, owner_of) -> bool:
-    """Rewrite the field a FIELD_DISAGREES finding names; False when the record no longer
+    """Rewrite the field a Code.FIELD_DISAGREES finding names; False when the record no longer
     holds the value the scan saw (nothing is written: the next scan decides)."""
     what = c["what"]
     if what == "value":

@@ -18,7 +18,7 @@ from vosfmt.keys import uuid_bytes
 from vosfmt.records import DtxRecRef, ExtBytes, IlogEntry
 
 from . import fields
-from .problems import FIELD_DISAGREES, KEY_FLAGS_WRONG, SHARD_TRUNCATED, Action
+from .problems import Action, Code
 from .scan import ShardScan, read_tree
 
 
@@ -49,8 +49,8 @@ def _repair_shard(path: str, db_root: str, chosen: list, hooks) -> None:
     codes = {f.code for f, _ in chosen}
     # a truncated file is written only when its extension is chosen: it comes first
     with open_shard(path, write=True, db_root=db_root, hooks=hooks,
-                    truncated_ok=SHARD_TRUNCATED in codes) as shard:
-        if SHARD_TRUNCATED in codes:
+                    truncated_ok=Code.SHARD_TRUNCATED in codes) as shard:
+        if Code.SHARD_TRUNCATED in codes:
             shard.extend_to_superblock()
         if 0x000001 in codes:
             shard.rewrite_superblock_copy()
@@ -104,9 +104,9 @@ def _apply(shard, tx, scan, f, action: Action) -> None:
         tx.put_object(cu, oid, max_write=c["actual"])
     elif code == 0x020004:
         _restore_id(tx, c)
-    elif code == FIELD_DISAGREES:
+    elif code == Code.FIELD_DISAGREES:
         return fields.repair(tx, c, _owner)
-    elif code == KEY_FLAGS_WRONG:
+    elif code == Code.KEY_FLAGS_WRONG:
         _restore_key_flags(tx, c)
     elif code == 0x020005:
         cu, oid, dkey, *akey = _owner(c["path"])
@@ -196,10 +196,10 @@ def _rebuild_tree(shard, tx, scan, c: dict):
 
 
 #: repairs done before the transaction: the file's size, the other superblock copy
-_OUTSIDE_TX = frozenset((0x000001, SHARD_TRUNCATED))
+_OUTSIDE_TX = frozenset((0x000001, Code.SHARD_TRUNCATED))
 
 #: trees are rebuilt before anything else touches their records; space last
-_ORDER = {0x010001: 0, 0x010003: 1, FIELD_DISAGREES: 2,    # a key kind before the keys' users
+_ORDER = {0x010001: 0, 0x010003: 1, Code.FIELD_DISAGREES: 2,    # a key kind before the keys' users
           0x040001: 90, 0x040002: 91, 0x040004: 92, 0x040005: 93}
 
 

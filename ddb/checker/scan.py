@@ -17,13 +17,14 @@ from vosfmt.checksum import csum_name, csum_of
 from vosfmt.constants import (DTX_LID_ABORTED, DTX_LID_COMMITTED, DTX_LID_FIRST, DTX_LID_SOLO_FLAG,
                               PAGE_SIZE, AddrFlags, KeyKind, Media, RecType, RootFlags,
                               TreeClass, akey_kind, dkey_kind)
-from vosfmt.keys import (dkey_uncollate, epoch_from_key, epoch_key, extent_key, oid_from_key,
+from vosfmt.keys import (Oid, dkey_uncollate, epoch_from_key, epoch_key, extent_key, oid_from_key,
                          oid_key, uuid_str)
+from vosfmt.keytext import format_key
 from vosfmt.records import dec_refs, key_flags_for
 from vosfmt.space import coalesce
 
 from . import fields
-from .problems import BLOB_HEADER_WRONG, KEY_FLAGS_WRONG, SHARD_TRUNCATED, Action, problem
+from .problems import Action, Code, problem
 
 TREE_NAMES = {TreeClass.CONT_TABLE: "container", TreeClass.OBJ_TABLE: "object",
               TreeClass.DKEY: "dkey", TreeClass.AKEY: "akey", TreeClass.SINGV: "single-value",
@@ -62,12 +63,19 @@ class Finding:
 _NOT_IDENTITY = frozenset(("lost", "count", "ranges", "extents", "drop", "refs"))
 
 
+def _otype(oid_text: str) -> int:
+    try:
+        return Oid.parse(oid_text).otype
+    except ValueError:
+        return 0
+
+
 def owner_label(owner: list) -> str:
     if not owner:
         return "the pool"
     parts = [owner[0]] + owner[1:2]
-    for k in owner[2:]:
-        parts.append(_key_text(bytes.fromhex(k)))
+    otype = _otype(owner[1]) if len(owner) > 1 else 0
+    parts += [format_key(bytes.fromhex(k), otype) for k in owner[2:]]
     return "/" + "/".join(parts)
 
 
@@ -76,16 +84,6 @@ def label_text(label) -> str:
     if isinstance(label, tuple):
         return owner_label(label[0]) + label[1]
     return label
-
-
-def _key_text(b: bytes) -> str:
-    try:
-        t = b.decode("ascii")
-        if t.isprintable():
-            return t
-    except UnicodeDecodeError:
-        pass
-    return "{bin:0x" + b.hex() + "}"
 
 
 def _media_name(media: int) -> str:
@@ -159,7 +157,7 @@ class ShardScan:
         cut = getattr(self.shard, "truncated", None)
         if cut is not None:
             size, want = cut
-            self.add(SHARD_TRUNCATED, size=size, pages=self.sb.total_pages,
+            self.add(Code.SHARD_TRUNCATED, size=size, pages=self.sb.total_pages,
                      lost=-(-(want - size) // PAGE_SIZE))
         other = 1 - self.sb.slot
         reason = getattr(self.shard, "slot_faults", {}).get(other)
@@ -308,7 +306,7 @@ class ShardScan:
         want = key_flags_for(rec.child_root.tclass)
         if rec.flags == want or want is None or not sound:
             return
-        self.add(KEY_FLAGS_WRONG, level="dkey" if len(owner) == 3 else "akey",
+        self.add(Code.KEY_FLAGS_WRONG, level="dkey" if len(owner) == 3 else "akey",
                  owner=owner_label(owner), stored=rec.flags, expected=want, path=owner,
                  tree=_ARTICLE_TREE[rec.child_root.tclass])
 
@@ -729,7 +727,7 @@ def scan_image_smd(db_root: str, shards: list) -> list[Finding]:
 
 def _blob_problem(db_root: str, sh, pools: dict, targets: dict):
     """Why SMD does not lead a shard to its own NVMe blob (None if it does); a
-    BLOB_HEADER_WRONG Finding when it does but the blob's header disagrees with the facts
+    Code.BLOB_HEADER_WRONG Finding when it does but the blob's header disagrees with the facts
     that repeat it."""
     from vosfmt.blob import blob_path, read_header
     pool = pools.get(sh.sb.pool_uuid)
@@ -766,7 +764,7 @@ def _blob_header_wrong(db_root: str, path: str, h, sh, blob: int, dev: bytes):
                expected=", ".join(f"{n} {show(n, want[n])} ({whence[n]})" for n in wrong),
                fix=dict(blob_id=blob, dev_uuid=dev.hex(), blk_sz=sh.sb.blk_size,
                         hdr_blks=sh.sb.hdr_blks))
-    return Finding(BLOB_HEADER_WRONG, ctx, sh.path)
+    return Finding(Code.BLOB_HEADER_WRONG, ctx, sh.path)
 
 
 class _BlobHeaders:

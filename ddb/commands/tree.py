@@ -6,11 +6,12 @@ import sys
 import click
 
 from vosfmt import SingleValue, VosError
+from vosfmt.keytext import format_key
 
 from ..errors import DdbError, der
 from ..printer import detail_extent, detail_key, detail_object, detail_sv, render_value
 from ..registry import command
-from ..vospath import format_key, format_value
+from ..vospath import format_value
 from ._table import ALL
 from .common import resolve_or_fail
 
