@@ -1,12 +1,15 @@
-"""Shared fixtures: built sample images (once per session) and an isolated HOME."""
+"""Shared pytest fixtures: built sample images (once per session) and an isolated HOME.
+
+Plain helper functions live in support.py.
+"""
 from __future__ import annotations
 
-import os
 import shutil
 
 import pytest
 
 from fixtures import build
+from support import shard_of
 
 
 @pytest.fixture(autouse=True)
@@ -53,40 +56,3 @@ def dtx(image_copy):
 @pytest.fixture
 def unit(image_copy):
     return shard_of(image_copy("unit"))
-
-
-def shard_of(root: str, index: int = 0) -> str:
-    from vosfmt.image import list_shards
-    return list_shards(root)[index]
-
-
-def file_state(root: str) -> dict:
-    """Content hash and mtime of every file under root (to prove nothing changed)."""
-    import hashlib
-    out = {}
-    for d, _, files in os.walk(root):
-        for f in files:
-            p = os.path.join(d, f)
-            with open(p, "rb") as fh:
-                out[p] = (hashlib.sha256(fh.read()).hexdigest(), os.stat(p).st_mtime_ns)
-    return out
-
-
-def all_values(sh):
-    """(container, value) for every single value and extent a reader can reach, in tree order."""
-    for c in sh.containers():
-        for o in c.objects():
-            for d in o.dkeys():
-                for a in d.akeys():
-                    for v in a.single_values():
-                        yield c, v
-                    for v in a.extents():
-                        yield c, v
-
-
-def read_everything(sh) -> None:
-    """Touch every record and value a reader can reach (the fuzzers' read-only workload)."""
-    for c in sh.containers():
-        list(c.dtx_active())
-    for _c, v in all_values(sh):
-        sh.read_value(v)

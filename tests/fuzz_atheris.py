@@ -21,6 +21,10 @@ import tempfile
 
 import atheris
 
+# the checkout's fixtures/ (installed as ddb_fixtures) and tests/support.py
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path[:0] = [p for p in (os.path.dirname(HERE), HERE) if p not in sys.path]
+
 with atheris.instrument_imports():
     from ddb.vospath import PathError, format_key, parse_key, parse_path
     from fixtures import build
@@ -28,7 +32,7 @@ with atheris.instrument_imports():
     from vosfmt.blob import decode_header
     from vosfmt.image import list_shards
 
-from conftest import read_everything  # tests/ is sys.path[0]; after the instrumented imports
+from support import read_everything  # after the instrumented imports
 
 
 def fuzz_path(data: bytes):
