@@ -13,7 +13,7 @@ import time
 import pytest
 from click.testing import CliRunner
 
-from conftest import file_state
+from support import file_state
 from ddb.checker.engine import ImageLock, image_in_use
 from ddb.checker.exits import EXIT_ERROR, EXIT_FIXED, EXIT_INTERRUPTED, EXIT_LEFT, EXIT_USAGE
 from ddb.checker.store import STATE_ENV, store_path

@@ -10,7 +10,7 @@ import shutil
 import pytest
 from click.testing import CliRunner
 
-from conftest import file_state
+from support import file_state
 from ddb.checker import PROBLEMS, Action, problem
 from ddb.checker.engine import ImageLock
 from ddb.cli import cli

@@ -15,7 +15,7 @@ import shutil
 import pytest
 from click.testing import CliRunner
 
-from conftest import file_state
+from support import file_state
 from ddb.cli import cli
 from fixtures import build, export_image
 from fixtures.corrupt import NAMES, branch_pages, edit_node, inject, key_flags_wrong
@@ -228,7 +228,7 @@ def _scribble(p):
 
 @pytest.mark.parametrize("damage", [_delete, _cut, _scribble], ids=["deleted", "truncated", "header"])
 def test_a_lost_blob_is_left_uncorrected_and_its_values_untouched(copy, damage):
-    from conftest import file_state
+    from support import file_state
     root = copy("small")
     damage(_blob(root))
     shard = list_shards(root)[0]

@@ -20,7 +20,7 @@ from click.testing import CliRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import file_state
+from support import file_state
 from ddb.cli import cli, main, split_line
 from ddb.errors import DdbError
 from ddb.vospath import format_key

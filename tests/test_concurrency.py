@@ -5,7 +5,7 @@ import multiprocessing as mp
 import os
 import traceback
 
-from conftest import all_values
+from support import all_values
 from fixtures import build
 from vosfmt import Oid, StaleReadError, VosError, open_shard
 from vosfmt.image import list_shards

@@ -10,7 +10,7 @@ import sys
 import pytest
 from click.testing import CliRunner
 
-from conftest import file_state
+from support import file_state
 from ddb.cli import cli
 from fixtures import export_image
 from vosfmt.image import list_shards

@@ -8,7 +8,7 @@ import shutil
 import pytest
 from click.testing import CliRunner
 
-from conftest import file_state
+from support import file_state
 from ddb.cli import cli
 from fixtures import export_image
 from vosfmt import open_shard

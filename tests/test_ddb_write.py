@@ -6,7 +6,7 @@ import os
 import pytest
 from click.testing import CliRunner
 
-from conftest import file_state
+from support import file_state
 from ddb.cli import cli
 from vosfmt import open_shard
 from vosfmt.smd import SysDb

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import file_state, read_everything
+from support import file_state, read_everything
 from ddb.vospath import PathError, format_key, parse_key, parse_path
 from fixtures import build
 from vosfmt import VosError, open_shard

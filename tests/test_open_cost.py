@@ -1,7 +1,7 @@
 """Opening reads O(1) bytes; navigation reads only the pages it touches."""
 from __future__ import annotations
 
-from conftest import all_values
+from support import all_values
 from vosfmt import layout as L
 from vosfmt import open_shard
 from vosfmt.image import list_shards
@@ -35,7 +35,7 @@ def test_index_lookup_touches_one_path(built):
 
 
 def test_read_only_open_never_writes(built):
-    from conftest import file_state
+    from support import file_state
     root = built("dtx")
     before = file_state(root)
     for path in list_shards(root):

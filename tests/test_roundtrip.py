@@ -8,7 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import file_state
+from support import file_state
 from fixtures import build, export_image, preset
 from fixtures.spec import SpecError, normalize_image
 from vosfmt import open_shard

@@ -20,7 +20,7 @@ import threading
 
 import pytest
 
-from conftest import file_state
+from support import file_state
 from ddb.cli import main as ddb_main
 from vosfmt.blob import blob_path, read_header
 from vosfmt.keys import uuid_bytes

@@ -7,7 +7,7 @@ import struct
 
 import pytest
 
-from conftest import file_state
+from support import file_state
 from fixtures import build, export_image
 from vosfmt import (DtxActive, FormatError, Oid, ReadOnlyError, SpaceError, TransactionError,
                     Xid, open_shard)
