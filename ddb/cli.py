@@ -21,9 +21,6 @@ from .errors import DdbError, ExitCode, QuitRequested
 LOG_LEVELS = {"TRACE": 10, "DEBUG": 10, "DBUG": 10, "INFO": 20, "NOTE": 20, "NOTICE": 20,
               "WARN": 30, "ERROR": 40, "ERR": 40, "CRIT": 50, "ALRT": 50, "FATAL": 50,
               "EMRG": 50, "EMIT": 50}
-#: commands that manage the pool themselves: -s is not auto-opened for them (one-shot only)
-SELF_MANAGED = {"feature", "open", "close", "prov_mem", "smd_sync", "rm_pool", "dev_list",
-                "dev_replace", "smd", "check"}
 
 USAGE = "Usage:\n  ddb [OPTIONS] [ddb_command] [ddb_command_args...]\n"
 HELP = USAGE + """
@@ -115,10 +112,23 @@ def parse_args(argv: list[str], command_names) -> Options:
             raise DdbError(f"unknown flag `{a}'. Run 'ddb --help' for usage.")
         i += 1
     rest = argv[i:]
-    if rest and rest[0] not in command_names and o.vos_path is None and not o.help:
+    if rest and o.vos_path is None and not o.help and _names_the_vos_file(rest, command_names):
         o.vos_path, rest = rest[0], rest[1:]
+    if rest[:1] in (["-h"], ["--help"]):                # ddb VOS_FILE --help [COMMAND]
+        o.help, rest = True, rest[1:]
     o.command = rest
     return o
+
+
+def _names_the_vos_file(words: list[str], command_names) -> bool:
+    """Whether the first word after the options is the VOS file (``ddb VOS_FILE [COMMAND]``)
+    rather than a command: it is no command's name, and it is an existing file, looks like
+    a path (has a '/') or comes before a command. A lone unknown word (``ddb lss``,
+    ``ddb foo --help``) is a mistyped command, as in DAOS ddb, not a VOS file to open."""
+    word = words[0]
+    if word in command_names:
+        return False
+    return "/" in word or os.path.exists(word) or len(words) > 1 and words[1] in command_names
 
 
 def _setup_logging(o: Options) -> None:
@@ -142,53 +152,22 @@ def _setup_logging(o: Options) -> None:
     logging.getLogger("ddb").setLevel(level)
 
 
-def print_help(table, hidden, stream=None) -> None:
+def print_help(stream=None) -> None:
     stream = stream or sys.stdout
     stream.write(HELP)
-    stream.write("\nAvailable Commands:\n\n")
-    names = [n for n in table if n not in hidden]
-    w = max(len(n) for n in names)
-    for n in names:
-        stream.write(f"  {n:<{w}}  {table[n].short_help}\n")
+    print_command_list(stream)
     stream.write(PATHS_HELP)
 
 
-#: One piece of a shell word, as shlex.split(posix=True) reads them: blanks end a word;
-#: '...' is literal; "..." keeps a backslash except before " or \; \ outside quotes
-#: escapes any character. At the end of the line, a backslash (also inside an open "...")
-#: has nothing to escape, and an open quote has no end.
-_PIECES = (r"""(?P<blank>[ \t\r\n]+)|'(?P<single>[^']*)'|"(?P<double>[^"\\]*(?:\\.[^"\\]*)*)"|"""
-           r"""\\(?P<escaped>.)|(?P<plain>[^ \t\r\n'"\\]+)|"""
-           r"""(?P<no_escaped>(?:"[^"\\]*(?:\\.[^"\\]*)*)?\\\Z)|(?P<no_closing>['"])""")
-_pieces = None
-
-
-def split_line(line: str) -> list[str]:
-    """POSIX shell-like word splitting (quotes, backslash escapes), with shlex's results
-    and messages but in one linear pass: shlex builds each word a character at a time,
-    quadratic in its length (a 640k-character line took a minute)."""
-    global _pieces
-    if _pieces is None:                 # compiled on first use: one-shot runs never split
-        import re
-        _pieces = (re.compile(_PIECES, re.S), re.compile(r'\\(["\\])'))
-    pieces, dq_escape = _pieces
-    words, word, in_word = [], [], False
-    for m in pieces.finditer(line):
-        kind = m.lastgroup
-        if kind == "blank":
-            if in_word:
-                words.append("".join(word))
-                word, in_word = [], False
-            continue
-        if kind.startswith("no_"):
-            raise DdbError("invalid args: " + ("No escaped character" if kind == "no_escaped"
-                                               else "No closing quotation"))
-        text = m.group(kind)
-        word.append(dq_escape.sub(r"\1", text) if kind == "double" else text)
-        in_word = True
-    if in_word:
-        words.append("".join(word))
-    return words
+def print_command_list(stream) -> None:
+    """``Available Commands:``, in the manifest's order (DAOS ddb's, then ours)."""
+    from .commands import TABLE
+    from .manifest import ROWS
+    names = [row.name for row in ROWS if not row.hidden]
+    w = max(len(n) for n in names)
+    stream.write("\nAvailable Commands:\n\n")
+    for n in names:
+        stream.write(f"  {n:<{w}}  {TABLE[n].short_help}\n")
 
 
 def read_command_lines(path: str):
@@ -229,28 +208,19 @@ def shown_line(line: str) -> str:
     return line if len(line) <= SHOWN_LINE else line[:SHOWN_LINE - 3] + "..."
 
 
-def fail(out, e: DdbError, prefix: str = "", **fields) -> None:
-    """The one way a failure is reported: ``out.error`` (text lines, or one JSON error
-    document with --json) and then ``ERROR: ddb: <prefix><message>`` on stderr."""
-    out.error(e, **fields)
-    sys.stderr.write(f"ERROR: ddb: {prefix}{e.message}\n")
-    sys.stderr.flush()
-
-
 def run(argv: list[str], *, hooks=None) -> int:
-    from .commands import HIDDEN, TABLE, UPSTREAM_NAMES
-    from .registry import run_command
-    from .session import Session
+    from .commands import TABLE
+    from .manifest import BY_NAME
     from .output import Output
+    from .registry import run_command, unknown_command
+    from .session import Session
 
-    o = parse_args(argv, set(TABLE) | UPSTREAM_NAMES)
+    o = parse_args(argv, TABLE)
     if o.help:
         if o.command:
-            if o.command[0] not in TABLE:
-                raise DdbError(f"Unknown command: '{o.command[0]}'. Run 'help' to see available commands.")
             run_command(TABLE, Session(), [o.command[0], "--help"])
         else:
-            print_help(TABLE, HIDDEN)
+            print_help()
         return 0
     if o.version:
         print(f"ddb version {__version__}")
@@ -265,6 +235,7 @@ def run(argv: list[str], *, hooks=None) -> int:
     session = Session(Output(o.json), batch="dry-run" if o.dry_run else "atomic" if o.atomic else None,
                       hooks=hooks)
     session.default_path = o.vos_path
+    session.default_db_path = o.db_path
     session.write_allowed = o.write
     session.debug = o.debug is not None
     ok = False
@@ -272,12 +243,10 @@ def run(argv: list[str], *, hooks=None) -> int:
         if o.command:
             name = o.command[0]
             if name not in TABLE:
-                fail(session.out, DdbError(f"Unknown command: '{name}'. "
-                                           "Run 'help' to see available commands."))
-                print_help_commands(TABLE, HIDDEN, sys.stderr)
+                session.out.fail(unknown_command(name))
+                print_command_list(sys.stderr)
                 return 1
-            if o.vos_path and name not in SELF_MANAGED and "-h" not in o.command[1:2] \
-                    and "--help" not in o.command[1:2]:
+            if o.vos_path and not BY_NAME[name].self_managed and o.command[1:2] not in (["-h"], ["--help"]):
                 _auto_open(session, o)
             try:
                 run_command(TABLE, session, o.command)
@@ -291,27 +260,12 @@ def run(argv: list[str], *, hooks=None) -> int:
         if o.cmd_file:
             if o.vos_path:
                 _auto_open(session, o)
-            last = 0
-            for line in read_command_lines(o.cmd_file):
-                try:
-                    words = split_line(line)
-                    run_command(TABLE, session, words)
-                except QuitRequested:
-                    break
-                except ExitCode as e:
-                    last = e.code
-                except DdbError as e:
-                    shown = shown_line(line)
-                    fail(session.out, e, f"Failed running command \"{shown}\": ", command=shown)
-                    if session.batch_mode == "atomic" and session.shard is not None:
-                        sys.stderr.write("ddb: atomic batch abandoned: nothing was changed\n")
-                    return 1
-            ok = True
+            ok, last = _run_command_file(session, o.cmd_file)
             return last
         if o.vos_path:
             _auto_open(session, o)
         from .shell import run_shell
-        rc = run_shell(session, TABLE, HIDDEN)
+        rc = run_shell(session, TABLE)
         ok = rc == 0
         return rc
     finally:
@@ -321,20 +275,33 @@ def run(argv: list[str], *, hooks=None) -> int:
             session.out.flush()
 
 
-def print_help_commands(table, hidden, stream) -> None:
-    stream.write("\nAvailable Commands:\n\n")
-    names = [n for n in table if n not in hidden]
-    w = max(len(n) for n in names)
-    for n in names:
-        stream.write(f"  {n:<{w}}  {table[n].short_help}\n")
+def _run_command_file(session, path: str) -> tuple[bool, int]:
+    """Run a command file's lines until the first failure: (succeeded, exit status)."""
+    from .commands import TABLE
+    from .linesplit import split_line
+    from .registry import run_command
+    last = 0
+    for line in read_command_lines(path):
+        try:
+            run_command(TABLE, session, split_line(line))
+        except QuitRequested:
+            break
+        except ExitCode as e:
+            last = e.code
+        except DdbError as e:
+            shown = shown_line(line)
+            session.out.fail(e, f"Failed running command \"{shown}\": ", command=shown)
+            if session.batch_mode == "atomic" and session.shard is not None:
+                sys.stderr.write("ddb: atomic batch abandoned: nothing was changed\n")
+            return False, e.status
+    return True, last
 
 
 def _auto_open(session, o: Options) -> None:
     try:
         session.open(o.vos_path, write=o.write, db_path=o.db_path)
     except DdbError as e:
-        raise DdbError(f"Error opening VOS path '{o.vos_path}': {e.message}", stdout=e.stdout,
-                       stderr=e.stderr) from None
+        raise e.prefixed(f"Error opening VOS path '{o.vos_path}': ") from None
 
 
 def _json_requested(argv: list[str]) -> bool:
@@ -358,8 +325,8 @@ def main(argv=None) -> int:
         return run(args)
     except DdbError as e:
         from .output import Output
-        fail(Output(_json_requested(args)), e)
-        return 1
+        Output(_json_requested(args)).fail(e)
+        return e.status
     except KeyboardInterrupt:
         sys.stderr.write("interrupted\n")
         return 130
@@ -370,8 +337,8 @@ def main(argv=None) -> int:
         if debug:
             raise
         from .output import Output
-        fail(Output(_json_requested(args)), DdbError(f"internal error: {type(e).__name__}: {e} "
-                                                     "(run with --debug for a traceback)"))
+        Output(_json_requested(args)).fail(DdbError(f"internal error: {type(e).__name__}: {e} "
+                                                    "(run with --debug for a traceback)"))
         return _bug_status(args)
 
 

@@ -3,7 +3,10 @@
 Commands describe each result once as ``emit(text, data)``; in text mode the
 line is printed, with ``--json`` the data (one document, or one line per item
 of a listing). Lines are buffered so a million-line ``ls -r`` is not a
-million writes.
+million writes. Everything a command says goes through here, so the order
+of stdout and stderr holds: ``note`` (warnings, progress, hints on stderr),
+``document`` (a command's own JSON), ``ask`` (a question at the terminal),
+and ``fail``, the one way a run reports a failure.
 """
 from __future__ import annotations
 
@@ -31,6 +34,27 @@ class Output:
         if not self.json:
             self.emit(line)
 
+    def document(self, data) -> None:
+        """One JSON document on stdout whatever the mode (a command's own --json flag)."""
+        import json
+        self.flush()
+        sys.stdout.write(json.dumps(data) + "\n")
+        sys.stdout.flush()
+
+    def note(self, line: str, *, end: str = "\n") -> None:
+        """A line for the person at the terminal, not part of the result: on stderr, in
+        text and JSON mode alike, after what the command has printed so far. ``end=""``
+        with a leading "\\r" redraws a progress line."""
+        self.flush()
+        sys.stderr.write(line + end)
+        sys.stderr.flush()
+
+    def ask(self, question: str, default: str) -> str:
+        """An answer typed at the terminal, after what the command has printed so far."""
+        import click
+        self.flush()
+        return click.prompt(question, default=default, show_default=True)
+
     def flush(self) -> None:
         if self._buf:
             sys.stdout.write("\n".join(self._buf) + "\n")
@@ -50,6 +74,13 @@ class Output:
         sys.stdout.flush()
         for line in e.stderr:
             sys.stderr.write(line + "\n")
+
+    def fail(self, e, prefix: str = "", **fields) -> None:
+        """The one way a run reports a failure: ``error`` (text lines, or one JSON error
+        document with --json) and then ``ERROR: ddb: <prefix><message>`` on stderr."""
+        self.error(e, **fields)
+        sys.stderr.write(f"ERROR: ddb: {prefix}{e.message}\n")
+        sys.stderr.flush()
 
 
 def error_document(e, **fields) -> dict:

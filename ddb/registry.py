@@ -1,10 +1,12 @@
-"""The command table machinery: one click command per ddb command.
+"""The command machinery: one click command per ddb command, DAOS ddb's help and errors.
 
-The same table serves one-shot runs, command files and (later) the shell:
+The same commands serve one-shot runs, command files and the shell:
 ``run_command(table, session, argv)`` parses with click, maps click's
-complaints to DAOS ddb's wording, and lets DdbError through to the caller's
-single error path. Help text follows DAOS ddb's layout (Usage / Args /
-Flags) rather than click's.
+complaints to DAOS ddb's wording and a VosError to the user's error
+(ddb.errors.user_error), and lets DdbError through to the caller's single
+error path. Help text follows DAOS ddb's layout (Usage / Args / Flags)
+rather than click's, for every command including the ``check`` group.
+Which commands exist, and where, is the manifest's business (ddb.manifest).
 """
 from __future__ import annotations
 
@@ -12,46 +14,38 @@ import click
 
 from vosfmt import VosError
 
-from .errors import DdbError, ExitCode, QuitRequested, unreadable
+from .errors import DdbError, ExitCode, QuitRequested, unreadable, user_error
 
 
-class Info:
-    """What the table knows about a command beyond its click parameters."""
-    __slots__ = ("group", "self_managed", "args_help")
+class DaosHelp:
+    """DAOS ddb's help layout, for a click command or group: the long help, ``Usage:``
+    (required arguments bare, optional ones in brackets), ``Args:``, ``Flags:`` and,
+    for a group, ``Commands:``. ``args_help`` describes the arguments (click has no
+    help text for them)."""
+    args_help: dict | None = None
 
-    def __init__(self, group: str | None = "vos", self_managed: bool = False,
-                 args_help: dict | None = None):
-        self.group = group
-        self.self_managed = self_managed    # opens/closes pools itself: no auto-open of -s
-        self.args_help = args_help
-
-
-class DdbCommand(click.Command):
-    def __init__(self, *args, info: Info | None = None, **kwargs):
-        kwargs.setdefault("context_settings", {})
-        kwargs["context_settings"].update(allow_interspersed_args=False,
-                                          help_option_names=["-h", "--help"])
-        super().__init__(*args, **kwargs)
-        self.info = info or Info()
-
-    def usage_line(self) -> str:
+    def usage_line(self, ctx=None) -> str:
         args = []
         for p in self.params:
             if isinstance(p, click.Argument):
-                args.append(p.name if p.required else f"[{p.name}]")
-        return " ".join([self.name, "[flags]", *args])
+                shown = p.name + ("..." if p.nargs == -1 else "")
+                args.append(shown if p.required else f"[{shown}]")
+        if isinstance(self, click.Group):
+            args.append("command")
+        name = ctx.command_path if ctx is not None else self.name
+        return " ".join([name, "[flags]", *args])
 
     def get_help(self, ctx) -> str:
-        lines = ["", self.help or self.short_help or "", "", "Usage:", "  " + self.usage_line()]
+        lines = ["", self.help or self.short_help or "", "", "Usage:", "  " + self.usage_line(ctx)]
         args = [p for p in self.params if isinstance(p, click.Argument)]
         if args:
             lines += ["", "Args:"]
-            helps = self.info.args_help or {}
+            helps = self.args_help or {}
             rows = [(p.name, "string", helps.get(p.name, "")) for p in args]
             w0 = max(len(r[0]) for r in rows)
             for name, typ, text in rows:
                 lines.append(f"  {name:<{w0}}  {typ}  {text}".rstrip())
-        flags = [("-h, --help", "display help")]
+        flags = [(", ".join(sorted(self.get_help_option_names(ctx), key=len)), "display help")]
         for p in self.params:
             if isinstance(p, click.Option):
                 names = ", ".join(sorted(p.opts, key=len))
@@ -63,24 +57,49 @@ class DdbCommand(click.Command):
                 flags.append((names, text))
         w = max(len(f) for f, _ in flags)
         lines += ["", "Flags:"] + [f"  {f:<{w}}  {t}".rstrip() for f, t in flags]
+        if isinstance(self, click.Group):
+            subs = [(n, c.get_short_help_str(limit=80)) for n, c in self.commands.items()]
+            w = max(len(n) for n, _ in subs)
+            lines += ["", "Commands:"] + [f"  {n:<{w}}  {t}".rstrip() for n, t in subs]
         return "\n".join(lines)
 
 
-def command(table: dict, name: str, short: str, *, group: str | None = "vos",
-            self_managed: bool = False, args_help: dict | None = None, long: str | None = None):
-    """Register a ddb command (callback takes the Session first) in ``table``, in order."""
+class DdbCommand(DaosHelp, click.Command):
+    """A ddb command: DAOS ddb's parsing rules (flags before arguments, -h/--help)."""
+
+    def __init__(self, *args, args_help: dict | None = None, **kwargs):
+        kwargs.setdefault("context_settings", {})
+        kwargs["context_settings"].update(allow_interspersed_args=False,
+                                          help_option_names=["-h", "--help"])
+        super().__init__(*args, **kwargs)
+        self.args_help = args_help
+
+
+class DdbSubcommand(DaosHelp, click.Command):
+    """A subcommand of a DdbGroup: click's parsing, DAOS ddb's help."""
+
+
+class DdbGroup(DaosHelp, click.Group):
+    """A command with subcommands (``check``): DAOS ddb's help for it and its subcommands."""
+    command_class = DdbSubcommand
+
+
+def command(name: str, short: str, *, args_help: dict | None = None, long: str | None = None):
+    """Make a ddb command (its callback takes the Session first); the module defining it
+    must be the one its manifest row names (ddb.commands finds it there)."""
     def deco(fn):
         params = list(reversed(getattr(fn, "__click_params__", [])))
 
         def callback(**kwargs):
             return fn(click.get_current_context().obj, **kwargs)
 
-        cmd = DdbCommand(name, callback=callback, params=params, help=long or short,
-                         short_help=short, info=Info(group, self_managed, args_help),
-                         add_help_option=True)
-        table[name] = cmd
-        return cmd
+        return DdbCommand(name, callback=callback, params=params, help=long or short,
+                          short_help=short, args_help=args_help, add_help_option=True)
     return deco
+
+
+def unknown_command(name: str) -> DdbError:
+    return DdbError(f"Unknown command: '{name}'. Run 'help' to see available commands.")
 
 
 def run_command(table: dict, session, argv: list[str]) -> None:
@@ -93,15 +112,15 @@ def run_command(table: dict, session, argv: list[str]) -> None:
     decoders did not catch (one line; --debug lets it through with its traceback).
     """
     name, args = argv[0], argv[1:]
-    cmd = table.get(name)
-    if cmd is None:
-        raise DdbError(f"Unknown command: '{name}'. Run 'help' to see available commands.")
+    if name not in table:
+        raise unknown_command(name)
+    cmd = table[name]
     try:
         cmd.main(args, prog_name=name, standalone_mode=False, obj=session)
     except (QuitRequested, ExitCode, DdbError):
         raise
     except VosError as e:
-        raise DdbError(str(e)) from None
+        raise user_error(e) from None
     except click.MissingParameter as e:
         raise DdbError(f"missing argument '{e.param.name if e.param else '?'}'") from None
     except click.NoSuchOption as e:

@@ -3,29 +3,12 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 
 from vosfmt import VosError, open_shard, uuid_str
+from vosfmt.paths import db_root_of, parse_shard_path
 
-from .errors import DdbError, der
+from .errors import DdbError, der, failing_as, user_error
 from .output import Output
-
-VOS_PATH_RE = re.compile(r"^(?:(.*?)/+)?([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-"
-                         r"[0-9a-fA-F]{4}-[0-9a-fA-F]{12})/+(vos-(?:0|[1-9][0-9]*)|rdb-pool)$")
-
-
-def split_vos_path(path: str) -> tuple[str, str, str]:
-    """(db dir, pool uuid, file name) of ``[db/]<pool-uuid>/(vos-N|rdb-pool)``."""
-    m = VOS_PATH_RE.match(path)
-    if not m:
-        raise DdbError(der("DER_INVAL"), stderr=[
-            f"Invalid VOS path: '{path}'. Expected format: [/path/to/db/]pool-uuid/(vos-N|rdb-pool)"])
-    db = m.group(1)
-    if db is None:
-        db = "."
-    elif db == "":
-        db = "/"
-    return db, m.group(2).lower(), m.group(3)
 
 
 class Session:
@@ -33,6 +16,8 @@ class Session:
 
     def __init__(self, output: Output | None = None, *, batch: str | None = None, hooks=None):
         self.out = output or Output()
+        self.default_path: str | None = None      # the global -s: what commands default to
+        self.default_db_path: str | None = None   # the global -p
         self.shard = None
         self.path: str | None = None
         self.write_mode = False
@@ -43,22 +28,23 @@ class Session:
 
     # --- pool state ----------------------------------------------------------
     def open(self, path: str, *, write: bool = False, db_path: str | None = None) -> None:
-        if self.shard is not None:
-            raise DdbError(der("DER_BUSY"), stderr=["Cannot operate on an opened pool. Close it first."])
-        db, puuid, _name = split_vos_path(path)
-        if not os.path.exists(path):
-            raise DdbError(f"{der('DER_NONEXIST')}: no such file '{path}'")
+        """Open a pool shard; any failure is the user's error (callers outside run_command
+        name what they were opening: ``-s``'s auto-open, ``feature``)."""
+        self.require_closed()
         dry = self.dry_run
         try:
-            shard = open_shard(path, write=write and not dry, db_root=db_path or db, hooks=self.hooks)
+            where = parse_shard_path(path, db_path)
+            if not os.path.exists(path):
+                raise DdbError(f"{der('DER_NONEXIST')}: no such file '{path}'")
+            shard = open_shard(path, write=write and not dry, db_root=where.db_root, hooks=self.hooks)
         except VosError as e:
-            raise DdbError(str(e)) from None
+            raise user_error(e) from None
         except OSError as e:            # a directory, no permission, an I/O error
             raise DdbError(f"cannot open '{path}': {e.strerror or e}") from None
-        if uuid_str(shard.sb.pool_uuid) != puuid:
+        if uuid_str(shard.sb.pool_uuid) != where.pool_uuid:
             shard.close()
-            raise DdbError(f"pool uuid mismatch: the path names {puuid} but the shard belongs "
-                           f"to {uuid_str(shard.sb.pool_uuid)}")
+            raise DdbError(f"pool uuid mismatch: the path names {where.pool_uuid} but the shard "
+                           f"belongs to {uuid_str(shard.sb.pool_uuid)}")
         self.shard, self.path, self.write_mode = shard, path, write or dry
         if self.batch_mode and self.write_mode:
             shard.batch(dry_run=dry)
@@ -78,15 +64,24 @@ class Session:
                                    "staged_bytes": batch.staged_bytes})
                     batch.abort()
                 elif success:
-                    try:
+                    with failing_as("atomic batch not applied: "):
                         batch.commit()
-                    except VosError as e:
-                        raise DdbError(f"atomic batch not applied: {e}") from None
                 else:
                     batch.abort()
         finally:
             shard.close()
             self.shard, self.path, self.write_mode = None, None, False
+
+    def image_root(self) -> str | None:
+        """The storage image this run is about, for commands that read around the shard
+        (SMD, the checker): the open shard's db root, else -p, else that of -s."""
+        if self.shard is not None:
+            return self.shard.db_root
+        if self.default_db_path:
+            return self.default_db_path
+        if self.default_path:
+            return db_root_of(self.default_path)
+        return None
 
     def require_open(self):
         if self.shard is None:
@@ -132,17 +127,11 @@ class Session:
     @contextlib.contextmanager
     def transaction(self):
         """One modifying command's edits: committed on success (staged in a batch)."""
-        shard = self.require_write()
-        try:
-            tx = shard.begin()
-        except VosError as e:
-            raise DdbError(str(e)) from None
+        tx = self.require_write().begin()
         try:
             yield tx
         except BaseException:
             tx.abort()
             raise
-        try:
+        with failing_as("commit failed, nothing was changed: "):
             tx.commit()
-        except VosError as e:
-            raise DdbError(f"commit failed, nothing was changed: {e}") from None

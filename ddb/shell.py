@@ -1,7 +1,8 @@
 """The interactive shell: prompt_toolkit input over the same command table.
 
 The shell owns only shell things: the prompt (``ddb:  ``), history in
-``~/.ddb_history`` (500 entries), completion (ddb/completer.py), Ctrl-C /
+``~/.ddb_history`` (500 entries, one line each as DAOS ddb writes it, so
+both tools share it), completion (ddb/completer.py), Ctrl-C /
 Ctrl-D, continuation lines ending in ``\\``, and the built-ins ``help``,
 ``clear``, ``exit``, ``cd`` and ``pwd``. Commands run exactly as in one-shot
 mode. When standard input is not a terminal, lines are read and run one by
@@ -17,8 +18,9 @@ from __future__ import annotations
 import os
 import sys
 
-from .cli import fail, split_line
 from .errors import DdbError, ExitCode, QuitRequested
+from .linesplit import split_line
+from .manifest import BY_NAME
 from .registry import run_command
 
 PROMPT = "ddb:  "
@@ -31,10 +33,9 @@ def history_path() -> str:
 
 
 class Shell:
-    def __init__(self, session, table, hidden=()):
+    def __init__(self, session, table):
         self.session = session
         self.table = table
-        self.hidden = set(hidden)
         self.cwd = ""
         self.failed = False
 
@@ -84,7 +85,7 @@ class Shell:
         self.failed = True
         out = self.session.out
         if out.json:
-            fail(out, e)
+            out.fail(e)
             return
         out.error(e)
         red = sys.stdout.isatty() and "NO_COLOR" not in os.environ
@@ -104,9 +105,9 @@ class Shell:
             ("cd", "set the current VOS path (ls lists it; ./ paths are relative to it)"),
             ("pwd", "print the current VOS path")]}
         for name, cmd in self.table.items():
-            if name in self.hidden:
-                continue
-            groups.setdefault(cmd.info.group or "", []).append((name, cmd.short_help))
+            row = BY_NAME[name]
+            if not row.hidden:
+                groups.setdefault(row.group or "", []).append((name, cmd.short_help))
         for group in sorted(groups):
             rows = sorted(groups[group])
             print(group or "Commands:")
@@ -201,37 +202,31 @@ class Shell:
 
 
 class CappedHistory:
-    """FileHistory that keeps only the newest HISTORY_MAX entries (built lazily).
+    """The shell's history in DAOS ddb's format: one line per entry, oldest first, the
+    newest HISTORY_MAX kept (the file is rewritten when it holds twice that).
 
     The file is read, appended to and rewritten through vosfmt.safefs,
     relative to its directory and never through a link: ddb runs as root,
     and without a home directory the history lives in /tmp, where anyone
     can plant a link. A file that cannot be used safely just means no history.
+    A prompt_toolkit History, built lazily (one-shot runs never load it).
     """
 
     def __new__(cls, path: str):
-        from prompt_toolkit.history import FileHistory
+        from prompt_toolkit.history import History
 
-        class _Capped(FileHistory):
+        class _Capped(History):
+            def __init__(self, filename: str):
+                super().__init__()
+                self.filename = filename
+
             def load_history_strings(self):
-                # FileHistory's record format, read without following a link; newest first
-                strings, lines = [], []
-                for raw in (_read(self.filename) or b"").splitlines(keepends=True):
-                    line = raw.decode("utf-8", errors="replace")
-                    if line.startswith("+"):
-                        lines.append(line[1:])
-                    elif lines:
-                        strings.append("".join(lines)[:-1])
-                        lines = []
-                if lines:
-                    strings.append("".join(lines)[:-1])
-                return iter(strings[::-1][:HISTORY_MAX])
+                lines = (_read(self.filename) or b"").decode("utf-8", errors="replace").splitlines()
+                return iter([line for line in lines if line][::-1][:HISTORY_MAX])
 
             def store_string(self, string: str) -> None:
-                # FileHistory's own record format, appended without following a link
-                import datetime
-                lines = [f"\n# {datetime.datetime.now()}\n"] + [f"+{line}\n" for line in string.split("\n")]
-                _append(self.filename, "".join(lines).encode("utf-8", errors="replace"))
+                line = " ".join(string.splitlines())        # an entry is one line
+                _append(self.filename, (line + "\n").encode("utf-8", errors="replace"))
                 _trim(self.filename)
 
         return _Capped(path)
@@ -278,19 +273,19 @@ def _trim(path: str) -> None:
     data = _read(path)
     if not data:
         return
-    entries = data.split(b"\n\n")
+    entries = data.splitlines(keepends=True)
     if len(entries) <= 2 * HISTORY_MAX:
         return
     from vosfmt import VosError
     from vosfmt.safefs import write_file
     try:
-        write_file(os.path.dirname(path), path, b"\n\n".join(entries[-HISTORY_MAX:]), 0o600)
+        write_file(os.path.dirname(path), path, b"".join(entries[-HISTORY_MAX:]), 0o600)
     except (OSError, VosError):
         pass
 
 
-def run_shell(session, table, hidden=(), *, input=None, output=None, stdin=None) -> int:
-    shell = Shell(session, table, hidden)
+def run_shell(session, table, *, input=None, output=None, stdin=None) -> int:
+    shell = Shell(session, table)
     stream = stdin if stdin is not None else sys.stdin
     if input is None and not stream.isatty():
         return shell.run_lines(stream)

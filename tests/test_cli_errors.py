@@ -21,8 +21,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from support import file_state
-from ddb.cli import cli, main, split_line
+from ddb.cli import cli, main
 from ddb.errors import DdbError
+from ddb.linesplit import split_line
 from ddb.vospath import format_key
 from vosfmt import open_shard
 from vosfmt.btree import page_crc

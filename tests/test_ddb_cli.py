@@ -66,7 +66,7 @@ def test_command_help_in_both_forms(unit):
                         "  -h, --help       display help\n"
                         "  -r, --recursive  Recursively list the contents of the path\n"
                         "  -d, --details    List more details of items in path\n")
-    assert "  value_dump [flags] [path] [dst]\n" in ddb("value_dump", "-h").stdout
+    assert "  value_dump [flags] path [dst]\n" in ddb("value_dump", "-h").stdout
     assert "  open [flags] path\n" in ddb("open", "-h").stdout
     r = ddb("-f", "-", input="ls --help\n")
     assert r.exit_code == 0 and r.stdout == a.stdout
@@ -319,7 +319,9 @@ def test_value_dump_binary_and_errors(small, tmp_path):
     assert r.stdout.splitlines()[1:] == ["Value (size: 4):", "deadbeef"]
     r = ddb(small, "value_dump", "/[0]")
     assert r.exit_code == 1 and "Path [/[0]] is incomplete" in r.stderr
-    r = ddb(small, "value_dump")
+    r = ddb(small, "value_dump")                        # DAOS: path is a required argument
+    assert r.exit_code == 1 and r.stderr == "ERROR: ddb: missing argument 'path'\n"
+    r = ddb(small, "value_dump", "")
     assert r.exit_code == 1 and r.stderr.startswith("A VOS path to dump is required.\n")
     r = ddb(small, "value_dump", path, str(tmp_path / "no" / "such" / "dir" / "f"))
     assert r.exit_code == 1 and "Unable to open path" in r.stderr

@@ -107,7 +107,9 @@ def test_dtx_dump_lines(dtx):
     assert "Committed Transactions:" not in a and "Active Transactions:" in a
     c = ddb(dtx, "dtx_dump", "-c", "/[0]").stdout
     assert "Active Transactions:" not in c and c.count("ID: ") == 20
-    r = ddb(dtx, "dtx_dump")
+    r = ddb(dtx, "dtx_dump")                            # DAOS: path is a required argument
+    assert r.exit_code == 1 and r.stderr == "ERROR: ddb: missing argument 'path'\n"
+    r = ddb(dtx, "dtx_dump", "/")
     assert r.exit_code == 1 and "Path to object is required." in r.stderr
 
 

@@ -59,8 +59,8 @@ def test_interactive_session(built, tmp_path):
     finally:
         child.close()
     assert child.exitstatus == 0
-    history = (tmp_path / ".ddb_history").read_text()
-    assert "+ls /[1]/[0]/dkey-1/" in history and "+version" in history
+    history = (tmp_path / ".ddb_history").read_text().splitlines()   # DAOS ddb's format
+    assert "ls /[1]/[0]/dkey-1/" in history[0] and history[-1] == "version"
 
 
 def test_ctrl_c_twice(built, tmp_path):

@@ -1,9 +1,11 @@
-"""The one command table, in DAOS ddb's registration order.
+"""The command table, read from the manifest, loading each command's module on first use.
 
-Each command module registers its click commands into ``_table.ALL`` when it
-is imported. ``TABLE`` maps names to commands but imports a module only
-when one of its commands is asked for, so ``ddb IMAGE ls`` loads the
-navigation commands and nothing else (start-up time is a benchmark).
+``TABLE`` maps a name to its click command in the manifest's order, but
+imports ``ddb.commands.<module>`` only when one of its commands is asked
+for, so ``ddb IMAGE ls`` loads the navigation commands and nothing else
+(start-up time is a benchmark). A command is the module-level click
+command of that name in the module its manifest row names: there is no
+registration step that could disagree with the manifest.
 Upstream commands not built here are simply absent (see the README).
 """
 from __future__ import annotations
@@ -11,51 +13,37 @@ from __future__ import annotations
 import importlib
 from collections.abc import Mapping
 
-from ._table import ALL
+from ..manifest import BY_NAME, ROWS
 
-ORDER = ["ls", "open", "version", "close", "superblock_dump", "value_dump", "rm", "value_load",
-         "ilog_dump", "ilog_commit", "ilog_clear", "dtx_dump", "dtx_cmt_clear", "smd_sync",
-         "vea_dump", "vea_update", "dtx_act_commit", "dtx_act_abort", "feature", "rm_pool",
-         "dtx_act_discard_invalid", "dev_list", "dev_replace", "dtx_stat", "prov_mem", "dtx_aggr",
-         "csum_dump", "smd", "check", "quit", "q"]
-#: command -> the module that defines it
-MODULES = {
-    "ls": "tree", "value_dump": "tree",
-    "open": "pool", "close": "pool", "version": "pool", "quit": "pool", "q": "pool",
-    "superblock_dump": "pool",
-    "rm": "modify", "value_load": "modify", "feature": "modify", "rm_pool": "modify",
-    "ilog_dump": "meta", "ilog_commit": "meta", "ilog_clear": "meta", "dtx_dump": "meta",
-    "dtx_cmt_clear": "meta", "dtx_act_commit": "meta", "dtx_act_abort": "meta",
-    "dtx_act_discard_invalid": "meta", "dtx_stat": "meta", "dtx_aggr": "meta",
-    "vea_dump": "space", "vea_update": "space", "csum_dump": "space",
-    "smd": "smd", "dev_list": "smd", "dev_replace": "smd", "smd_sync": "smd",
-    "check": "check",
-}
-HIDDEN = {"quit", "q"}
-UPSTREAM_NAMES = set(ORDER)
+
+def defined_commands(module) -> dict:
+    """name -> click command, for every command defined at the top level of ``module``."""
+    import click
+    return {obj.name: obj for obj in vars(module).values() if isinstance(obj, click.Command)}
 
 
 class _LazyTable(Mapping):
     """name -> click command, importing a command's module on first use."""
 
     def __init__(self):
-        self._names = [n for n in ORDER if n in MODULES]
+        self._loaded: dict = {}
 
     def __getitem__(self, name):
-        if name not in MODULES:
-            raise KeyError(name)
-        if name not in ALL:
-            importlib.import_module(f"{__name__}.{MODULES[name]}")
-        return ALL[name]
+        row = BY_NAME[name]
+        cmd = self._loaded.get(name)
+        if cmd is None:
+            module = importlib.import_module(f"{__name__}.{row.module}")
+            cmd = self._loaded[name] = defined_commands(module)[name]
+        return cmd
 
     def __iter__(self):
-        return iter(self._names)
+        return (row.name for row in ROWS)
 
     def __len__(self):
-        return len(self._names)
+        return len(ROWS)
 
     def __contains__(self, name):
-        return name in MODULES
+        return name in BY_NAME
 
 
 TABLE = _LazyTable()

@@ -9,9 +9,9 @@ import time
 import click
 
 from ..checker.exits import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_USAGE
+from vosfmt.paths import db_root_of
+
 from ..errors import DdbError, ExitCode, QuitRequested
-from ..registry import Info
-from ._table import ALL
 
 NO_TERMINAL_NOTE = ("ddb: no terminal to ask: checking read-only, as with -n "
                     "(give -y, -p or -a on|off to repair)")
@@ -24,14 +24,14 @@ def _db_root(s, db: str, targets=()) -> str:
         return db
     for t in targets:
         if os.path.isfile(t):
-            return os.path.dirname(os.path.dirname(os.path.abspath(t)))
+            return db_root_of(t)
         if os.path.isdir(os.path.join(t, "daos_sys")):
             return t
     default = getattr(s, "default_path", None)
     if s.shard is not None:
         return s.shard.db_root
     if default:
-        return os.path.dirname(os.path.dirname(os.path.abspath(default)))
+        return db_root_of(default)
     if os.path.isdir("daos_sys"):
         return "."
     raise DdbError("give the storage image: --db DIR (the directory holding daos_sys), a target, or -s")
@@ -50,16 +50,12 @@ def _describe(e: BaseException) -> str:
 
 
 class _Group(click.Group):
-    """The check group, carrying the registry's Info like every other command.
+    """The check group.
 
     Every failure of a check command ends here as e2fsck's exit status: a
     usage error 16, anything else (a bug included) 8 with one ``ERROR:``
     line (a traceback too with --debug), so exit 1 always means "repaired".
     """
-
-    def __init__(self, *a, **kw):
-        super().__init__(*a, **kw)
-        self.info = Info(group="check", self_managed=True)
 
     def invoke(self, ctx):
         try:
@@ -105,9 +101,6 @@ def check():
     32 interrupted. Under ddb --dry-run nothing is written: start runs as -n,
     and repair, set-policy and stop say what they would do.
     """
-
-
-ALL["check"] = check
 
 
 class _StartCommand(click.Command):

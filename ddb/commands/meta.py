@@ -5,14 +5,13 @@ import time
 
 import click
 
-from vosfmt import VosError, Xid
+from vosfmt import Xid
 from vosfmt.dtx import abort_active, clear_ilog, commit_active, discard_invalid
 from vosfmt.keys import hlc_seconds
 
-from ..errors import DdbError, der
+from ..errors import DdbError, der, failing_as
 from ..registry import command
 from ..vospath import Part, format_path
-from ._table import ALL
 from .common import resolve_or_fail
 
 
@@ -38,11 +37,11 @@ def _active_lids(container) -> set[int]:
     return {e.lid for e in container.dtx_active()}
 
 
-@command(ALL, "ilog_dump", "Dump the ilog",
+@command("ilog_dump", "Dump the ilog",
          long="Dump the incarnation log of an object, dkey or akey: each entry's status, epoch, "
               "transaction local id, minor epoch and kind (create or punch).",
          args_help={"path": "VOS tree path to an object, dkey, or akey."})
-@click.argument("path", required=False, default="")
+@click.argument("path")
 def ilog_dump(s, path):
     r, _dkey, _akey, handle = _log_target(s, path, "ilog_dump")
     s.out.text(r.printed)
@@ -64,26 +63,23 @@ def _ilog_change(s, path: str, commit: bool):
     r, dkey, akey, _h = _log_target(s, path, "ilog_commit" if commit else "ilog_clear")
     s.require_write()
     s.out.text(r.printed)
-    try:
-        with s.transaction() as tx:
-            n = clear_ilog(tx, r.container.rec.uuid, r.obj.oid, dkey, akey, commit=commit)
-    except VosError as e:
-        raise DdbError(f"Failed to {'persist' if commit else 'abort'} ilogs: {e}") from None
+    with failing_as(f"Failed to {'persist' if commit else 'abort'} ilogs: "), s.transaction() as tx:
+        n = clear_ilog(tx, r.container.rec.uuid, r.obj.oid, dkey, akey, commit=commit)
     s.out.emit("Done", {"path": r.printed, "entries": n, "action": "commit" if commit else "clear"})
 
 
-@command(ALL, "ilog_commit", "Process the ilog",
+@command("ilog_commit", "Process the ilog",
          long="Mark every entry of an incarnation log committed (DAOS ilog_persist).",
          args_help={"path": "VOS tree path to an object, dkey, or akey."})
-@click.argument("path", required=False, default="")
+@click.argument("path")
 def ilog_commit(s, path):
     _ilog_change(s, path, True)
 
 
-@command(ALL, "ilog_clear", "Remove all the ilog entries",
+@command("ilog_clear", "Remove all the ilog entries",
          long="Remove every entry of an incarnation log (DAOS ilog_abort on each).",
          args_help={"path": "VOS tree path to an object, dkey, or akey."})
-@click.argument("path", required=False, default="")
+@click.argument("path")
 def ilog_clear(s, path):
     _ilog_change(s, path, False)
 
@@ -105,12 +101,12 @@ def _xid(text: str) -> Xid:
         raise DdbError(der("DER_INVAL"), stderr=[f"Invalid dtx_id: {text}"]) from None
 
 
-@command(ALL, "dtx_dump", "Dump the dtx tables",
+@command("dtx_dump", "Dump the dtx tables",
          long="Dump the active and/or committed DTX tables of a container.",
          args_help={"path": "VOS tree path to a container."})
 @click.option("-a", "--active", is_flag=True, help="Only dump entries from the active table")
 @click.option("-c", "--committed", is_flag=True, help="Only dump entries from the committed table")
-@click.argument("path", required=False, default="")
+@click.argument("path")
 def dtx_dump(s, active, committed, path):
     c, cp = _container(s, path, "Path to object is required.")
     both = active == committed
@@ -145,10 +141,10 @@ def dtx_dump(s, active, committed, path):
     s.out.emit(None, doc)
 
 
-@command(ALL, "dtx_cmt_clear", "Clear the dtx committed table",
+@command("dtx_cmt_clear", "Clear the dtx committed table",
          long="Remove every entry of a container's committed DTX table.",
          args_help={"path": "VOS tree path to a container."})
-@click.argument("path", required=False, default="")
+@click.argument("path")
 def dtx_cmt_clear(s, path):
     c, cp = _container(s, path)
     s.require_write()
@@ -168,16 +164,13 @@ def _act(s, path, dtx_id, verb, fn):
     s.require_write()
     s.out.text(cp)
     xid = _xid(dtx_id)
-    try:
-        with s.transaction() as tx:
-            done = fn(tx, c.rec.uuid, xid)
-    except VosError as e:
-        raise DdbError(f"Error marking entry as {verb}: {e}") from None
+    with failing_as(f"Error marking entry as {verb}: "), s.transaction() as tx:
+        done = fn(tx, c.rec.uuid, xid)
     text = f"Entry marked as {verb}" if done else f"No entry found to mark as {verb}"
     s.out.emit(text, {"path": cp, "xid": str(xid), "result": verb if done else "not found"})
 
 
-@command(ALL, "dtx_act_commit", "Mark the active dtx entry as committed",
+@command("dtx_act_commit", "Mark the active dtx entry as committed",
          long="Commit an active DTX entry: its records become committed and the entry moves to "
               "the committed table.",
          args_help={"path": "VOS tree path to a container.", "dtx_id": "DTX id (<uuid>.<hlc hex>)."})
@@ -188,7 +181,7 @@ def dtx_act_commit(s, path, dtx_id):
          lambda tx, cu, xid: commit_active(tx, cu, xid, now()))
 
 
-@command(ALL, "dtx_act_abort", "Mark the active dtx entry as aborted",
+@command("dtx_act_abort", "Mark the active dtx entry as aborted",
          long="Abort an active DTX entry: its ilog entries are removed, its values marked "
               "aborted, and the entry is dropped.",
          args_help={"path": "VOS tree path to a container.", "dtx_id": "DTX id (<uuid>.<hlc hex>)."})
@@ -198,7 +191,7 @@ def dtx_act_abort(s, path, dtx_id):
     _act(s, path, dtx_id, "aborted", abort_active)
 
 
-@command(ALL, "dtx_act_discard_invalid", "Discard the active DTX entry's records if invalid.",
+@command("dtx_act_discard_invalid", "Discard the active DTX entry's records if invalid.",
          long="Drop the record references of an active DTX entry (or of every entry, with 'all') "
               "that no longer name a live record of that transaction.",
          args_help={"path": "VOS tree path to a container.", "dtx_id": "DTX id, or 'all'."})
@@ -260,7 +253,7 @@ def _stat_doc(entries, aggregated):
                       max((e.epoch for e in entries), default=0)]}
 
 
-@command(ALL, "dtx_stat", "Stat on DTX entries",
+@command("dtx_stat", "Stat on DTX entries",
          long="Statistics of the committed DTX tables of one container, or of every container "
               "and the pool.",
          args_help={"path": "Optional, VOS tree path to a container."})
@@ -291,7 +284,7 @@ def dtx_stat(s, details, path):
     s.out.emit(None, doc)
 
 
-@command(ALL, "dtx_aggr", "Aggregate DTX entries",
+@command("dtx_aggr", "Aggregate DTX entries",
          long="Remove committed DTX entries committed at or before a time, oldest first, in one "
               "container or in all of them.",
          args_help={"path": "Optional, VOS tree path to a container."})

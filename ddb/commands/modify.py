@@ -2,24 +2,20 @@
 from __future__ import annotations
 
 import os
-import sys
 
 import click
 
-from vosfmt import NotFoundError, TransactionError, VosError
+from vosfmt import VosError
 from vosfmt.constants import COMPAT_FEATURES, Media
 from vosfmt.dtx import OrphanedRefs
 from vosfmt.keys import hlc_now
+from vosfmt.paths import parse_shard_path
 
 from ..errors import DdbError, der
 from ..registry import command
 from ..resolve import resolve_parts
-from ..session import split_vos_path
 from ..vospath import PathError, format_path, parse_path
-from ._table import ALL
-from .common import resolve_or_fail
-
-PROGRESS_MIN = 64 << 20
+from .common import progress_bar, resolve_or_fail
 
 
 class _Progress:
@@ -63,7 +59,7 @@ def _load_target(s, path: str):
     return (*values, akey, extent)
 
 
-@command(ALL, "value_load", "Load a value to a VOS path.",
+@command("value_load", "Load a value to a VOS path.",
          long="Load a value from a file into a VOS path: a single value at a new epoch, or the "
               "array extent {lo-hi}. Missing objects, dkeys and akeys given by value are created.",
          args_help={"src": "Source file path that contains the data.",
@@ -97,12 +93,10 @@ def value_load(s, rsize, src, dst):
     cont = s.shard.container(cu)
     try:
         obj_max = cont.object(oid).rec.max_write
-    except (NotFoundError, VosError):
+    except VosError:                # no such object yet (or unreadable: the write will say)
         pass
     epoch = max(hlc_now(), obj_max + 1)
-    bar = None
-    if nbytes > PROGRESS_MIN and sys.stderr.isatty():
-        bar = click.progressbar(length=nbytes, label="value_load", file=sys.stderr)
+    bar = progress_bar(nbytes, "value_load")
     try:
         with open(src, "rb") as f, s.transaction() as tx, OrphanedRefs(tx, cu, oid, dkey, akey):
             stream = _Progress(f, bar) if bar is not None else f
@@ -113,10 +107,6 @@ def value_load(s, rsize, src, dst):
                               stream=stream, rsize=rsize)
     except OSError as e:
         raise DdbError(f"{der('DER_INVAL')}: cannot read '{src}': {e.strerror}") from None
-    except TransactionError as e:
-        raise DdbError(f"{der('DER_INVAL')}: {e}") from None
-    except VosError as e:
-        raise DdbError(str(e)) from None
     finally:
         if bar is not None:
             bar.render_finish()
@@ -136,7 +126,7 @@ def _media(r) -> int:
     return v.media
 
 
-@command(ALL, "rm", "Remove a branch of the VOS tree.",
+@command("rm", "Remove a branch of the VOS tree.",
          long="Remove a container, object, dkey, akey, or one stored array extent (with all "
               "that is below it). A key or object left empty is removed with it; references "
               "of active transactions to what was removed are dropped.",
@@ -152,19 +142,14 @@ def rm(s, path):
                        "rm_pool removes a whole pool shard")
     depth = _emptied_depth(r)
     cu = r.container.rec.uuid
-    try:
-        with s.transaction() as tx:
-            if depth == 1:
-                tx.delete_container(cu)
-                dtx = None
-            else:
-                scope = _scope(r, depth)
-                with OrphanedRefs(tx, cu, *scope) as dtx:
-                    _delete(tx, cu, depth, scope, r)
-    except NotFoundError as e:
-        raise DdbError(f"{der('DER_NONEXIST')}: {e}") from None
-    except VosError as e:
-        raise DdbError(str(e)) from None
+    with s.transaction() as tx:
+        if depth == 1:
+            tx.delete_container(cu)
+            dtx = None
+        else:
+            scope = _scope(r, depth)
+            with OrphanedRefs(tx, cu, *scope) as dtx:
+                _delete(tx, cu, depth, scope, r)
     printed = r.printed
     emptied = [format_path(r.parts[:d], r.otype) for d in range(r.depth - 1, depth - 1, -1)]
     lines = [f"{printed} deleted"] + [f"{p} deleted (nothing was left in it)" for p in emptied]
@@ -215,10 +200,9 @@ def _delete(tx, cu, depth: int, scope: tuple, r) -> None:
         tx.delete_value(cu, oid, dkey, akey, (e.lo, e.epoch, e.minor))
 
 
-@command(ALL, "feature", "Manage VOS pool features",
+@command("feature", "Manage VOS pool features",
          long="Show, enable or disable the pool's compat flags: immutable, skip_start, "
-              "skip_rebuild, skip_dtx_resync.",
-         self_managed=True, args_help={"path": "Optional, path to the vos file."})
+              "skip_rebuild, skip_dtx_resync.", args_help={"path": "Optional, path to the vos file."})
 @click.option("-e", "--enable", default="", help="Enable vos pool features")
 @click.option("-d", "--disable", default="", help="Disable vos pool features")
 @click.option("-p", "--db_path", default="", help="Path to the sys db.")
@@ -244,7 +228,7 @@ def feature(s, enable, disable, db_path, show, path):
         try:
             s.open(path, write=change, db_path=db_path or None)
         except DdbError as e:
-            raise DdbError(f"Unable to open VOS pool '{path}': {e.message}", stderr=e.stderr) from None
+            raise e.prefixed(f"Unable to open VOS pool '{path}': ") from None
         opened_here = True
     try:
         shard = s.shard
@@ -269,16 +253,15 @@ def _flags(s, names: str) -> int:
     return bits
 
 
-@command(ALL, "rm_pool", "Remove a VOS pool file.",
-         long="Remove a pool shard file, its NVMe blob and its SMD rows.",
-         self_managed=True, args_help={"path": "Path to the vos file to remove."})
+@command("rm_pool", "Remove a VOS pool file.",
+         long="Remove a pool shard file, its NVMe blob and its SMD rows.", args_help={"path": "Path to the vos file to remove."})
 @click.option("-p", "--db_path", default="", help="Path to the sys db.")
 @click.argument("path")
 def rm_pool(s, db_path, path):
     """Deleting a shard, its blob and its SMD rows is the biggest change ddb makes: it needs
     -w like any other; a dry run only says what it would remove."""
     s.require_closed()
-    split_vos_path(path)
+    parse_shard_path(path, db_path)
     if not os.path.lexists(path):
         raise DdbError(f"{der('DER_NONEXIST')}: no such file '{path}'")
     from vosfmt.image import remove_shard
@@ -290,8 +273,6 @@ def rm_pool(s, db_path, path):
     s.open(path, write=True, db_path=db_path or None)
     try:
         removed = remove_shard(s.shard)
-    except VosError as e:
-        raise DdbError(str(e)) from None
     finally:
         s.close(success=False)
     s.out.emit(None, {"removed": removed})

@@ -9,10 +9,9 @@ from .. import __version__
 from ..errors import QuitRequested
 from ..printer import superblock_lines
 from ..registry import command
-from ._table import ALL
 
 
-@command(ALL, "open", "Opens the VOS file at <path>", self_managed=True,
+@command("open", "Opens the VOS file at <path>",
          args_help={"path": "Path to the vos file to open."})
 @click.option("-w", "--write_mode", is_flag=True, help="Open the vos file in write mode.")
 @click.option("-p", "--db_path", default="", help="Path to the sys db.")
@@ -22,14 +21,14 @@ def open_pool(s, write_mode, db_path, path):
     s.out.emit(None, {"opened": path, "write_mode": write_mode})
 
 
-@command(ALL, "close", "Close the currently opened VOS file", self_managed=True)
+@command("close", "Close the currently opened VOS file")
 def close_pool(s):
     path = s.path
     s.close()
     s.out.emit(None, {"closed": path})
 
 
-@command(ALL, "version", "Print ddb version", group=None)
+@command("version", "Print ddb version")
 def version(s):
     s.out.emit(f"ddb version {__version__}", {"version": __version__})
 
@@ -38,11 +37,11 @@ def _quit(s):
     raise QuitRequested()
 
 
-command(ALL, "quit", "exit the shell", group=None)(_quit)
-command(ALL, "q", "exit the shell", group=None)(_quit)
+quit_shell = command("quit", "exit the shell")(_quit)
+q = command("q", "exit the shell")(_quit)
 
 
-@command(ALL, "superblock_dump", "Dump the pool superblock information")
+@command("superblock_dump", "Dump the pool superblock information")
 def superblock_dump(s):
     sb = s.require_open().sb
     data = {

@@ -6,37 +6,28 @@ import uuid as _uuid
 
 import click
 
-from vosfmt import VosError
+from vosfmt.constants import DEV_FAULTY
 from vosfmt.keys import uuid_str
 
-DEV_FAULTY = 1       # vosfmt.smd.DEV_FAULTY (lmdb is loaded only when a command needs it)
-SYS_DB = "SMD sys db"  # what dev_replace and smd_sync change: they need -w like tree edits
-
-from ..errors import DdbError, der
+from ..errors import DdbError, der, failing_as
 from ..registry import command
-from ._table import ALL
+
+SYS_DB = "SMD sys db"  # what dev_replace and smd_sync change: they need -w like tree edits
 
 
 def _db_root(s, db_path: str) -> str:
-    if db_path:
-        return db_path
-    if s.shard is not None:
-        return s.shard.db_root
-    default = getattr(s, "default_path", None)
-    if default:
-        return os.path.dirname(os.path.dirname(os.path.abspath(default)))
-    raise DdbError(f"{der('DER_INVAL')}: give the db path (the directory holding daos_sys)")
+    root = db_path or s.image_root()
+    if root is None:
+        raise DdbError(f"{der('DER_INVAL')}: give the db path (the directory holding daos_sys)")
+    return root
 
 
 def _open_db(root: str):
-    from vosfmt.smd import SysDb
-    try:
-        return SysDb(root)
-    except VosError as e:
-        raise DdbError(str(e)) from None
+    from vosfmt.smd import SysDb             # lmdb is loaded only when a command needs it
+    return SysDb(root)
 
 
-@command(ALL, "smd", "Show the SMD sys db: devices, targets, pools and blobs", group="smd",
+@command("smd", "Show the SMD sys db: devices, targets, pools and blobs",
          args_help={"db_path": "Optional, the db path (default: that of the open VOS file)."})
 @click.argument("db_path", required=False, default="")
 def smd(s, db_path):
@@ -66,7 +57,7 @@ def smd(s, db_path):
     s.out.text(tabulate(rows, headers=["pool", "blob size", "target", "blob id"], disable_numparse=True))
 
 
-@command(ALL, "dev_list", "List all devices",
+@command("dev_list", "List all devices",
          args_help={"db_path": "Path to the sys db."})
 @click.argument("db_path")
 def dev_list(s, db_path):
@@ -93,7 +84,7 @@ def _parse_dev(text: str, which: str) -> bytes:
         raise DdbError(der("DER_INVAL"), stderr=[f"Invalid UUID string '{text}' for {which} device"]) from None
 
 
-@command(ALL, "dev_replace", "Replace an old device with a new unused device",
+@command("dev_replace", "Replace an old device with a new unused device",
          long="Move every target of the old device to the new, unused one in SMD. The blob data "
               "is not moved (in DAOS it is rebuilt from other replicas).",
          args_help={"db_path": "Path to the sys db.", "old_dev": "Old device UUID.",
@@ -109,10 +100,8 @@ def dev_replace(s, db_path, old_dev, new_dev):
     dry = s.require_write_access(SYS_DB)
     s.out.text(f"Replace old device {old_dev[:8]} with new device {new_dev[:8]}, db_path='{db_path}'")
     from vosfmt.image import replace_device
-    try:
+    with failing_as("Device replacing failed. "):
         row = replace_device(db_path, old, new, dry_run=dry)
-    except VosError as e:
-        raise DdbError(f"Device replacing failed. {e}") from None
     doc = {"old": uuid_str(old), "new": uuid_str(new)}
     if dry:
         s.out.emit(f"Dry run: would move target(s) {','.join(map(str, row.tgts))} of device "
@@ -122,7 +111,7 @@ def dev_replace(s, db_path, old_dev, new_dev):
     s.out.emit("Device replacing succeeded", doc)
 
 
-@command(ALL, "smd_sync", "Restore the SMD file with backup from blob", group="smd",
+@command("smd_sync", "Restore the SMD file with backup from blob",
          long="Rebuild the SMD device, target and pool tables from the headers of the NVMe "
               "blobs (defaults: <db_path>/daos_nvme and the db path of -s).",
          args_help={"nvme_conf": "Directory of emulated NVMe devices, or a file listing device "
@@ -141,15 +130,13 @@ def smd_sync_cmd(s, nvme_conf, db_path):
     dry = s.require_write_access(SYS_DB)
     s.out.text(f"Using nvme config file: '{conf}' and smd db path: '{root}'")
     from vosfmt.image import smd_sync
-    try:
+    with failing_as("Done: "):
         res = smd_sync(root, None if not nvme_conf else conf, dry_run=dry)
-    except VosError as e:
-        raise DdbError(f"Done: {e}") from None
     if res.recreated:
-        click.echo(f"WARNING: the sys db could not be read; {'would move' if dry else 'moved'} it "
-                   f"to {res.recreated}", err=True)
+        s.out.note(f"WARNING: the sys db could not be read; {'would move' if dry else 'moved'} it "
+                   f"to {res.recreated}")
     for path, msg in res.problems:
-        click.echo(f"WARNING: {path}: {msg}", err=True)
+        s.out.note(f"WARNING: {path}: {msg}")
     for _path, hdr, size in res.synced:
         s.out.text(f"> Sync Info - pool: {uuid_str(hdr.pool_uuid)}, target id: {hdr.vos_id}, "
                    f"\t[Data],\t blob id: {hdr.blob_id:#x}, blob_size: {size}")

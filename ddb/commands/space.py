@@ -5,18 +5,17 @@ import re
 
 import click
 
-from vosfmt import CorruptionError, SingleValue, VosError
+from vosfmt import CorruptionError, SingleValue
 from vosfmt.checksum import csum_len, csum_name
 from vosfmt.constants import EPOCH_MAX
 from vosfmt.usage import space_usage
 
-from ..errors import DdbError, der
+from ..errors import DdbError, der, failing_as
 from ..registry import command
-from ._table import ALL
 from .common import resolve_or_fail
 
 
-@command(ALL, "vea_dump", "Dump information from the vea about free regions",
+@command("vea_dump", "Dump information from the vea about free regions",
          long="List the free extents of the NVMe blob (block offset, block count, age) and their total.")
 def vea_dump(s):
     shard = s.require_open()
@@ -35,7 +34,7 @@ def _number(text: str, what: str) -> int:
     return int(text)
 
 
-@command(ALL, "vea_update", "Alter the VEA tree to mark a region as free.",
+@command("vea_update", "Alter the VEA tree to mark a region as free.",
          long="Add a region of NVMe blocks to the free map. Refused if it lies outside the device "
               "or overlaps a free extent; warns if values still use those blocks.",
          args_help={"offset": "Block offset of the region.", "blk_cnt": "Number of blocks."})
@@ -55,25 +54,37 @@ def vea_update(s, offset, blk_cnt):
         if off < e.off + e.cnt and e.off < off + cnt:
             raise DdbError(der("DER_INVAL"), stderr=[
                 f"New free region {{{off}, {cnt}}} overlaps with {{{e.off}, {e.cnt}}}"])
-    users = sorted({owner for b, owner in space_usage(shard).blocks.items() if off <= b < off + cnt})
-    for owner in users:
-        click.echo(f"WARNING: blocks of {{{off}, {cnt}}} are still used by {owner}; the checker "
-                   "will report them as free and in use", err=True)
+    users = sorted({_value_path(owner) for b, owner in space_usage(shard).blocks.items()
+                    if off <= b < off + cnt})
+    for path, epoch in users:
+        s.out.note(f"WARNING: blocks of {{{off}, {cnt}}} are still used by {path} (epoch {epoch}); "
+                   "the checker will report them as free and in use")
     s.out.text(f"Adding free region to vea {{{off}, {cnt}}}")
-    try:
-        with s.transaction() as tx:
-            tx.vea_free(off, cnt)
-    except VosError as e:
-        raise DdbError(f"Unable to add new free region: {e}") from None
-    s.out.emit(None, {"offset": off, "blocks": cnt, "still_used_by": users})
+    with failing_as("Unable to add new free region: "), s.transaction() as tx:
+        tx.vea_free(off, cnt)
+    s.out.emit(None, {"offset": off, "blocks": cnt,
+                      "still_used_by": [{"path": p, "epoch": e} for p, e in users]})
 
 
-@command(ALL, "csum_dump", "Dump visible checksum(s)",
+#: vosfmt.usage's label of a value's blob blocks: its akey path, the extent of an array
+#: value, and its epoch
+_VALUE_LABEL = re.compile(r"(?P<akey>.*?)(?:\{(?P<extent>[0-9]+-[0-9]+)\})?@(?P<epoch>[0-9]+)", re.S)
+
+
+def _value_path(label: str) -> tuple[str, int]:
+    """(VOS path, epoch) of the value a block belongs to, the path in ddb's grammar
+    (``.../akey/{lo-hi}`` for an extent) so it can be pasted into a command."""
+    m = _VALUE_LABEL.fullmatch(label)
+    path = m["akey"] + (f"/{{{m['extent']}}}" if m["extent"] else "")
+    return path, int(m["epoch"])
+
+
+@command("csum_dump", "Dump visible checksum(s)",
          long="Show the stored checksum of a single value, or the chunk checksums of array "
               "extents, as visible at an epoch; or write the raw checksum bytes to a file.",
          args_help={"path": "VOS tree path to a value.", "dst": "File to write the checksum bytes to."})
 @click.option("-e", "--epoch", type=int, default=EPOCH_MAX, help="Epoch of the checksum to dump")
-@click.argument("path", required=False, default="")
+@click.argument("path")
 @click.argument("dst", required=False, default="")
 def csum_dump(s, epoch, path, dst):
     shard = s.require_open()
@@ -83,19 +94,15 @@ def csum_dump(s, epoch, path, dst):
     if r.akey is None:
         raise DdbError(f"Path [{path}] is incomplete: it must reach an akey or an extent")
     s.out.text(r.printed)
-    try:
-        if r.akey.value_kind == "sv":
-            v = r.akey.single_value(epoch)
-            _dump_sv(s, v, dst, r.printed)
-        else:
-            if r.extent is not None:
-                lo, hi = r.extent.lo, r.extent.hi
-                extents = [e for e in r.akey.extents() if e.epoch <= epoch and e.lo <= hi and lo <= e.hi]
-            else:
-                extents = [e for e in r.akey.extents() if e.epoch <= epoch]
-            _dump_array(s, shard, extents, dst, r.printed)
-    except VosError as e:
-        raise DdbError(str(e)) from None
+    if r.akey.value_kind == "sv":
+        _dump_sv(s, r.akey.single_value(epoch), dst, r.printed)
+        return
+    if r.extent is not None:
+        lo, hi = r.extent.lo, r.extent.hi
+        extents = [e for e in r.akey.extents() if e.epoch <= epoch and e.lo <= hi and lo <= e.hi]
+    else:
+        extents = [e for e in r.akey.extents() if e.epoch <= epoch]
+    _dump_array(s, shard, extents, dst, r.printed)
 
 
 def _write(dst: str, data: bytes) -> None:

@@ -1,21 +1,17 @@
 """Tree navigation: ls and value_dump."""
 from __future__ import annotations
 
-import sys
-
 import click
 
-from vosfmt import SingleValue, VosError
+from vosfmt import SingleValue
 from vosfmt.keytext import format_key
 
 from ..errors import DdbError, der
 from ..printer import detail_extent, detail_key, detail_object, detail_sv, render_value
 from ..registry import command
 from ..vospath import format_value
-from ._table import ALL
-from .common import resolve_or_fail
+from .common import progress_bar, resolve_or_fail
 
-PROGRESS_MIN = 64 << 20
 _KIND_SUFFIX = {"sv": " (SV)", "array": " (ARRAY)"}
 
 
@@ -90,7 +86,7 @@ class _Lister:
                            "dtx_lid": e.dtx_lid, "punch": e.is_punch})
 
 
-@command(ALL, "ls", "List containers, objects, dkeys, akeys, and values",
+@command("ls", "List containers, objects, dkeys, akeys, and values",
          args_help={"path": "Optional, list contents of the provided path"})
 @click.option("-r", "--recursive", is_flag=True, help="Recursively list the contents of the path")
 @click.option("-d", "--details", is_flag=True, help="List more details of items in path")
@@ -106,10 +102,10 @@ def ls(s, recursive, details, path):
     _Lister(s.out, details, recursive).children(r.depth, handle, idx, val, r.otype, 0)
 
 
-@command(ALL, "value_dump", "Dump a value",
+@command("value_dump", "Dump a value",
          long="Dump a value to the screen or to a file.",
          args_help={"path": "VOS tree path to dump.", "dst": "File path to dump the value to."})
-@click.argument("path", required=False, default="")
+@click.argument("path")
 @click.argument("dst", required=False, default="")
 def value_dump(s, path, dst):
     s.require_open()
@@ -126,18 +122,15 @@ def value_dump(s, path, dst):
     if size == 0:
         s.out.emit(f"No value at: {r.printed}", {"path": r.printed, "size": 0})
         return
-    try:
-        if dst:
-            if not s.dry_run_file(dst, size, {"path": r.printed, "size": size}):
-                _dump_to_file(s, shard, v, size, dst, r.printed)
-        else:
-            head = next(shard.value_chunks(v, chunk=4096, path=r.printed), b"")
-            s.out.emit(None, {"path": r.printed, "size": size, "epoch": v.epoch,
-                              "hex": head.hex(), "truncated": size > len(head)})
-            s.out.text(f"Value (size: {size}):")
-            s.out.text(render_value(head[:256]))
-    except VosError as e:
-        raise DdbError(str(e)) from None
+    if dst:
+        if not s.dry_run_file(dst, size, {"path": r.printed, "size": size}):
+            _dump_to_file(s, shard, v, size, dst, r.printed)
+    else:
+        head = next(shard.value_chunks(v, chunk=4096, path=r.printed), b"")
+        s.out.emit(None, {"path": r.printed, "size": size, "epoch": v.epoch,
+                          "hex": head.hex(), "truncated": size > len(head)})
+        s.out.text(f"Value (size: {size}):")
+        s.out.text(render_value(head[:256]))
 
 
 def _dump_to_file(s, shard, v, size: int, dst: str, printed: str) -> None:
@@ -148,8 +141,7 @@ def _dump_to_file(s, shard, v, size: int, dst: str, printed: str) -> None:
     s.out.text(f"Dumping value (size: {size}) to: {dst}")
     s.out.flush()
     done = 0
-    show = size > PROGRESS_MIN and sys.stderr.isatty()
-    bar = click.progressbar(length=size, label="value_dump", file=sys.stderr) if show else None
+    bar = progress_bar(size, "value_dump")
     try:
         with out:
             try:

@@ -1,2 +1,0 @@
-"""The dict every command module registers into (kept apart to avoid import cycles)."""
-ALL: dict = {}
