@@ -55,6 +55,10 @@ DTX_LID_MAX = DTX_LID_FIRST + (1 << 20)
 DTX_LID_SOLO_FLAG = 1 << 31
 EPOCH_MAX = (1 << 64) - 1
 
+# --- SMD device states (DAOS bio: NORMAL, FAULTY) ------------------------------
+DEV_NORMAL = 0
+DEV_FAULTY = 1
+
 
 class TreeClass(enum.IntEnum):
     """What a B+tree holds; stored in every root descriptor and node page."""

@@ -10,23 +10,21 @@
 from __future__ import annotations
 
 import os
-import re
 import stat
 from dataclasses import dataclass
 
 from .blob import BlobHeader, blob_path, create_blob, decode_header
-from .constants import DEFAULT_BLK_SIZE, DEFAULT_HDR_BLKS, DEFAULT_NVME_THRESHOLD
+from .constants import DEFAULT_BLK_SIZE, DEFAULT_HDR_BLKS, DEFAULT_NVME_THRESHOLD, DEV_NORMAL
 from .errors import VosError
 from .keys import uuid_bytes, uuid_str
 from .layout import blob_header as _blob_header
+from .paths import is_shard_path
 from .safefs import UnsafePathError, open_file, open_parent, unlink_file
 from .shard import open_shard
-from .smd import DEV_NORMAL, SMD_VERSION, DeviceRow, PoolRow, SysDb, sys_db_path
+from .smd import SMD_VERSION, DeviceRow, PoolRow, SysDb, sys_db_path
 from .txn import DEFAULT_SCM_SIZE, create_shard
 
 BLOB_HEADER_SIZE = _blob_header.sizeof()
-SHARD_RE = re.compile(r"^(?:.*/)?([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})"
-                      r"/+(vos-(?:0|[1-9][0-9]*)|rdb-pool)$", re.IGNORECASE)
 
 
 def shard_path(db_root: str, pool_uuid, target: int) -> str:
@@ -112,7 +110,7 @@ def list_shards(db_root: str) -> list[str]:
             continue
         for f in sorted(os.listdir(pdir), key=lambda n: (len(n), n)):
             p = os.path.join(pdir, f)
-            if SHARD_RE.match(p) and os.path.isfile(p):
+            if is_shard_path(p) and os.path.isfile(p):
                 out.append(p)
     return out
 

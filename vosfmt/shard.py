@@ -27,6 +27,7 @@ from .keys import (Oid, Xid, blk_from_key, dkey_collate, dkey_uncollate, epoch_f
                    extent_from_key, oid_from_key, oid_key, uuid_bytes, uuid_str, xid_from_key,
                    xid_key)
 from .pagefile import DataFile
+from .paths import db_root_of
 from .records import (ContainerRec, DtxActive, FreeExtent, KeyRec,
                       ObjectRec, SingleValue, TreeRoot, dec_container, dec_dtx_active,
                       dec_dtx_committed, dec_extent, dec_key, dec_object, dec_refs, dec_sv,
@@ -140,7 +141,7 @@ class Shard:
             self.df.close()
             raise
         self.writable = write
-        self.db_root = db_root if db_root is not None else default_db_root(path)
+        self.db_root = db_root if db_root is not None else db_root_of(path)
         self.reader = TreeReader(self.df, self.sb.page_size, self.sb.generation,
                                  self.sb.total_pages)
         self.reader.is_stale = self._is_stale
@@ -480,11 +481,6 @@ class Shard:
                                      "it again", offset=v.off, structure="value", path=path)
             raise ChecksumError("value checksum mismatch", offset=v.off, structure="value",
                                 path=path)
-
-
-def default_db_root(shard_path: str) -> str:
-    """``<db_root>/<pool-uuid>/vos-N`` -> ``<db_root>``."""
-    return os.path.dirname(os.path.dirname(os.path.abspath(shard_path)))
 
 
 def open_shard(path: str, *, write: bool = False, db_root: str | None = None,

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from . import layout as L
 from .codec import decode, encode
+from .constants import DEV_NORMAL
 from .errors import CorruptionError, FormatError, NotFoundError
 from .kv import KvStore
 from .safefs import check_tree
@@ -22,7 +23,6 @@ from .keys import uuid_str
 SYS_DB_DIR = os.path.join("daos_sys", "sys_db")
 SMD_VERSION = 1
 TABLES = (b"device", b"target", b"pool", b"metadata")
-DEV_NORMAL, DEV_FAULTY = 0, 1
 _MAP_SIZE = 64 << 20
 _U32 = struct.Struct("<I")
 
