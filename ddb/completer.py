@@ -19,12 +19,12 @@ from dataclasses import dataclass
 import click
 
 from vosfmt import VosError
+from vosfmt.paths import is_shard_name
 
 from .vospath import PathError, format_value, parse_path
 
 LIMIT = 200
 SCAN_MAX = 5000
-SHARD_FILE = re.compile(r"^(vos-(0|[1-9][0-9]*)|rdb-pool)$")
 BUILTINS = {"help": "use 'help [command]' for command help", "clear": "clear the screen",
             "exit": "exit the shell", "cd": "set the current VOS path", "pwd": "print the current VOS path"}
 #: argument name -> what completes it, unless a command says otherwise
@@ -95,25 +95,44 @@ def suggest(text: str, ctx: Context) -> list[Suggestion]:
     cmd = ctx.table.get(name)
     if cmd is None:
         return []
-    args = words[1:]
-    positional = [w for w in args if not w.startswith("-")]
-    if cur.startswith("-") and not positional:
-        used = set(args)
-        opts = [o for p in cmd.params if isinstance(p, click.Option) for o in p.opts] + ["-h", "--help"]
-        return [Suggestion(o, -len(raw), o) for o in opts if o.startswith(cur) and o not in used]
+    return _for_command(name, click.Context(cmd, **cmd.context_settings), words[1:], raw, cur, ctx)
+
+
+def _for_command(name: str, cctx, args: list[str], raw: str, cur: str, ctx: Context) -> list[Suggestion]:
+    """What completes the word being typed after ``name args...`` (``cctx``: the click
+    context of the command they are for): one of the command's own flags not given yet
+    (DAOS ddb: only before its arguments), a subcommand of a group (``check``), or the
+    argument due at this position."""
+    cmd = cctx.command
+    if isinstance(cmd, click.Group):
+        first = next((i for i, w in enumerate(args) if not w.startswith("-")), None)
+        if first is None:
+            if cur.startswith("-"):
+                return _flags(cctx, args, raw, cur)
+            return [Suggestion(n, -len(raw), n, sub.get_short_help_str())
+                    for n, sub in sorted(cmd.commands.items()) if n.startswith(cur)]
+        sub = cmd.commands.get(args[first])
+        if sub is None:
+            return []
+        sctx = click.Context(sub, parent=cctx, **sub.context_settings)
+        return _for_command(name, sctx, args[first + 1:], raw, cur, ctx)
     params = [p for p in cmd.params if isinstance(p, click.Argument)]
-    # flags that take a value consume the next word
     takes_value = {o for p in cmd.params if isinstance(p, click.Option) and not p.is_flag for o in p.opts}
-    n_pos, skip = 0, False
+    n_pos, awaiting_value = 0, False
     for w in args:
-        if skip:
-            skip = False
+        if awaiting_value:
+            awaiting_value = False
         elif w in takes_value:
-            skip = True
+            awaiting_value = True
         elif not w.startswith("-"):
             n_pos += 1
-    if skip:
+    if awaiting_value:
         return []
+    if cur.startswith("-"):
+        interspersed = cmd.context_settings.get("allow_interspersed_args", True)
+        return _flags(cctx, args, raw, cur) if n_pos == 0 or interspersed else []
+    if params and params[-1].nargs == -1:
+        n_pos = min(n_pos, len(params) - 1)
     if n_pos >= len(params):
         return []
     arg = params[n_pos].name
@@ -125,6 +144,17 @@ def suggest(text: str, ctx: Context) -> list[Suggestion]:
     if kind == "vos":
         return _vos(raw, cur, ctx)
     return _files(raw, cur, kind)
+
+
+def _flags(cctx, args: list[str], raw: str, cur: str) -> list[Suggestion]:
+    """The command's flags (its help flags included) that start with ``cur``, leaving out
+    every name of a flag already given (``-r`` given: no ``--recursive``)."""
+    given = {w.split("=", 1)[0] for w in args}
+    out = []
+    for p in cctx.command.get_params(cctx):
+        if isinstance(p, click.Option) and not given & set(p.opts):
+            out += [Suggestion(o, -len(raw), o) for o in p.opts if o.startswith(cur)]
+    return out
 
 
 def _short(ctx: Context, name: str) -> str:
@@ -152,7 +182,7 @@ def _files(raw: str, cur: str, kind: str) -> list[Suggestion]:
         isdir = os.path.isdir(os.path.expanduser(full))
         if not isdir and kind == "dir":
             continue
-        if not isdir and kind == "shard" and not SHARD_FILE.match(n):
+        if not isdir and kind == "shard" and not is_shard_name(n):
             continue
         word = full + ("/" if isdir else "")
         out.append(Suggestion(_quote(word), -len(raw), n + ("/" if isdir else "")))

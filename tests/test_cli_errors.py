@@ -26,12 +26,13 @@ from ddb.errors import DdbError
 from ddb.linesplit import split_line
 from ddb.vospath import format_key
 from vosfmt import open_shard
-from vosfmt.btree import page_crc
 from vosfmt.constants import NODE_MAGIC, PAGE_SIZE
 from vosfmt.image import list_shards
 from vosfmt.keys import extent_key, uuid_str
-from vosfmt.records import enc_extent
+from vosfmt.pagecrc import page_crc
 from vosfmt.smd import SysDb
+from vosfmt.txn import Transaction
+from vosfmt.value_records import enc_extent
 
 DDB = os.path.join(os.path.dirname(sys.executable), "ddb")
 NEW_DEV = "11111111-2222-3333-4444-555555555555"
@@ -208,7 +209,7 @@ def test_out_of_range_commit_time(image_copy):
     shard = list_shards(root)[0]
     with open_shard(shard, write=True, db_root=root) as sh:
         c = sh.container_at(0)
-        with sh.begin() as tx:
+        with Transaction(sh) as tx:
             tx.put_dtx_committed(c.rec.uuid, DtxCommitted(Xid(bytes(range(16)), 5), 7, 2**62))
     r = ddb(shard, "dtx_stat", "-d", "/[0]")
     assert r.exit_code == 0, r.stderr
@@ -242,7 +243,7 @@ def test_value_dump_of_an_emptied_single_value(image_copy):
     shard = list_shards(root)[0]
     with open_shard(shard, write=True, db_root=root) as sh:
         c, o, d, a = _single_value_akey(sh)
-        with sh.begin() as tx:
+        with Transaction(sh) as tx:
             tree = tx._sub(tx._akey(c.rec.uuid, o.oid, d.key, a.key), "child_root", "")
             for k, v in list(tree.items()):
                 tx._drop(tree, k, v)
@@ -258,7 +259,7 @@ def test_csum_dump_of_an_unknown_checksum_type(image_copy):
     shard = list_shards(root)[0]
     with open_shard(shard, write=True, db_root=root) as sh:
         c, o, d, a, e = _array_extent(sh)
-        with sh.begin() as tx:
+        with Transaction(sh) as tx:
             tree = tx._sub(tx._akey(c.rec.uuid, o.oid, d.key, a.key), "child_root", "")
             e.csum_type = 99
             tree.put(extent_key(e.lo, e.epoch, e.minor), enc_extent(e))
@@ -702,3 +703,47 @@ def test_failed_command_line_is_cut_short(built, tmp_path, capsys):
         err = capsys.readouterr().err
         quoted = form.format(line=line, cut=line[:197])
         assert err.startswith(f'ERROR: ddb: Failed running command "{quoted}": ')
+
+
+# --- open: DAOS ddb's limits on a VOS path -------------------------------------------------
+
+POOL = "12345678-1234-1234-1234-123456789012"
+
+
+@pytest.mark.parametrize("path,detail,error", [
+    (f"/{'a' * 4080}/{POOL}/vos-0", "VOS path '{path}' too long: got=4124, max=4095",
+     "DER_EXCEEDS_PATH_LEN(-1042): Path name exceeds permitted length"),
+    (f"/mnt/daos/{POOL}/vos-999999999999", "VOS file name 'vos-999999999999' too long in VOS "
+     "path '{path}': got=16, max=15", "DER_EXCEEDS_PATH_LEN(-1042): Path name exceeds permitted length"),
+    (f"/mnt/daos/{POOL}/vos-99999999999", "Target index '99999999999' out of range in VOS path "
+     "'{path}': min=0 , max=4294967295", "DER_OVERFLOW(-1017): Data too long for defined data "
+     "type or buffer size"),
+    (f"/mnt/daos/{POOL}/vos-01", "Invalid VOS path: '{path}'. Expected format: "
+     "[/path/to/db/]pool-uuid/(vos-N|rdb-pool)", "DER_INVAL(-1003): Invalid parameters"),
+])
+def test_open_refuses_what_daos_ddb_refuses(path, detail, error):
+    """ddb_parse.c's checks, in its order (form, length, file name, target index)."""
+    r = ddb("open", path)
+    assert r.exit_code == 1 and r.stderr == f"{detail.format(path=path)}\nERROR: ddb: {error}\n"
+    r = ddb("-s", path, "ls")
+    assert r.stderr.endswith(f"ERROR: ddb: Error opening VOS path '{path}': {error}\n")
+
+
+def test_open_refuses_an_over_long_db_path():
+    db = "/" + "d" * 4095
+    path = f"/mnt/daos/{POOL}/vos-0"
+    r = ddb("open", "-p", db, path)
+    assert r.exit_code == 1 and r.stderr == (f"DB path '{db}' too long: got=4096, max=4095\n"
+                                             "ERROR: ddb: DER_EXCEEDS_PATH_LEN(-1042): Path name "
+                                             "exceeds permitted length\n")
+
+
+def test_shard_path_grammar():
+    from vosfmt.paths import ShardPath, db_root_of, is_shard_name, is_shard_path, parse_shard_path
+    assert parse_shard_path(f"{POOL.upper()}/vos-7") == ShardPath(".", POOL, "vos-7", 7)
+    assert parse_shard_path(f"/{POOL}/rdb-pool") == ShardPath("/", POOL, "rdb-pool", None)
+    assert parse_shard_path(f"a//{POOL}//vos-0", "/db").db_root == "/db"
+    assert [is_shard_name(n) for n in ("vos-0", "vos-10", "vos-01", "vos-a", "rdb-pool", "rdb-666")] \
+        == [True, True, False, False, True, False]
+    assert is_shard_path(f"x/{POOL}/vos-3") and not is_shard_path(f"x/{POOL}x/vos-3")
+    assert db_root_of(f"/img/{POOL}/vos-0") == "/img"

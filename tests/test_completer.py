@@ -38,7 +38,7 @@ def test_flags_only_before_positionals():
     ctx = Context(TABLE)
     assert texts("ls -", ctx) == ["-r", "--recursive", "-d", "--details", "-h", "--help"]
     assert texts("ls --r", ctx) == ["--recursive"]
-    assert texts("ls -r -", ctx) == ["--recursive", "-d", "--details", "-h", "--help"]
+    assert texts("ls -r -", ctx) == ["-d", "--details", "-h", "--help"]   # -r is --recursive
     assert texts("open -", ctx) == ["-w", "--write_mode", "-p", "--db_path", "-h", "--help"]
     assert texts("ls /x -", ctx) == []
     assert texts("bogus -", ctx) == []
@@ -114,3 +114,23 @@ def test_bounded_work_on_a_huge_level(tmp_path):
             assert len(out) <= LIMIT
             assert sh.df.reads - base < 200                # bounded page reads per keystroke (no clock)
         assert texts("ls /[0]/[0]/d/akey-09999", ctx) == [f"/[0]/[0]/d/akey-09999{i}" for i in range(10)]
+
+
+def test_only_flags_the_command_has_and_has_not_been_given():
+    ctx = Context(TABLE)
+    assert texts("open -p -", ctx) == []                       # -p's value comes next
+    assert texts("open -p /db -", ctx) == ["-w", "--write_mode", "-h", "--help"]
+    assert texts("open --db_path=/db -", ctx) == ["-w", "--write_mode", "-h", "--help"]
+    assert texts("vea_update -", ctx) == ["-h", "--help"]
+    assert texts("check -", ctx) == ["-h", "--help"]
+
+
+def test_check_subcommands_and_their_flags():
+    ctx = Context(TABLE)
+    assert texts("check ", ctx) == ["get-policy", "query", "repair", "set-policy", "start", "stop"]
+    assert texts("check st", ctx) == ["start", "stop"]
+    query = texts("check query -", ctx)
+    assert "--help" in query and "--yes" not in query          # query's own flags, not start's
+    assert "-n" not in texts("check start -n -", ctx) and "-y" in texts("check start -n -", ctx)
+    assert texts("check start -D ", ctx) == []
+    assert texts("check nosuch -", ctx) == []

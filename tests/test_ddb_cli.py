@@ -401,3 +401,155 @@ def test_one_shot_does_not_import_prompt_toolkit(unit):
     p = subprocess.run([sys.executable, "-c", code, unit], capture_output=True, text=True,
                        cwd=ROOT, timeout=60)
     assert p.returncode == 0, p.stderr
+
+
+# --- the command manifest -------------------------------------------------------------
+
+DAOS_SELF_MANAGED = {"feature", "open", "close", "smd_sync", "rm_pool", "dev_list", "dev_replace"}
+
+
+def test_manifest_rows_and_modules_agree():
+    """Each row's module defines exactly the commands whose rows name it, and every command
+    module is named by some row: the manifest cannot disagree with the code."""
+    import importlib
+    import pkgutil
+
+    import ddb.commands
+    from ddb.commands import TABLE, defined_commands
+    from ddb.manifest import BY_NAME, ROWS
+    assert len(BY_NAME) == len(ROWS)
+    helpers = {"common"}
+    modules = {m.name for m in pkgutil.iter_modules(ddb.commands.__path__)} - helpers
+    assert modules == {row.module for row in ROWS}
+    for m in modules:
+        defined = defined_commands(importlib.import_module(f"ddb.commands.{m}"))
+        assert set(defined) == {row.name for row in ROWS if row.module == m}, m
+        assert all(TABLE[name] is cmd for name, cmd in defined.items())
+    assert list(TABLE) == [row.name for row in ROWS]
+
+
+def test_self_managed_commands_are_daos_ddbs_and_ours():
+    """DAOS ddb's list (prov_mem is not built), plus smd and check, which read the image
+    around the shard: with -s, none of them opens the shard first."""
+    from ddb.manifest import ROWS
+    assert {row.name for row in ROWS if row.self_managed} == DAOS_SELF_MANAGED | {"smd", "check"}
+
+
+def test_self_managed_commands_do_not_open_the_vos_file(unit, tmp_path):
+    missing = str(tmp_path / "12345678-1234-1234-1234-123456789012" / "vos-0")
+    root = os.path.dirname(os.path.dirname(unit))
+    r = ddb("-s", missing, "-p", root, "smd")            # smd reads -p's sys db, opens no shard
+    assert r.exit_code == 0, r.stderr
+    assert r.stdout.startswith(f"SMD sys db at {root} (version 1)")
+    r = ddb("-s", missing, "dev_list", root)
+    assert r.exit_code == 0 and r.stdout.startswith(f"List devices, db_path='{root}'")
+    r = ddb("-s", missing, "ls")
+    assert r.stderr.startswith(f"ERROR: ddb: Error opening VOS path '{missing}': DER_NONEXIST")
+
+
+def test_one_shot_loads_only_the_module_of_its_command(unit):
+    code = ("import sys\nfrom ddb.cli import main\nrc = main([sys.argv[1], 'ls'])\n"
+            "loaded = sorted(m for m in sys.modules if m.startswith('ddb.commands.'))\n"
+            "assert loaded == ['ddb.commands.common', 'ddb.commands.tree'], loaded\nsys.exit(rc)\n")
+    p = subprocess.run([sys.executable, "-c", code, unit], capture_output=True, text=True,
+                       cwd=ROOT, timeout=60)
+    assert p.returncode == 0, p.stderr
+
+
+# --- first contact -------------------------------------------------------------------------
+
+UNKNOWN = "ERROR: ddb: Unknown command: '{}'. Run 'help' to see available commands.\n"
+
+
+def test_a_lone_unknown_word_is_an_unknown_command(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    for args, word in ((["lss"], "lss"), (["foo", "--help"], "foo"), (["-w", "lss", "-r"], "lss")):
+        r = ddb(*args)
+        assert r.exit_code == 1 and r.stderr.startswith(UNKNOWN.format(word)), args
+        assert "Available Commands:" in r.stderr
+    r = ddb("lss", "ls")                                 # a word before a command is the VOS file
+    assert r.exit_code == 1 and r.stderr.endswith(
+        "ERROR: ddb: Error opening VOS path 'lss': DER_INVAL(-1003): Invalid parameters\n")
+    (tmp_path / "lss").write_text("")                    # an existing file is the VOS file
+    r = ddb("lss")
+    assert r.exit_code == 1 and "Error opening VOS path 'lss'" in r.stderr
+
+
+def test_help_after_the_vos_file(unit):
+    assert ddb(unit, "--help").stdout == ddb("--help").stdout
+    assert ddb(unit, "-h", "ls").stdout == ddb("ls", "--help").stdout
+
+
+def test_required_path_in_usage_lines():
+    """DAOS ddb shows path as required for these (and grumble says which argument is missing)."""
+    for name in ("value_dump", "ilog_dump", "ilog_commit", "ilog_clear", "dtx_dump",
+                 "dtx_cmt_clear", "csum_dump"):
+        usage = ddb(name, "--help").stdout.split("Usage:\n", 1)[1].splitlines()[0]
+        assert usage.startswith(f"  {name} [flags] path"), usage
+        r = ddb(name)
+        assert r.exit_code == 1 and r.stderr == "ERROR: ddb: missing argument 'path'\n", name
+
+
+def test_group_help_in_ddbs_style():
+    """A DdbGroup (the check command's class) prints Usage / Flags / Commands like every
+    other command; its subcommands print Usage / Args / Flags."""
+    import click
+
+    from ddb.registry import DdbGroup
+
+    @click.group("grp", cls=DdbGroup, short_help="A group.",
+                 context_settings={"help_option_names": ["-h", "--help"]})
+    def grp():
+        """A group of things."""
+
+    @grp.command("sub")
+    @click.option("-D", "--db", default="", help="The image.")
+    @click.argument("targets", nargs=-1)
+    def sub(db, targets):
+        """Do one thing."""
+    out = CliRunner().invoke(grp, ["--help"]).output
+    assert out == ("\nA group of things.\n\nUsage:\n  grp [flags] command\n\nFlags:\n"
+                   "  -h, --help  display help\n\nCommands:\n  sub  Do one thing.\n")
+    out = CliRunner().invoke(grp, ["sub", "-h"]).output
+    assert out == ("\nDo one thing.\n\nUsage:\n  grp sub [flags] [targets...]\n\nArgs:\n"
+                   "  targets  string\n\nFlags:\n  -h, --help       display help\n"
+                   "  -D, --db string  The image.\n")
+
+
+# --- one error path --------------------------------------------------------------------------
+
+def test_vos_errors_are_worded_by_type_in_one_place():
+    from ddb.errors import DdbError, failing_as, user_error
+    from vosfmt import CorruptionError, NotFoundError, TransactionError
+    from vosfmt.paths import ShardPathTooLong
+    assert user_error(NotFoundError("no x")).message == \
+        "DER_NONEXIST(-1005): The specified entity does not exist: no x"
+    assert user_error(TransactionError("bad"), "Doing: ").message == \
+        "Doing: DER_INVAL(-1003): Invalid parameters: bad"
+    e = user_error(ShardPathTooLong("too long"))
+    assert (e.message, e.stderr) == ("DER_EXCEEDS_PATH_LEN(-1042): Path name exceeds permitted length",
+                                     ["too long"])
+    with pytest.raises(DdbError) as got, failing_as("Unable to x: "):
+        raise CorruptionError("bad magic", offset=16)
+    assert got.value.message == "Unable to x: bad magic: at offset 0x10"
+
+
+def test_no_command_words_a_vos_error_itself():
+    """A VosError becomes the user's error through ddb.errors (user_error, failing_as) only:
+    no handler of VosError in ddb builds a DdbError of its own."""
+    import ast
+    bad = []
+    for d, _, files in os.walk(os.path.join(ROOT, "ddb")):
+        for f in files:
+            path = os.path.join(d, f)
+            if not f.endswith(".py") or os.sep + "checker" + os.sep in path:
+                continue
+            with open(path) as fh:
+                tree = ast.parse(fh.read())
+            for h in (n for n in ast.walk(tree) if isinstance(n, ast.ExceptHandler)):
+                if h.type is None or "VosError" not in ast.dump(h.type):
+                    continue
+                if any(isinstance(n, ast.Call) and getattr(n.func, "id", "") == "DdbError"
+                       for n in ast.walk(h)):
+                    bad.append(f"{os.path.relpath(path, ROOT)}:{h.lineno}")
+    assert not bad

@@ -343,3 +343,19 @@ def test_read_only_commands_change_nothing(image_copy):
         assert ddb(shard, *args).exit_code == 0, args
     assert ddb("dev_list", root).exit_code == 0
     assert file_state(root) == before
+
+
+def test_vea_update_names_the_values_it_frees_by_their_vos_path(image_copy):
+    """The warning's owner is a path ddb takes back (here: value_dump of it works)."""
+    import re
+    shard = list_shards(image_copy("posix"))[0]
+    r = ddb("-w", shard, "vea_update", "1", "2")
+    assert r.exit_code == 0
+    owners = re.findall(r"^WARNING: blocks of \{1, 2\} are still used by (\S+) \(epoch (\d+)\); "
+                        r"the checker will report them as free and in use$", r.stderr, re.M)
+    assert owners and len(owners) == len(r.stderr.splitlines())
+    for path, _epoch in owners:
+        dumped = ddb(shard, "value_dump", path)
+        assert dumped.exit_code == 0, dumped.stderr
+    doc = json.loads(ddb("--json", "--dry-run", "-w", shard, "vea_update", "3", "1").stdout.splitlines()[0])
+    assert all(set(u) == {"path", "epoch"} for u in doc["still_used_by"])

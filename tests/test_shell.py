@@ -121,3 +121,16 @@ def test_shell_from_the_entry_point_with_scripted_stdin(shard):
     p = subprocess.run([sys.executable, "-m", "ddb", shard], input="ls /[1]\nbogus\nversion\n",
                        capture_output=True, text=True, timeout=60, cwd=root)
     assert p.returncode == 1 and "error: command not found" in p.stdout and "ddb version" in p.stdout
+
+
+def test_history_file_is_daos_ddbs_format(tmp_path):
+    """One line per entry, oldest first (DAOS ddb's linenoise-style file): both tools can
+    share ~/.ddb_history."""
+    from ddb.shell import CappedHistory
+    p = tmp_path / ".ddb_history"
+    p.write_text("ls /[0]\nvos_dump\n\n")                  # written by DAOS ddb
+    h = CappedHistory(str(p))
+    assert list(h.load_history_strings()) == ["vos_dump", "ls /[0]"]   # newest first
+    h.store_string("ls \\\n/[1]")                          # a continued line is one entry
+    h.store_string("version")
+    assert p.read_text() == "ls /[0]\nvos_dump\n\nls \\ /[1]\nversion\n"

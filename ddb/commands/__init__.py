@@ -13,13 +13,17 @@ from __future__ import annotations
 import importlib
 from collections.abc import Mapping
 
+import click
+
 from ..manifest import BY_NAME, ROWS
 
 
 def defined_commands(module) -> dict:
-    """name -> click command, for every command defined at the top level of ``module``."""
-    import click
-    return {obj.name: obj for obj in vars(module).values() if isinstance(obj, click.Command)}
+    """name -> click command, for every command ``module`` defines at its top level (the
+    subcommands of a group it defines are the group's, not the table's)."""
+    cmds = [obj for obj in vars(module).values() if isinstance(obj, click.Command)]
+    nested = {id(sub) for c in cmds if isinstance(c, click.Group) for sub in c.commands.values()}
+    return {c.name: c for c in cmds if id(c) not in nested}
 
 
 class _LazyTable(Mapping):
