@@ -48,21 +48,22 @@ class DdbError(Exception):
                         status=self.status)
 
 
-def user_error(e, context: str = "") -> DdbError:
+def user_error(e, context: str = "", *, status: int = 1) -> DdbError:
     """The user's error for a VosError ``e``, worded by its type: a path DAOS ddb would not
     open is its DER code with the reason on stderr (as DAOS's C layer logs it); something
     missing is DER_NONEXIST, a refused edit DER_INVAL; anything else is its own message
-    (it already names the structure, offset and VOS path). ``context`` comes first."""
+    (it already names the structure, offset and VOS path). ``context`` comes first;
+    ``status`` is the exit status it gives a run (``check``: e2fsck's operational error)."""
     from vosfmt import NotFoundError, TransactionError
     from vosfmt.paths import ShardPathError, ShardPathTooLong, TargetOutOfRange
     for kind, name in ((ShardPathTooLong, "DER_EXCEEDS_PATH_LEN"), (TargetOutOfRange, "DER_OVERFLOW"),
                        (ShardPathError, "DER_INVAL")):
         if isinstance(e, kind):
-            return DdbError(context + der(name), stderr=[str(e)])
+            return DdbError(context + der(name), stderr=[str(e)], status=status)
     for kind, name in ((NotFoundError, "DER_NONEXIST"), (TransactionError, "DER_INVAL")):
         if isinstance(e, kind):
-            return DdbError(f"{context}{der(name)}: {e}")
-    return DdbError(f"{context}{e}")
+            return DdbError(f"{context}{der(name)}: {e}", status=status)
+    return DdbError(f"{context}{e}", status=status)
 
 
 @contextlib.contextmanager

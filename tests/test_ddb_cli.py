@@ -418,10 +418,9 @@ def test_manifest_rows_and_modules_agree():
     from ddb.commands import TABLE, defined_commands
     from ddb.manifest import BY_NAME, ROWS
     assert len(BY_NAME) == len(ROWS)
-    helpers = {"common"}
-    modules = {m.name for m in pkgutil.iter_modules(ddb.commands.__path__)} - helpers
-    assert modules == {row.module for row in ROWS}
-    for m in modules:
+    modules = {m.name for m in pkgutil.iter_modules(ddb.commands.__path__)}
+    assert {row.module for row in ROWS} <= modules
+    for m in modules:                                   # helper modules define none, have none
         defined = defined_commands(importlib.import_module(f"ddb.commands.{m}"))
         assert set(defined) == {row.name for row in ROWS if row.module == m}, m
         assert all(TABLE[name] is cmd for name, cmd in defined.items())
@@ -529,6 +528,8 @@ def test_vos_errors_are_worded_by_type_in_one_place():
     e = user_error(ShardPathTooLong("too long"))
     assert (e.message, e.stderr) == ("DER_EXCEEDS_PATH_LEN(-1042): Path name exceeds permitted length",
                                      ["too long"])
+    assert user_error(NotFoundError("x")).status == 1
+    assert user_error(NotFoundError("x"), status=8).status == 8    # check: e2fsck's exit 8
     with pytest.raises(DdbError) as got, failing_as("Unable to x: "):
         raise CorruptionError("bad magic", offset=16)
     assert got.value.message == "Unable to x: bad magic: at offset 0x10"
