@@ -58,7 +58,7 @@ class DaosHelp:
         w = max(len(f) for f, _ in flags)
         lines += ["", "Flags:"] + [f"  {f:<{w}}  {t}".rstrip() for f, t in flags]
         if isinstance(self, click.Group):
-            subs = [(n, c.get_short_help_str(limit=80)) for n, c in self.commands.items()]
+            subs = [(n, c.get_short_help_str(limit=1000)) for n, c in self.commands.items()]
             w = max(len(n) for n, _ in subs)
             lines += ["", "Commands:"] + [f"  {n:<{w}}  {t}".rstrip() for n, t in subs]
         return "\n".join(lines)
