@@ -21,6 +21,7 @@ import tempfile
 from fixtures import build
 from vosfmt import Oid, open_shard
 from vosfmt.image import list_shards
+from vosfmt.txn import Transaction
 
 from .build_walk import raw_read
 from .common import BIG_CONT, big_value_setup
@@ -67,7 +68,7 @@ def big_value_image(work: str, mib: int) -> str:
     """An image (its root) holding one ``mib`` MiB single value in NVMe, checksummed."""
     shard, src = big_value_setup(work, mib)
     root = os.path.dirname(os.path.dirname(shard))
-    with open_shard(shard, write=True, db_root=root) as sh, sh.begin() as tx, open(src, "rb") as f:
+    with open_shard(shard, write=True, db_root=root) as sh, Transaction(sh) as tx, open(src, "rb") as f:
         tx.put_single_value(BIG_CONT, Oid(1, 1), b"d", b"a", 1, stream=f, size=mib << 20)
     os.unlink(src)
     return root

@@ -21,6 +21,7 @@ import time
 from fixtures import build
 from vosfmt import Oid, open_shard
 from vosfmt.image import list_shards
+from vosfmt.txn import Transaction
 
 from .common import BIG_CONT, big_value_setup, ddb_cmd
 
@@ -90,7 +91,7 @@ def main(argv=None) -> int:
         size = args.value_mib << 20
         path, src = big_value_setup(work, args.value_mib)
         db_root = os.path.dirname(os.path.dirname(path))            # IMAGE/POOL/vos-0
-        with open_shard(path, write=True, db_root=db_root) as sh, sh.begin() as tx, \
+        with open_shard(path, write=True, db_root=db_root) as sh, Transaction(sh) as tx, \
                 open(src, "rb") as f:
             tx.put_single_value(BIG_CONT, Oid(1, 1), b"d", b"a", 1,
                                 stream=f, size=size)

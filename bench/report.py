@@ -23,6 +23,7 @@ import time
 from fixtures import build
 from vosfmt import open_shard
 from vosfmt.image import list_shards
+from vosfmt.txn import Transaction
 
 from .build_walk import raw_read
 from .check import measure
@@ -71,7 +72,7 @@ def rows(scale: float, value_mib: int, akeys: int, work: str) -> list[tuple]:
     big = os.path.join(work, "big4g")
     build({"scm_size": 8 << 30, "containers": []}, big)
     bshard = list_shards(big)[0]
-    with open_shard(bshard, write=True, db_root=big) as sh, sh.begin() as tx:
+    with open_shard(bshard, write=True, db_root=big) as sh, Transaction(sh) as tx:
         n = (4 << 30) // 4096 - tx.pages.end
         start = tx.pages.end
         tx.pages.end += n

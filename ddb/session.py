@@ -47,7 +47,8 @@ class Session:
                            f"belongs to {uuid_str(shard.sb.pool_uuid)}")
         self.shard, self.path, self.write_mode = shard, path, write or dry
         if self.batch_mode and self.write_mode:
-            shard.batch(dry_run=dry)
+            from vosfmt.batch import Batch
+            Batch(shard, dry_run=dry)
 
     def close(self, *, success: bool = True) -> None:
         """Close the pool; an atomic batch commits here (if everything succeeded)."""
@@ -55,7 +56,7 @@ class Session:
         if shard is None:
             return
         try:
-            batch = shard._batch
+            batch = shard.writer.batch
             if batch is not None:
                 if batch.dry_run:
                     self.out.emit(f"Dry run: {batch.commits} change(s) staged "
@@ -127,7 +128,8 @@ class Session:
     @contextlib.contextmanager
     def transaction(self):
         """One modifying command's edits: committed on success (staged in a batch)."""
-        tx = self.require_write().begin()
+        from vosfmt.txn import Transaction
+        tx = Transaction(self.require_write())
         try:
             yield tx
         except BaseException:

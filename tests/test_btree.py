@@ -9,9 +9,10 @@ from hypothesis import strategies as st
 
 from fixtures import build
 from vosfmt import open_shard
-from vosfmt.btree import MutableTree
 from vosfmt.image import list_shards
+from vosfmt.mutable_tree import MutableTree
 from vosfmt.records import TreeRoot
+from vosfmt.txn import Transaction
 from vosfmt.usage import space_usage
 
 
@@ -26,7 +27,7 @@ def shard(tmp_path):
 
 
 def _apply(sh, desc, ops, budget=0):
-    tx = sh.begin()
+    tx = Transaction(sh)
     t = MutableTree(sh.reader, desc)
     for op, k, v in ops:
         if op == "put":
@@ -96,7 +97,7 @@ def test_deleting_everything_frees_every_page(tmp_path):
     with open_shard(path, write=True, db_root=root) as sh:
         used_before = len(space_usage(sh).pages)
         assert used_before > 10
-        with sh.begin() as tx:
+        with Transaction(sh) as tx:
             for c in list(sh.containers()):
                 tx.delete_container(c.rec.uuid)
         u = space_usage(sh)

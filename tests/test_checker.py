@@ -21,6 +21,7 @@ from vosfmt.image import list_shards
 
 GOLDEN = os.path.join(os.path.dirname(__file__), "golden", "check")
 BASE = {0x010001: "posix"}          # the small preset's trees are embedded or hold transactions
+from vosfmt.txn import Transaction
 
 
 def ddb(*args, input=None):
@@ -205,7 +206,7 @@ def test_pending_findings_of_other_shards_become_stale(tmp_path):
     s0, s1 = list_shards(root)
     from vosfmt import open_shard
     for s in (s0, s1):
-        with open_shard(s, write=True, db_root=root) as sh, sh.begin() as tx:
+        with open_shard(s, write=True, db_root=root) as sh, Transaction(sh) as tx:
             c = next(sh.containers())
             tx.put_object(c.rec.uuid, c.object_at(0).oid, max_write=1)
     ddb("check", "set-policy", "--all-interactive", "-D", root)
@@ -319,7 +320,7 @@ def test_killed_check_resumes_without_losing_or_repeating(tmp_path):
             {"key": "a", "sv": [{"epoch": 5, "random": 3000}]}]}]}]} for t in range(3)]}, root)
     for shard in list_shards(root):                 # one leaked page in every shard
         from vosfmt import open_shard
-        with open_shard(shard, write=True, db_root=root) as sh, sh.begin() as tx:
+        with open_shard(shard, write=True, db_root=root) as sh, Transaction(sh) as tx:
             tx.pages.alloc(1)
             tx.put_container(next(sh.containers()).rec.uuid)
     code = ("import os, signal, sys\n"

@@ -25,6 +25,7 @@ from vosfmt.constants import PAGE_SIZE
 from vosfmt.image import list_shards
 from vosfmt.usage import space_usage
 
+from vosfmt.txn import Transaction
 
 def ddb(*args):
     return CliRunner().invoke(cli, list(args), catch_exceptions=False)
@@ -145,7 +146,7 @@ def test_a_wrong_branch_count_is_found_and_rebuilt_without_loss(copy):
 def edit_slot(path, slot, change):
     """Change one superblock copy's fields and write it back with a valid checksum."""
     from vosfmt.layout import SUPERBLOCK_SIZE
-    from vosfmt.shard import decode_superblock, encode_superblock
+    from vosfmt.superblock import decode_superblock, encode_superblock
     with open(path, "r+b") as f:
         f.seek(slot * PAGE_SIZE)
         sb = decode_superblock(f.read(SUPERBLOCK_SIZE), slot, path)
@@ -193,7 +194,7 @@ def test_a_container_filed_under_another_uuid_is_found_and_renamed(copy):
     path = list_shards(root)[0]
     with open_shard(path, write=True, db_root=root) as sh:
         c = next(sh.containers())
-        with sh.begin() as tx:
+        with Transaction(sh) as tx:
             o = tx._cont(c.rec.uuid)
             o.rec.uuid = uuid.uuid4().bytes
             o.dirty = True
@@ -309,7 +310,7 @@ def test_a_dkey_left_without_akeys_is_one_finding_and_goes_whole(copy):
         c = next(c for c in sh.containers() if c.object_count() > 1)
         o = c.object_at(0)
         d = o.dkey_at(0)
-        with sh.begin() as tx:
+        with Transaction(sh) as tx:
             tree = tx._sub(tx._dkey(c.rec.uuid, o.oid, d.key), "child_root", "")
             for k, v in list(tree.items()):
                 tx._drop(tree, k, v)
@@ -397,14 +398,14 @@ def test_an_extent_count_its_checksums_belie_is_found_and_the_extent_dropped(cop
     from vosfmt.constants import Media
     from vosfmt.keys import extent_key
     from vosfmt.constants import TreeClass
-    from vosfmt.records import checked_decoder
+    from vosfmt.record_decoding import checked_decoder
     root = copy("small")
     path = list_shards(root)[0]
     with open_shard(path, write=True, db_root=root) as sh:
         c, o, d, a, x = next((c, o, d, a, v) for c in sh.containers() for o in c.objects()
                              for d in o.dkeys() for a in d.akeys() if a.value_kind == "array"
                              for v in a.extents() if v.csum_type and v.media != Media.INLINE)
-        with sh.begin() as tx:
+        with Transaction(sh) as tx:
             tree = tx._sub(tx._akey(c.rec.uuid, o.oid, d.key, a.key), "child_root", "")
             key = extent_key(x.lo, x.epoch, x.minor)
             raw = bytearray(tree.get(key))
@@ -431,7 +432,7 @@ def _patch_value(root, want, offset_of, change):
                              if want(a, v))
         sv = a.value_kind == "sv"
         key = epoch_key(v.epoch) if sv else extent_key(v.lo, v.epoch, v.minor)
-        with sh.begin() as tx:
+        with Transaction(sh) as tx:
             tree = tx._sub(tx._akey(c.rec.uuid, o.oid, d.key, a.key), "child_root", "")
             raw = bytearray(tree.get(key))
             at = offset_of(sv)
@@ -498,7 +499,7 @@ def test_an_integer_dkey_tree_marked_bytes_is_rewritten_and_its_keys_kept(copy):
     with open_shard(path, write=True, db_root=root) as sh:
         c, o = next((c, o) for c in sh.containers() for o in c.objects()
                     if dkey_kind(o.oid.otype) == KeyKind.UINT64 and o.rec.dkey_root.count > 1)
-        with sh.begin() as tx:
+        with Transaction(sh) as tx:
             ob = tx._obj(c.rec.uuid, o.oid)
             ob.rec.dkey_root.key_kind = KeyKind.BYTES
             ob.dirty = True

@@ -10,6 +10,7 @@ from fixtures import build
 from vosfmt import Oid, StaleReadError, VosError, open_shard
 from vosfmt.image import list_shards
 from vosfmt.lock import LockedError
+from vosfmt.txn import Transaction
 
 ROUNDS = 1500
 C = "00000000-0000-0000-0000-0000000000c1"
@@ -23,7 +24,7 @@ def _writer(path, root, me, barrier, results):
         try:
             shard = open_shard(path, write=True, db_root=root)
             wins += 1
-            with shard.begin() as tx:
+            with Transaction(shard) as tx:
                 tx.put_single_value(C, Oid(1, rnd % 50), b"d", b"w%d" % me, rnd + 1,
                                     os.urandom(16 if rnd % 3 else 3000))
                 if rnd % 7 == 0:
@@ -48,7 +49,7 @@ def _reader(path, root, stop, results):
         try:
             with open_shard(path, db_root=root) as sh:
                 for c, v in all_values(sh):
-                    sh.verify_value(c, v)
+                    sh.verify_value(v)
             walks += 1
         except StaleReadError:
             retries += 1

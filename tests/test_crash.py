@@ -10,6 +10,7 @@ from crashsim import FaultInjector, SimulatedCrash
 from fixtures import export_image
 from vosfmt import DtxActive, DtxCommitted, Oid, Xid, open_shard
 from vosfmt.image import list_shards
+from vosfmt.txn import Transaction
 from vosfmt.usage import space_usage
 
 
@@ -23,7 +24,7 @@ def _edits(shard) -> None:
     cu = c.rec.uuid
     objs = list(c.objects())
     o0, o1 = objs[0], objs[-1]
-    with shard.begin() as tx:
+    with Transaction(shard) as tx:
         tx.put_single_value(cu, o0.oid, b"new-dkey", b"inline", 2**60, b"small value")
         tx.put_single_value(cu, o0.oid, b"new-dkey", b"scm", 2**60, _bytes(3000))
         tx.put_single_value(cu, o0.oid, b"new-dkey", b"nvme", 2**60, _bytes(20000))

@@ -6,12 +6,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from vosfmt import dtx_records as D
 from vosfmt import layout as L
 from vosfmt import records as R
+from vosfmt import value_records as V
 from vosfmt.blob import BlobHeader, decode_header, encode_header
 from vosfmt.constants import AddrFlags, Media, TreeClass
 from vosfmt.keys import Oid, Xid
-from vosfmt.shard import decode_superblock, encode_superblock
+from vosfmt.superblock import decode_superblock, encode_superblock
 
 u8 = st.integers(0, 0xFF)
 u16 = st.integers(0, 0xFFFF)
@@ -106,12 +108,12 @@ def test_key_rec(flags, il, root):
        u8, small_bytes, st.binary(max_size=64))
 def test_sv_rec(epoch, minor, lid, ver, media, af, gsize, off, ct, csum, data):
     size = len(data) if media == Media.INLINE else gsize
-    rec = R.SingleValue(epoch, size, minor, lid, ver, media, af, gsize, off, ct, csum,
+    rec = V.SingleValue(epoch, size, minor, lid, ver, media, af, gsize, off, ct, csum,
                         data if media == Media.INLINE else None)
-    raw = R.enc_sv(rec)
+    raw = V.enc_sv(rec)
     c = roundtrip(L.sv_rec, raw)
     assert c.csum == csum
-    assert R.dec_sv(raw, epoch) == rec
+    assert V.dec_sv(raw, epoch) == rec
 
 
 @given(u64, st.integers(1, 40), st.integers(1, 4), u32, u32, st.sampled_from(list(Media)),
@@ -119,39 +121,39 @@ def test_sv_rec(epoch, minor, lid, ver, media, af, gsize, off, ct, csum, data):
 def test_ext_rec(lo, nr, rsize, lid, ver, media, af, off, ct, cl, cz, csums, data):
     inline = media == Media.INLINE and not af & AddrFlags.HOLE
     payload = data.draw(st.binary(min_size=nr * rsize, max_size=nr * rsize)) if inline else None
-    rec = R.Extent(lo, nr, 7, 1, rsize, lid, ver, media, af, off, ct, cl, cz,
+    rec = V.Extent(lo, nr, 7, 1, rsize, lid, ver, media, af, off, ct, cl, cz,
                    R.ExtBytes(Media.INLINE, len(csums), 0, csums), payload)
-    raw = R.enc_extent(rec)
+    raw = V.enc_extent(rec)
     roundtrip(L.ext_rec, raw)
-    assert R.dec_extent(raw, lo, 7, 1) == rec
+    assert V.dec_extent(raw, lo, 7, 1) == rec
 
 
-refs = st.builds(R.DtxRecRef, st.sampled_from([1, 2, 4]), oids, small_bytes, small_bytes,
+refs = st.builds(D.DtxRecRef, st.sampled_from([1, 2, 4]), oids, small_bytes, small_bytes,
                  st.binary(max_size=18))
 
 
 @given(u64, st.integers(2, 2**20), u32, u32, u32, u32, u32, oids, u64, st.lists(refs, max_size=4))
 def test_dtx_records(epoch, lid, flags, mbsf, ver, tgt, grp, oid, dh, rs):
-    raw_refs = R.enc_refs(rs)
-    assert R.dec_refs(raw_refs, len(rs)) == rs
+    raw_refs = D.enc_refs(rs)
+    assert D.dec_refs(raw_refs, len(rs)) == rs
     assert cs.Array(len(rs), L.dtx_rec_ref).build([dict(
         type=r.type, oid=dict(hi=r.oid.hi, lo=r.oid.lo, shard=r.oid.shard, layout=r.oid.layout),
         dkey_len=len(r.dkey), dkey=r.dkey, akey_len=len(r.akey), akey=r.akey,
         vkey_len=len(r.vkey), vkey=r.vkey) for r in rs]) == raw_refs
-    rec = R.DtxActive(Xid(b"u" * 16, 5), epoch, lid, flags, mbsf, ver, tgt, grp, oid, dh, len(rs),
+    rec = D.DtxActive(Xid(b"u" * 16, 5), epoch, lid, flags, mbsf, ver, tgt, grp, oid, dh, len(rs),
                       R.ExtBytes(Media.INLINE, len(raw_refs), 0, raw_refs),
                       R.ExtBytes(Media.SCM, 4096, 8192, None))
-    raw = R.enc_dtx_active(rec)
+    raw = D.enc_dtx_active(rec)
     roundtrip(L.dtx_act_rec, raw)
-    assert R.dec_dtx_active(raw, rec.xid) == rec
+    assert D.dec_dtx_active(raw, rec.xid) == rec
 
 
 @given(u64, u64)
 def test_dtx_cmt_and_vea(epoch, t):
-    rec = R.DtxCommitted(Xid(b"x" * 16, 1), epoch, t)
-    raw = R.enc_dtx_committed(rec)
+    rec = D.DtxCommitted(Xid(b"x" * 16, 1), epoch, t)
+    raw = D.enc_dtx_committed(rec)
     roundtrip(L.dtx_cmt_rec, raw)
-    assert R.dec_dtx_committed(raw, rec.xid) == rec
+    assert D.dec_dtx_committed(raw, rec.xid) == rec
     raw = R.enc_vea(epoch & 0xFFFFFFFF, t & 0xFFFFFFFF)
     roundtrip(L.vea_rec, raw)
 
@@ -216,10 +218,10 @@ def test_freelist_pages_parse_with_construct(built):
 
 def test_records_compare_copy_and_print_by_field():
     """Records are plain slotted classes (cheap to import); they keep dataclass manners."""
-    a = R.SingleValue(5, 3, data=b"abc")
-    b = R.SingleValue(5, 3, data=b"abc")
-    assert a == b and a is not b and a != R.SingleValue(5, 3, data=b"abd")
-    assert a != R.Extent(5, 3, 1)
+    a = V.SingleValue(5, 3, data=b"abc")
+    b = V.SingleValue(5, 3, data=b"abc")
+    assert a == b and a is not b and a != V.SingleValue(5, 3, data=b"abd")
+    assert a != V.Extent(5, 3, 1)
     c = a.replace(epoch=6)
     assert (c.epoch, c.data, a.epoch) == (6, b"abc", 5)
     with pytest.raises(TypeError, match="no field"):

@@ -14,6 +14,7 @@ from vosfmt import (DtxActive, FormatError, Oid, ReadOnlyError, SpaceError, Tran
 from vosfmt.ilog import ilog_abort_lid, ilog_commit_lid, ilog_persist, ilog_update
 from vosfmt.image import list_shards
 from vosfmt.records import IlogEntry
+from vosfmt.txn import Transaction
 from vosfmt.usage import space_usage
 
 C = "11111111-2222-3333-4444-555555555555"
@@ -36,10 +37,10 @@ def test_abort_and_failed_edit_leave_files_identical(img):
     state = export_image(img)
     with _open(img) as sh:
         gen = sh.generation
-        tx = sh.begin()
+        tx = Transaction(sh)
         tx.put_single_value(C, O, b"d", b"a", 5, b"x" * 3000)
         tx.abort()
-        with pytest.raises(ValueError), sh.begin() as tx:
+        with pytest.raises(ValueError), Transaction(sh) as tx:
             tx.put_single_value(C, O, b"d", b"a", 5, b"y")
             raise ValueError("caller gave up")
     # appended pages were cut off again: every byte is as before
@@ -51,34 +52,34 @@ def test_abort_and_failed_edit_leave_files_identical(img):
 
 def test_read_only_shard_refuses_transactions(img):
     with _open(img, write=False) as sh, pytest.raises(ReadOnlyError):
-        sh.begin()
+        Transaction(sh)
 
 
 def test_one_transaction_at_a_time(img):
     with _open(img) as sh:
-        tx = sh.begin()
+        tx = Transaction(sh)
         with pytest.raises(TransactionError, match="already open"):
-            sh.begin()
+            Transaction(sh)
         tx.abort()
-        sh.begin().abort()
+        Transaction(sh).abort()
 
 
 def test_values_replace_and_space_comes_back(img):
     with _open(img) as sh:
-        with sh.begin() as tx:
+        with Transaction(sh) as tx:
             tx.put_single_value(C, O, b"d", b"scm", 5, b"a" * 3000)
             tx.put_single_value(C, O, b"d", b"nvme", 5, b"b" * 50000)
         free_blocks = sum(e.cnt for e in sh.vea_free_extents())
-        with sh.begin() as tx:
+        with Transaction(sh) as tx:
             tx.put_single_value(C, O, b"d", b"nvme", 5, b"c" * 50000)     # replace in place
         assert sum(e.cnt for e in sh.vea_free_extents()) == free_blocks
-        with sh.begin() as tx:
+        with Transaction(sh) as tx:
             tx.delete_key(C, O, b"d")
         assert len(sh.vea_free_extents()) == 1            # coalesced back to one extent
         u = space_usage(sh)
         assert not u.leaked_pages and not u.leaked_blocks and not u.free_and_used_blocks
         pages = sh.sb.total_pages
-        with sh.begin() as tx:
+        with Transaction(sh) as tx:
             tx.put_single_value(C, O, b"d2", b"scm", 6, b"z" * 3000)
         assert sh.sb.total_pages == pages                  # freed pages were reused
 
@@ -88,7 +89,7 @@ def test_streamed_values_round_trip(img):
     blob = rng.randbytes(3 << 20)
     scm = rng.randbytes(300000)
     with _open(img) as sh:
-        with sh.begin() as tx:
+        with Transaction(sh) as tx:
             tx.put_single_value(C, O, b"d", b"big", 9, stream=io.BytesIO(blob), size=len(blob))
             tx.put_extent(C, O, b"d", b"arr", 10, 75000, 9, stream=io.BytesIO(scm), rsize=4)
         sh.sb.nvme_threshold  # noqa: B018
@@ -98,18 +99,18 @@ def test_streamed_values_round_trip(img):
         assert v.media == 2 and b"".join(sh.value_chunks(v, chunk=1 << 16)) == blob
         (e,) = d.akey(b"arr").extents()
         assert (e.lo, e.hi, e.rsize) == (10, 75009, 4) and sh.read_value(e) == scm
-        sh.verify_value(next(sh.containers()), e)
+        sh.verify_value(e)
 
 
 def test_short_stream_is_refused_and_space_returned(img):
     with _open(img) as sh:
-        with pytest.raises(TransactionError, match="ended after"), sh.begin() as tx:
+        with pytest.raises(TransactionError, match="ended after"), Transaction(sh) as tx:
             tx.put_single_value(C, O, b"d", b"a", 5, stream=io.BytesIO(b"x" * 10), size=5000)
         assert not space_usage(sh).leaked_pages
 
 
 def test_mixing_single_values_and_arrays_is_refused(img):
-    with _open(img) as sh, sh.begin() as tx:
+    with _open(img) as sh, Transaction(sh) as tx:
         tx.put_single_value(C, O, b"d", b"a", 5, b"v")
         with pytest.raises(TransactionError, match="mixing"):
             tx.put_extent(C, O, b"d", b"a", 0, 1, 6, b"x")
@@ -118,7 +119,7 @@ def test_mixing_single_values_and_arrays_is_refused(img):
 
 def test_values_log_creates_like_vos(img):
     with _open(img) as sh:
-        with sh.begin() as tx:
+        with Transaction(sh) as tx:
             tx.put_single_value(C, O, b"d", b"a", 5, b"v")
             tx.put_single_value(C, O, b"d", b"a", 7, b"w")
         o = next(sh.containers()).object(O)
@@ -132,11 +133,11 @@ def test_values_log_creates_like_vos(img):
 def test_dtx_links_and_unknown_lid(img):
     xid = Xid(b"\x01" * 16, 0xABC)
     with _open(img) as sh:
-        with sh.begin() as tx:
+        with Transaction(sh) as tx:
             with pytest.raises(TransactionError, match="local id 9"):
                 tx.put_single_value(C, O, b"d", b"a", 5, b"v", dtx_lid=9)
             tx.abort()
-        with sh.begin() as tx:
+        with Transaction(sh) as tx:
             tx.put_dtx_active(C, DtxActive(xid, 5, 9))
             tx.put_single_value(C, O, b"d", b"a", 5, b"v", dtx_lid=9)
         c = next(sh.containers())
@@ -149,7 +150,7 @@ def test_dtx_links_and_unknown_lid(img):
 def test_many_refs_spill_to_shard_pages(img):
     xid = Xid(b"\x02" * 16, 0x1)
     with _open(img) as sh:
-        with sh.begin() as tx:
+        with Transaction(sh) as tx:
             tx.put_dtx_active(C, DtxActive(xid, 5, 2))
             for i in range(300):
                 tx.put_single_value(C, O, b"d%d" % i, b"a", 5, b"v", dtx_lid=2)
@@ -159,11 +160,11 @@ def test_many_refs_spill_to_shard_pages(img):
 
 
 def test_unknown_feature_bits(img):
-    with _open(img) as sh, sh.begin() as tx:
+    with _open(img) as sh, Transaction(sh) as tx:
         tx.set_features(compat=0x103, ro_compat=0)
     with _open(img, write=False) as sh:
         assert sh.sb.compat == 0x103                       # unknown compat bits preserved
-    with _open(img) as sh, sh.begin() as tx:
+    with _open(img) as sh, Transaction(sh) as tx:
         tx.set_features(ro_compat=0x4)
     with pytest.raises(ReadOnlyError, match="read-only"):
         _open(img)
@@ -187,7 +188,7 @@ def test_full_shard_is_refused_and_state_kept(tmp_path):
     build({"scm_size": 1 << 20, "containers": [{"uuid": C, "objects": []}]}, root)
     before = export_image(root)
     with _open(root) as sh:
-        with pytest.raises(SpaceError, match="full"), sh.begin() as tx:
+        with pytest.raises(SpaceError, match="full"), Transaction(sh) as tx:
             for i in range(400):
                 tx.put_single_value(C, O, b"d%d" % i, b"a", 5, b"x" * 3000)
     assert export_image(root) == before
@@ -208,20 +209,20 @@ def test_write_errors_mid_commit_keep_the_old_state(img):
 
     before = export_image(img)
     sh = open_shard(list_shards(img)[0], write=True, db_root=img, hooks=DiskFull())
-    with pytest.raises(SpaceError), sh.begin() as tx:
+    with pytest.raises(SpaceError), Transaction(sh) as tx:
         for i in range(50):
             tx.put_single_value(C, O, b"d%d" % i, b"a", 5, b"x" * 100)
     sh.hooks = None
     sh.df.hooks = None
     assert export_image(img) == before
-    with sh.begin() as tx:                                 # the shard object is still usable
+    with Transaction(sh) as tx:                                 # the shard object is still usable
         tx.put_single_value(C, O, b"ok", b"a", 5, b"fine")
     sh.close()
     assert export_image(img) != before
 
 
 def test_vea_free_validation(img):
-    with _open(img) as sh, sh.begin() as tx:
+    with _open(img) as sh, Transaction(sh) as tx:
         with pytest.raises(TransactionError, match="outside the device"):
             tx.vea_free(0, 1)
         with pytest.raises(TransactionError, match="outside the device"):
@@ -249,7 +250,7 @@ def test_ilog_rules():
 
 
 def test_epochs_and_keys_are_validated(img):
-    with _open(img) as sh, sh.begin() as tx:
+    with _open(img) as sh, Transaction(sh) as tx:
         with pytest.raises(TransactionError, match="epoch"):
             tx.put_single_value(C, O, b"d", b"a", 0, b"v")
         with pytest.raises(TransactionError, match="empty"):

@@ -14,16 +14,20 @@ files are byte-identical to before.
 """
 from __future__ import annotations
 
-
 from .constants import PAGE_SIZE
 from .errors import ReadOnlyError, TransactionError
 from .overlay import OverlayFile
+from .shard import Shard
 from .space import coalesce, subtract_extents
+from .superblock import encode_superblock
 
 
 class Batch:
-    def __init__(self, shard, *, dry_run: bool = False):
-        if shard._batch is not None or shard._tx is not None:
+    """Transactions on ``shard`` stage into overlays until ``commit`` (or vanish on abort)."""
+
+    def __init__(self, shard: Shard, *, dry_run: bool = False):
+        state = shard.writer
+        if state.batch is not None or state.tx is not None:
             raise TransactionError("a transaction or batch is already open on this shard")
         if not dry_run and not shard.writable:
             raise ReadOnlyError(f"{shard.path} is opened read-only")
@@ -32,18 +36,16 @@ class Batch:
         self.base_sb = shard.sb.replace()
         self.generation = shard.sb.generation + 1
         self.base_df = shard.df
-        self.base_blob = shard._blob
-        shard.df = OverlayFile(shard.df)
-        shard.reader.df = shard.df
-        if shard._blob is not None:
-            shard._blob = OverlayFile(shard._blob)
+        blob = shard.opened_blob
+        shard.use_files(OverlayFile(shard.df), None if blob is None else OverlayFile(blob))
         self.fresh_pages: list = []        # allocated during the batch
         self.reserved_pages: list = []     # live in G, freed during the batch
         self.fresh_blocks: list = []
         self.reserved_blocks: list = []
         self.commits = 0
         self.closed = False
-        shard._batch = self
+        self._issued = False               # the real superblock write was started
+        state.batch = self
 
     # --- hooks for Transaction --------------------------------------------------------
     def wrap_blob(self, df):
@@ -52,13 +54,13 @@ class Batch:
     def note_commit(self, pages, blocks) -> None:
         """Record what a staged transaction allocated and freed."""
         self.commits += 1
-        self.fresh_pages = coalesce(self.fresh_pages + [(s, n) for s, n in pages.fresh.items()])
-        freed = coalesce(pages.deferred)
+        self.fresh_pages = coalesce(self.fresh_pages + pages.allocated())
+        freed = coalesce(pages.released())
         self.reserved_pages = coalesce(self.reserved_pages +
                                        subtract_extents(freed, self.fresh_pages))
         if blocks is not None:
-            self.fresh_blocks = coalesce(self.fresh_blocks + [(s, n) for s, n in blocks.fresh.items()])
-            bfreed = coalesce(blocks.deferred)
+            self.fresh_blocks = coalesce(self.fresh_blocks + blocks.allocated())
+            bfreed = coalesce(blocks.released())
             self.reserved_blocks = coalesce(self.reserved_blocks +
                                             subtract_extents(bfreed, self.fresh_blocks))
 
@@ -71,8 +73,9 @@ class Batch:
     @property
     def staged_bytes(self) -> int:
         n = sum(e - s for s, e in self.shard.df.staged_ranges())
-        if isinstance(self.shard._blob, OverlayFile):
-            n += sum(e - s for s, e in self.shard._blob.staged_ranges())
+        blob = self.shard.opened_blob
+        if isinstance(blob, OverlayFile):
+            n += sum(e - s for s, e in blob.staged_ranges())
         return n
 
     def commit(self) -> None:
@@ -85,10 +88,9 @@ class Batch:
         if self.commits == 0:
             self.abort()
             return
-        from .shard import encode_superblock
         sb = shard.sb
         try:
-            blob = shard._blob
+            blob = shard.opened_blob
             if isinstance(blob, OverlayFile):
                 blob.apply()
                 blob.base.sync()
@@ -99,34 +101,32 @@ class Batch:
             df.base.write(sb.slot * PAGE_SIZE, encode_superblock(sb))
             df.base.sync()
         except BaseException:
-            if getattr(self, "_issued", False):
-                shard._in_doubt = True
+            if self._issued:
+                shard.writer.in_doubt = True
             self.abort()
             raise
-        self._restore(keep_state=True)
+        self._restore()
 
     def abort(self) -> None:
         """Forget everything staged; the real files were never touched."""
         if self.closed:
             return
         shard = self.shard
-        shard._tx = None
-        self._restore(keep_state=False)
-        shard._after_commit(self.base_sb)
+        shard.writer.tx = None
+        self._restore()
+        shard.adopt_superblock(self.base_sb)
 
-    def _restore(self, keep_state: bool) -> None:
+    def _restore(self) -> None:
+        """Back to the real files, the overlays dropped."""
         shard = self.shard
         self.closed = True
-        overlay = shard.df
-        shard.df = self.base_df
-        shard.reader.df = self.base_df
-        shard.reader.clear()
+        overlay, blob = shard.df, shard.opened_blob
+        staged_blob = isinstance(blob, OverlayFile)
+        shard.use_files(self.base_df, blob.base if staged_blob else blob)
         overlay.discard()
-        blob = shard._blob
-        if isinstance(blob, OverlayFile):
-            shard._blob = blob.base
+        if staged_blob:
             blob.discard()
-        shard._batch = None
+        shard.writer.batch = None
 
     def __enter__(self):
         return self

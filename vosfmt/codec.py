@@ -47,6 +47,31 @@ def field_offset(con: cs.Struct, name: str) -> int:
     raise KeyError(name)
 
 
+def field_struct(con: cs.Struct, name: str) -> tuple[int, struct.Struct]:
+    """(offset, struct) of one integer or byte field of a Struct's fixed-size prefix
+    (``name`` dotted for a nested Struct): for code that reads or patches that field
+    alone, such as a page's checksum, without restating its width."""
+    off = 0
+    for n, fmt in _fields(con):
+        s = struct.Struct("<" + fmt)
+        if n == name:
+            return off, s
+        off += s.size
+    raise KeyError(name)
+
+
+def int_field(con: cs.Struct, name: str) -> struct.Struct:
+    """The struct of integer field ``name`` of a Struct, wherever it sits (also after
+    variable-size fields, where ``field_struct`` cannot give an offset)."""
+    for sub in con.subcons:
+        if sub.name == name:
+            inner = sub.subcon if isinstance(sub, cs.Renamed) else sub
+            if isinstance(inner, cs.FormatField):
+                return struct.Struct("<" + inner.fmtstr[1:])
+            break
+    raise KeyError(name)
+
+
 def _fields(con):
     """Yield (name, fmt) for each leading fixed-size field of a Struct."""
     for sub in con.subcons:

@@ -44,6 +44,7 @@ MAX_VALUE = 1500                   # bytes of one encoded tree record value
 INLINE_MAX = 1024                  # values up to this size live inside their record
 ILOG_MAX = 32                      # entries of one incarnation log
 CSUM_INLINE_MAX = 128              # checksum arrays above this go to shard pages
+DEFAULT_SCM_SIZE = 1 << 30         # bytes a shard may grow to
 DEFAULT_NVME_THRESHOLD = 4096      # values >= this go to the NVMe blob (if any)
 DEFAULT_BLK_SIZE = 4096
 DEFAULT_HDR_BLKS = 1

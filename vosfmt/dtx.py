@@ -21,7 +21,7 @@ from .constants import DTX_LID_ABORTED, DTX_LID_COMMITTED, DtxFlags, RecType
 from .errors import NotFoundError
 from .ilog import ilog_abort_lid, ilog_commit_lid, ilog_persist
 from .keys import epoch_from_key, extent_from_key
-from .records import DtxCommitted, DtxRecRef
+from .dtx_records import DtxCommitted, DtxRecRef
 
 
 def _vkey(ref: DtxRecRef):

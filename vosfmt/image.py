@@ -14,7 +14,9 @@ import stat
 from dataclasses import dataclass
 
 from .blob import BlobHeader, blob_path, create_blob, decode_header
-from .constants import DEFAULT_BLK_SIZE, DEFAULT_HDR_BLKS, DEFAULT_NVME_THRESHOLD, DEV_NORMAL
+from .constants import (DEFAULT_BLK_SIZE, DEFAULT_HDR_BLKS, DEFAULT_NVME_THRESHOLD,
+                        DEFAULT_SCM_SIZE, DEV_NORMAL)
+from .create import create_shard
 from .errors import VosError
 from .keys import uuid_bytes, uuid_str
 from .layout import blob_header as _blob_header
@@ -22,7 +24,7 @@ from .paths import is_shard_path
 from .safefs import UnsafePathError, open_file, open_parent, unlink_file
 from .shard import open_shard
 from .smd import SMD_VERSION, DeviceRow, PoolRow, SysDb, sys_db_path
-from .txn import DEFAULT_SCM_SIZE, create_shard
+from .txn import Transaction
 
 BLOB_HEADER_SIZE = _blob_header.sizeof()
 
@@ -68,7 +70,7 @@ def create_pool(db_root: str, pool: PoolLayout, devices: list[bytes], blob_ids: 
     if pool.nvme_size:
         register_pool(db_root, puuid, pool.nvme_size, devices, blob_ids[:pool.targets])
         for path in paths:
-            with open_shard(path, write=True, db_root=db_root) as sh, sh.begin() as tx:
+            with open_shard(path, write=True, db_root=db_root) as sh, Transaction(sh) as tx:
                 tx.vea_free(sh.sb.hdr_blks, sh.sb.tot_blks)
     return paths
 

@@ -10,14 +10,13 @@ Extents are ``[start, count]`` pairs kept sorted and coalesced.
 """
 from __future__ import annotations
 
-import struct
 from bisect import bisect_left
 
 from . import layout as L
-from .btree import page_crc
 from .codec import fast
 from .constants import FREELIST_MAGIC
 from .errors import ChecksumError, CorruptionError, SpaceError
+from .pagecrc import page_crc, seal_page
 
 
 def coalesce(extents) -> list[tuple[int, int]]:
@@ -52,13 +51,13 @@ def subtract_extents(a, b) -> list[tuple[int, int]]:
     return out
 
 
-def intersect_extents(a, b) -> list[tuple[int, int]]:
-    """Parts of extents ``a`` also covered by extents ``b``."""
-    return subtract_extents(a, subtract_extents(a, b))
-
-
 class ExtentAllocator:
-    """First-fit allocation over sorted free extents, optionally growing at the end."""
+    """First-fit allocation over sorted free extents, optionally growing at the end.
+
+    ``avail`` is the space free in G, ``fresh`` what this transaction allocated
+    (freeing it gives it straight back), ``deferred`` what it freed that was live
+    in G (free in the result, allocatable only after the commit is durable).
+    """
 
     def __init__(self, free, *, end: int, limit: int | None, what: str):
         self.avail = [list(e) for e in coalesce(free)]
@@ -69,14 +68,19 @@ class ExtentAllocator:
         self.deferred: list[tuple[int, int]] = []
 
     def alloc(self, count: int) -> int:
-        start = self.take_from_avail(count)
+        start = self.alloc_untracked(count)
+        self.fresh[start] = count
+        return start
+
+    def alloc_untracked(self, count: int) -> int:
+        """Allocate without recording the space as this transaction's: the free-page list's
+        own pages, taken while the list is being written, which nothing frees again."""
+        start = self._take_from_avail(count)
         if start is not None:
-            self.fresh[start] = count
             return start
         if self.limit is None or self.end + count <= self.limit:
             start = self.end
             self.end += count
-            self.fresh[start] = count
             return start
         raise SpaceError(f"{self.what} is full: no room for {count} more")
 
@@ -87,13 +91,23 @@ class ExtentAllocator:
         else:
             self.deferred.append((start, count))
 
+    def defer(self, extents) -> None:
+        """Free extents in the result without making them allocatable in this transaction
+        (leaked space given back, space a batch must not reuse yet)."""
+        self.deferred.extend(extents)
+
+    def withdraw(self, extents) -> None:
+        """Take extents out of the free space altogether: they are in use (a repair)."""
+        self.avail = [list(e) for e in subtract_extents([tuple(e) for e in self.avail], extents)]
+        self.deferred = subtract_extents(self.deferred, extents)
+
     def _give_back(self, start: int, count: int) -> None:
         i = bisect_left(self.avail, [start, 0])
         self.avail.insert(i, [start, count])
         merged = coalesce(self.avail)
         self.avail = [list(e) for e in merged]
 
-    def take_from_avail(self, count: int = 1) -> int | None:
+    def _take_from_avail(self, count: int) -> int | None:
         """Allocate only from space free in G (never by growing); None if none."""
         for i, ext in enumerate(self.avail):
             if ext[1] >= count:
@@ -104,6 +118,14 @@ class ExtentAllocator:
                     del self.avail[i]
                 return start
         return None
+
+    def allocated(self) -> list[tuple[int, int]]:
+        """The extents this transaction allocated and still holds."""
+        return list(self.fresh.items())
+
+    def released(self) -> list[tuple[int, int]]:
+        """The extents this transaction freed that were live before it."""
+        return list(self.deferred)
 
     def final_free(self) -> list[tuple[int, int]]:
         """The free extents of the state being committed."""
@@ -127,8 +149,18 @@ def build_freelist_page(page_size: int, page: int, generation: int, nxt: int, ex
     for start, count in extents:
         _FL_EXT.pack_into(buf, pos, start, count)
         pos += _FL_EXT.size
-    struct.pack_into("<I", buf, 4, page_crc(buf))
+    seal_page(buf)
     return bytes(buf)
+
+
+def freelist_generation(buf, page: int) -> int | None:
+    """The generation that wrote a sound free-page list page read from ``page``, else None."""
+    if len(buf) < _FL_HDR.size:
+        return None
+    magic, crc, _nr, _pad, gen, selfpage, _nxt = _FL_HDR.unpack_from(buf, 0)
+    if magic == FREELIST_MAGIC and crc == page_crc(buf) and selfpage == page:
+        return gen
+    return None
 
 
 def read_freelist_page(shard, page: int):
