@@ -14,16 +14,18 @@ import pytest
 from click.testing import CliRunner
 
 from support import file_state
-from ddb.checker.engine import ImageLock, image_in_use
+from ddb.checker.imagelock import ImageLock, image_in_use
 from ddb.checker.exits import EXIT_ERROR, EXIT_FIXED, EXIT_INTERRUPTED, EXIT_LEFT, EXIT_USAGE
-from ddb.checker.store import STATE_ENV, store_path
+from ddb.checker.dryrun import STATE_ENV
+from ddb.checker.problems import Code
+from ddb.checker.store import store_path
 from ddb.cli import cli
 from fixtures import build
 from fixtures.corrupt import inject
 from vosfmt.image import list_shards
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-CSUM = 0x020001          # VALUE_CSUM_MISMATCH: default TRUST_TARGET, DISCARD by policy
+CSUM = Code.VALUE_CSUM_MISMATCH          # default TRUST_TARGET, DISCARD by policy
 CLI = [sys.executable, "-c", "import sys; from ddb.cli import main; sys.exit(main(sys.argv[1:]))"]
 
 
@@ -106,7 +108,7 @@ def test_auto_on_ignores_what_it_would_ask_and_auto_off_leaves_it_pending(damage
 ])
 def test_answer_mode_rules(flags, tty, expected):
     from ddb.commands.check import _answer_mode
-    assert _answer_mode(*flags, tty) == expected
+    assert _answer_mode(*flags, tty)[:2] == expected
 
 
 # --- 6: a directory that is not an image ----------------------------------------------------------
@@ -140,7 +142,7 @@ def test_an_image_without_its_sys_db_is_still_checked(image_copy):
 # --- 7: -n writes nothing: a read-only image can be checked ----------------------------------------
 def test_dry_run_changes_no_byte_no_mtime_and_creates_nothing(damaged):
     ddb("check", "start", "-y", "-D", damaged)            # a store exists, as after a real run
-    inject(damaged, 0x040001, seed=0)
+    inject(damaged, Code.PAGES_LEAKED, seed=0)
     before = tree(damaged)
     r = ddb("check", "start", "-n", "-D", damaged)
     assert r.exit_code == EXIT_LEFT and "PAGES_LEAKED" in r.stdout and "MODIFIED" not in r.stdout
@@ -282,7 +284,7 @@ def _fill(mnt: str, leave_kib: int) -> None:
 def test_a_full_file_system_is_exit_8_never_a_crash(tiny_fs):
     root = os.path.join(tiny_fs, "img")
     build("small", root)
-    inject(root, 0x040001, seed=0)
+    inject(root, Code.PAGES_LEAKED, seed=0)
     for leave in (0, 4, 8, 12, 16, 24, 32, 48, 64):
         shutil.rmtree(store_path(root), ignore_errors=True)
         _fill(tiny_fs, leave)

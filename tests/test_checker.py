@@ -11,17 +11,19 @@ import pytest
 from click.testing import CliRunner
 
 from support import file_state
-from ddb.checker import PROBLEMS, Action, problem
-from ddb.checker.engine import ImageLock
+from ddb.checker import PROBLEMS, Action, Code, Result, problem
+from ddb.checker.imagelock import ImageLock
+from ddb.checker.registry import repairs
+from ddb.checker.repair import REPAIRS          # (importing repair registers every repair)
 from ddb.cli import cli
 from fixtures import build, export_image
-from fixtures.corrupt import INJECTORS, NAMES, inject
+from fixtures.corrupt import inject
+from fixtures.injectors import INJECTORS, InjectError, injects
 from vosfmt.constants import PAGE_SIZE, TreeClass
 from vosfmt.image import list_shards
+from vosfmt.txn import Transaction
 
 GOLDEN = os.path.join(os.path.dirname(__file__), "golden", "check")
-BASE = {0x010001: "posix"}          # the small preset's trees are embedded or hold transactions
-from vosfmt.txn import Transaction
 
 
 def ddb(*args, input=None):
@@ -51,18 +53,41 @@ def test_problem_table():
         assert p.choices and all(len(c) == 2 and c[1] for c in p.choices)
         assert p.default in [a for a, _ in p.choices]
         assert "[suggested" in p.choices[0][1] or p.default == Action.IGNORE
-        assert p.code in INJECTORS and NAMES[p.name] == p.code
-    assert int(Action.STALE) == 0xFFFF and int(problem(0x030001).cls) == 14
+    assert int(Action.STALE) == 0xFFFF and int(problem(Code.ILOG_ORPHAN_LID).cls) == 14
+
+
+def test_adding_a_problem_means_a_row_a_repair_an_injector_and_a_golden():
+    """The problem table drives the code: every problem has exactly one injector and one
+    golden transcript, and one repair unless it is report-only (which has none)."""
+    names = {p.name for p in PROBLEMS}
+    assert set(INJECTORS) == names
+    assert set(REPAIRS) == {p.code for p in PROBLEMS if not p.report_only}
+    goldens = {f[:-len(".txt")] for f in os.listdir(GOLDEN) if f.endswith(".txt")}
+    assert goldens == names
+    with pytest.raises(ValueError, match="already has a repair"):
+        repairs(Code.KEY_EMPTY)(lambda job, f, action: None)
+    with pytest.raises(ValueError, match="already has an injector"):
+        injects("KEY_EMPTY")(lambda root, rng: {})
+
+
+@pytest.mark.parametrize("name", sorted(INJECTORS))
+def test_every_injector_works_on_its_preset_or_names_the_one_it_needs(built, tmp_path, name):
+    """On its preset (the README's ``small`` unless it says otherwise) an injector damages the
+    image; on an image without what it needs, its error names the preset that has it."""
+    preset = INJECTORS[name].preset
+    for image in (preset, "dtx", "unit"):
+        root = str(tmp_path / image)
+        shutil.copytree(built(image), root)
+        try:
+            inject(root, name)
+        except InjectError as e:
+            assert image != preset and f"the '{preset}' preset has what it needs" in str(e), e
+        shutil.rmtree(root)                     # (an image with a blob is 64 MB once copied)
 
 
 @pytest.fixture(scope="module")
-def bases(tmp_path_factory):
-    out = {}
-    for name in ("small", "posix"):
-        root = str(tmp_path_factory.mktemp(name))
-        build(name, root)
-        out[name] = root
-    return out
+def bases(built):
+    return {"small": built("small")}
 
 
 def _transcript(root):
@@ -76,7 +101,7 @@ def _transcript(root):
 @pytest.mark.parametrize("code", [p.code for p in PROBLEMS], ids=[p.name for p in PROBLEMS])
 def test_inject_find_repair_clean(bases, tmp_path, code):
     root = str(tmp_path / "img")
-    shutil.copytree(bases[BASE.get(code, "small")], root)
+    shutil.copytree(bases["small"], root)
     before = export_image(root)
     where = inject(root, code, seed=0)
     damaged = _images(root)
@@ -85,14 +110,14 @@ def test_inject_find_repair_clean(bases, tmp_path, code):
     assert r.exit_code == 4, r.stderr
     found = json.loads(r.stdout)["reports"]
     assert {f["code"] for f in found} == {code}                       # exactly that problem
-    assert all(f["result"] == (2 if report_only else 1) for f in found)  # dry run / ignored
+    assert all(f["result"] == (Result.IGNORED if report_only else Result.DRY_RUN) for f in found)
     assert _images(root) == damaged                                  # -n changed nothing
     if report_only:             # nothing can repair it: -y leaves it, honestly, and writes nothing
         for _ in range(2):
             r = ddb("--json", "check", "start", "-y", "-D", root)
             assert r.exit_code == 4, r.stdout + r.stderr
             assert [(f["code"], f["result"]) for f in json.loads(r.stdout)["reports"]] == \
-                [(code, 2)] * len(found)
+                [(code, Result.IGNORED)] * len(found)
             assert _images(root) == damaged
     else:
         r = ddb("check", "start", "-y", "-D", root)
@@ -106,7 +131,7 @@ def test_inject_find_repair_clean(bases, tmp_path, code):
             assert after == before
     # golden transcript (the -n / -y / -y runs on a fresh copy)
     again = str(tmp_path / "again")
-    shutil.copytree(bases[BASE.get(code, "small")], again)
+    shutil.copytree(bases["small"], again)
     inject(again, code, seed=0)
     lines = _transcript(again)
     golden = os.path.join(GOLDEN, f"{problem(code).name}.txt")
@@ -115,6 +140,8 @@ def test_inject_find_repair_clean(bases, tmp_path, code):
             f.write("\n".join(lines) + "\n")
     with open(golden) as f:
         assert f.read().splitlines() == lines
+    shutil.rmtree(root)
+    shutil.rmtree(again)
 
 
 def test_clean_presets_check_clean(built):
@@ -126,7 +153,7 @@ def test_clean_presets_check_clean(built):
 def test_interactive_findings_wait_for_repair(bases, tmp_path):
     root = str(tmp_path / "img")
     shutil.copytree(bases["small"], root)
-    inject(root, 0x020001)
+    inject(root, Code.VALUE_CSUM_MISMATCH)
     assert ddb("check", "set-policy", "--all-interactive", "-D", root).exit_code == 0
     r = ddb("check", "start", "-a", "off", "-D", root)                # not a terminal: findings wait
     assert r.exit_code == 4 and "PENDING" in r.stdout
@@ -151,7 +178,7 @@ def test_interactive_findings_wait_for_repair(bases, tmp_path):
 def test_policies(bases, tmp_path):
     root = str(tmp_path / "img")
     shutil.copytree(bases["small"], root)
-    inject(root, 0x020001)
+    inject(root, Code.VALUE_CSUM_MISMATCH)
     assert ddb("check", "set-policy", "CSUM_FAILURE:DISCARD", "-D", root).exit_code == 0
     out = ddb("check", "get-policy", "-D", root).stdout
     assert "CSUM_FAILURE" in out and "DISCARD" in out
@@ -167,11 +194,11 @@ def test_policies(bases, tmp_path):
 def test_preen_and_mode_conflicts(bases, tmp_path):
     safe = str(tmp_path / "safe")
     shutil.copytree(bases["small"], safe)
-    inject(safe, 0x040001)
+    inject(safe, Code.PAGES_LEAKED)
     assert ddb("check", "start", "-p", "-D", safe).exit_code == 1
     unsafe = str(tmp_path / "unsafe")
     shutil.copytree(bases["small"], unsafe)
-    inject(unsafe, 0x030001)
+    inject(unsafe, Code.ILOG_ORPHAN_LID)
     before = _images(unsafe)
     r = ddb("check", "start", "-p", "-D", unsafe)
     assert r.exit_code == 4 and _images(unsafe) == before
@@ -189,7 +216,7 @@ def test_leader_is_exclusive_and_a_dead_run_resumes(bases, tmp_path):
     finally:
         lead.release()
     # a leader that died mid-run: RUNNING in the store, no lock held
-    inject(root, 0x040004)
+    inject(root, Code.BLOCKS_LEAKED)
     from ddb.checker.store import ReportStore
     with ReportStore(root, write=True) as st:
         st.put(instance={"status": "RUNNING", "leader": {"pid": 1, "host": "gone", "since": 0}})
@@ -215,7 +242,7 @@ def test_pending_findings_of_other_shards_become_stale(tmp_path):
     assert ddb("check", "start", "-y", "-r", "-D", root, s1).exit_code == 1
     reports = json.loads(ddb("check", "query", "--json", "-D", root).stdout)["reports"]
     stale = [r for r in reports if r["shard"] == s0]
-    assert len(stale) == 1 and stale[0]["action"] == 0xFFFF and stale[0]["choices"] == []
+    assert len(stale) == 1 and stale[0]["action"] == Action.STALE and stale[0]["choices"] == []
     r = ddb("check", "repair", "-D", root, hex(stale[0]["seq"]), "0")
     assert r.exit_code == 8 and "is stale" in r.stderr
 
@@ -223,7 +250,7 @@ def test_pending_findings_of_other_shards_become_stale(tmp_path):
 def test_sequence_numbers_are_never_reused(bases, tmp_path):
     root = str(tmp_path / "img")
     shutil.copytree(bases["small"], root)
-    inject(root, 0x020001)
+    inject(root, Code.VALUE_CSUM_MISMATCH)
     first = json.loads(ddb("--json", "check", "start", "-n", "-D", root).stdout)["reports"][0]["seq"]
     second = json.loads(ddb("--json", "check", "start", "-n", "-r", "-D", root).stdout)["reports"][0]["seq"]
     assert second > first
@@ -232,7 +259,7 @@ def test_sequence_numbers_are_never_reused(bases, tmp_path):
 def test_stop(bases, tmp_path):
     root = str(tmp_path / "img")
     shutil.copytree(bases["small"], root)
-    inject(root, 0x020001)
+    inject(root, Code.VALUE_CSUM_MISMATCH)
     ddb("check", "set-policy", "--all-interactive", "-D", root)
     assert ddb("check", "start", "-a", "off", "-D", root).exit_code == 4
     assert ddb("check", "stop", "-D", root).stdout == "Checker status: STOPPED\n"
@@ -274,7 +301,7 @@ def test_truncated_shards_are_findings_and_an_empty_one_is_unreadable(bases, tmp
     os.truncate(path, 0)
     for mode in ("-n", "-y"):
         code, found = _check_json(root, mode)
-        assert code == 4 and [(f["name"], f["result"]) for f in found] == [("SHARD_UNREADABLE", 2)]
+        assert code == 4 and [(f["name"], f["result"]) for f in found] == [("SHARD_UNREADABLE", Result.IGNORED)]
         assert os.path.relpath(path, root) in found[0]["msg"] and "no superblock magic" in found[0]["msg"]
         assert os.path.getsize(path) == 0
 
@@ -363,10 +390,10 @@ def test_malformed_record_in_a_sound_node_is_a_finding(tclass):
 
 
 def test_a_value_with_an_unknown_media_type_is_reported_by_number():
-    from ddb.checker.scan import _media_name
+    from ddb.checker.scan_records import media_name
     from vosfmt.constants import Media
-    assert _media_name(Media.NVME) == "NVME"
-    assert _media_name(9) == "unknown media 9"
+    assert media_name(Media.NVME) == "NVME"
+    assert media_name(9) == "unknown media 9"
 
 
 @pytest.mark.parametrize("embed, reason", [
@@ -386,4 +413,4 @@ def test_a_damaged_one_record_embedded_tree_is_a_finding(tmp_path, embed, reason
         root = TreeRoot(TreeClass.SINGV, flags=RootFlags.EMBEDDED, count=1, embed=embed)
         assert scan.walk(root, ["c", "o", "64", "61"], "child_root") is None
         (f,) = scan.findings
-        assert f.code == 0x010001 and reason in f.ctx["reason"], f.ctx
+        assert f.code == Code.TREE_NODE_UNREADABLE and reason in f.ctx["reason"], f.ctx

@@ -18,14 +18,16 @@ from click.testing import CliRunner
 from support import file_state
 from ddb.cli import cli
 from fixtures import build, export_image
-from fixtures.corrupt import NAMES, branch_pages, edit_node, inject, key_flags_wrong
+from fixtures.corrupt import inject
+from fixtures.inject_records import key_flags_wrong
+from fixtures.inject_shard import branch_pages, edit_node
 from fixtures.damage import damage
 from vosfmt import open_shard
 from vosfmt.constants import PAGE_SIZE
 from vosfmt.image import list_shards
+from vosfmt.txn import Transaction
 from vosfmt.usage import space_usage
 
-from vosfmt.txn import Transaction
 
 def ddb(*args):
     return CliRunner().invoke(cli, list(args), catch_exceptions=False)
@@ -182,7 +184,7 @@ def test_an_impossible_superblock_copy_falls_back_and_is_rewritten(copy, which, 
 def test_an_object_filed_under_another_oid_is_found_and_renamed(copy):
     root = copy("small")
     before = export_image(root)
-    inject(root, NAMES["RECORD_ID_MISMATCH"])
+    inject(root, "RECORD_ID_MISMATCH")
     found_then_repaired(root, {"RECORD_ID_MISMATCH": 1})
     assert export_image(root) == before
 
@@ -297,7 +299,7 @@ def test_a_damaged_sys_db_is_found_and_rebuilt(copy, page):
 
 def test_an_akey_left_without_values_is_found_and_removed(copy):
     root = copy("small")
-    where = inject(root, NAMES["KEY_EMPTY"])
+    where = inject(root, "KEY_EMPTY")
     found_then_repaired(root, {"KEY_EMPTY": 1})
     listing = ddb(list_shards(root)[0], "ls", "-r", f"/{where['cont']}/{where['oid']}").stdout
     assert "akey-2" not in listing and "akey-1" in listing
@@ -453,7 +455,7 @@ def test_a_value_marked_a_hole_though_it_carries_data_is_unmarked(copy, field):
     """campaign unit seed 133 (field): HOLE set on a value with data and a checksum hid it
     (a single value decoded fine; an inline extent's data looked like trailing garbage and
     the extent was dropped)."""
-    from fixtures.corrupt import field_disagrees
+    from fixtures.inject_records import field_disagrees
     root = copy("small")
     before = export_image(root)
     field_disagrees(root, random.Random(0), field)
@@ -482,7 +484,7 @@ def test_a_hole_whose_flags_were_rewritten_is_a_hole_again(copy, change):
 def test_a_key_tree_kind_other_than_the_object_types_is_rewritten(copy, field):
     """campaign posix seed 144 (field): an akey tree's key_kind 0 -> 1 made ddb read its
     8-byte keys as integers. The object's type decides both kinds."""
-    from fixtures.corrupt import field_disagrees
+    from fixtures.inject_records import field_disagrees
     root = copy("small")
     before = export_image(root)
     field_disagrees(root, random.Random(0), field)
@@ -512,7 +514,7 @@ def test_an_integer_dkey_tree_marked_bytes_is_rewritten_and_its_keys_kept(copy):
 def test_an_active_dtx_entry_naming_an_object_it_did_not_write_is_rewritten(copy):
     """campaign dtx seed 130 (field): an active entry's oid.hi rewritten; its record
     references (which the records' local ids confirm) name the object it leads."""
-    from fixtures.corrupt import field_disagrees
+    from fixtures.inject_records import field_disagrees
     root = copy("dtx")
     before = export_image(root)
     field_disagrees(root, random.Random(0), "dtx_oid")
@@ -523,7 +525,7 @@ def test_an_active_dtx_entry_naming_an_object_it_did_not_write_is_rewritten(copy
 def test_an_active_dtx_entry_with_more_groups_than_targets_is_rewritten(copy):
     """campaign dtx seed 53 (field): grp_cnt 1 -> 2^32-1 on a one-target entry; a group is
     a set of targets, so the count can only be 1."""
-    from fixtures.corrupt import field_disagrees
+    from fixtures.inject_records import field_disagrees
     root = copy("dtx")
     before = export_image(root)
     field_disagrees(root, random.Random(0), "dtx_grp_cnt")
@@ -568,14 +570,14 @@ def test_a_shard_that_cannot_be_opened_is_a_finding_and_the_others_are_still_che
     """dtx (two shards): one shard's superblocks destroyed used to stop the whole check with
     exit 8. It is SHARD_UNREADABLE (nothing repairs it: -n and -y both exit 4), and the other
     shard is checked and repaired; the unreadable one is never written."""
-    from fixtures.corrupt import shard_unreadable
+    from fixtures.inject_shard import shard_unreadable
     root = copy("dtx")
     s0, s1 = list_shards(root)
     if how == "zeroed":
         shard_unreadable(root, random.Random(0), s1)
     else:
         _flip_superblocks(s1)
-    inject(root, NAMES["PAGES_LEAKED"])                 # in the first shard, which still opens
+    inject(root, "PAGES_LEAKED")                 # in the first shard, which still opens
     dead, smd = file_state(root)[s1], _smd_rows(root)
     code, found, reports = _run(root, "-n")
     assert code == 4 and found == [("PAGES_LEAKED", s0, 1), ("SHARD_UNREADABLE", s1, 2)], found
@@ -592,7 +594,8 @@ def test_an_unreadable_shard_keeps_its_blob_and_smd_rows_through_image_repairs(t
     """NVMe pool of two targets, target 1's shard unreadable: SMD repairs for the rest (a
     wrong blob for target 0, rebuilt by smd_sync; a pool row with no shard, removed) leave
     target 1's blob and SMD row as they were: a shard we cannot read is not a missing one."""
-    from fixtures.corrupt import shard_unreadable, smd_pool_without_shard
+    from fixtures.inject_shard import shard_unreadable
+    from fixtures.inject_space import smd_pool_without_shard
     from vosfmt.blob import scan_blobs
     from vosfmt.smd import SysDb
     root = str(tmp_path / "img")

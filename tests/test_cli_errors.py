@@ -593,13 +593,13 @@ def test_rm_pool_needs_write_mode(image_copy):
 
 # --- review: the global --dry-run holds for check too -------------------------------------
 
-TREE_COUNT_WRONG, CSUM_FAILURE = 0x010003, 0x020001
+TREE_COUNT_WRONG, CSUM_FAILURE = "TREE_COUNT_WRONG", "VALUE_CSUM_MISMATCH"
 
 
 @pytest.fixture
 def check_image(image_copy, tmp_path, monkeypatch):
     """A damaged image, with the dry runs' reports kept in the test's own state dir."""
-    from ddb.checker.store import STATE_ENV
+    from ddb.checker.dryrun import STATE_ENV
     from fixtures.corrupt import inject
     monkeypatch.setenv(STATE_ENV, str(tmp_path / "state"))
 

@@ -83,8 +83,8 @@ def test_check_asks_on_a_terminal(built, tmp_path):
     from fixtures.corrupt import inject
     root = str(tmp_path / "img")
     sh.copytree(built("small"), root)
-    inject(root, 0x020003)                          # one object with a stale max write epoch
-    inject(root, 0x040004)                          # and leaked NVMe blocks
+    inject(root, "OBJ_MAX_WRITE_STALE")             # one object with a stale max write epoch
+    inject(root, "BLOCKS_LEAKED")                   # and leaked NVMe blocks
     child = _spawn(["check", "start", "-D", root], tmp_path)
     try:
         child.expect("records max write epoch")

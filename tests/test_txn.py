@@ -176,7 +176,7 @@ def test_unknown_feature_bits(img):
 
 
 def _poke_superblocks(root, incompat):
-    from fixtures.corrupt import edit_superblocks
+    from fixtures.inject_shard import edit_superblocks
 
     def poke(sb):
         sb.incompat |= incompat

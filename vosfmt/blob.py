@@ -12,7 +12,7 @@ import os
 from . import layout as L
 from .codec import decode, encode
 from .constants import BLOB_HDR_MAGIC
-from .errors import CorruptionError, FormatError
+from .errors import CorruptionError, FormatError, VosError
 from .keys import uuid_str
 from .pagefile import DataFile, sync_dir
 from .recordtype import Record
@@ -90,14 +90,23 @@ def read_header(path: str) -> BlobHeader:
         return decode_header(f.read(0, L.blob_header.sizeof()), path)
 
 
-def scan_blobs(db_root: str):
-    """Yield (path, BlobHeader | VosError) for every blob under daos_nvme/."""
-    from .errors import VosError
-    base = os.path.join(db_root, NVME_DIR)
-    if not os.path.isdir(base):
-        return
-    for dev in sorted(os.listdir(base)):
-        ddir = os.path.join(base, dev)
+def device_dirs(nvme: str) -> list[str]:
+    """The device directories of ``nvme``: the subdirectories of a directory like
+    ``daos_nvme``, or the directories a file lists, one a line (``#`` starts a comment)."""
+    if os.path.isfile(nvme):
+        with open(nvme) as f:
+            return [line.strip() for line in f if line.strip() and not line.startswith("#")]
+    return [os.path.join(nvme, d) for d in sorted(os.listdir(nvme))]
+
+
+def scan_blobs(db_root: str, nvme: str | None = None):
+    """Yield (path, BlobHeader | VosError) for every blob of the devices under
+    ``<db_root>/daos_nvme`` (none when it is missing), or of ``nvme`` (see ``device_dirs``)."""
+    if nvme is None:
+        nvme = os.path.join(db_root, NVME_DIR)
+        if not os.path.isdir(nvme):
+            return
+    for ddir in device_dirs(nvme):
         if not os.path.isdir(ddir):
             continue
         for name in sorted(os.listdir(ddir)):

@@ -148,14 +148,8 @@ def remove_shard(shard) -> list[str]:
     if bpath is not None and unlink_file(shard.db_root, bpath):
         sync_dir(os.path.dirname(bpath))
         removed.append(bpath)
-    target = shard.sb.target_idx
-    keep = [(t, b) for t, b in zip(pool.tgts, pool.blobs) if t != target]
     with SysDb(shard.db_root, write=True) as db:
-        if keep:
-            pool.tgts, pool.blobs = [t for t, _ in keep], [b for _, b in keep]
-            db.write(pools=[pool])
-        else:
-            db.write(delete_pools=[pool.uuid])
+        db.remove_target(pool.uuid, shard.sb.target_idx)
     return removed
 
 
@@ -225,8 +219,7 @@ def smd_sync(db_root: str, nvme_dir: str | None = None, *, dry_run: bool = False
 
     from .blob import name_disagreement, scan_blobs
     from .errors import VosError as _VosError
-    base = db_root if nvme_dir is None else None
-    found = list(scan_blobs(base)) if base is not None else list(_scan_dir(nvme_dir))
+    found = list(scan_blobs(db_root, nvme_dir))
     sizes, recreated = {}, None
     path = sys_db_path(db_root)
     if os.path.isdir(path):
@@ -304,27 +297,6 @@ def _move_aside(db_root: str, path: str, new: str) -> str:
     finally:
         os.close(dfd)
     return os.path.join(os.path.dirname(path), target)
-
-
-def _scan_dir(nvme_dir: str):
-    """scan_blobs for an explicit daos_nvme directory (or a file listing device directories)."""
-    from .blob import read_header
-    from .errors import VosError as _VosError
-    if os.path.isfile(nvme_dir):
-        with open(nvme_dir) as f:
-            dirs = [line.strip() for line in f if line.strip() and not line.startswith("#")]
-    else:
-        dirs = [os.path.join(nvme_dir, d) for d in sorted(os.listdir(nvme_dir))]
-    for ddir in dirs:
-        if not os.path.isdir(ddir):
-            continue
-        for name in sorted(os.listdir(ddir)):
-            if name.startswith("blob-") and not name.endswith(".tmp"):
-                p = os.path.join(ddir, name)
-                try:
-                    yield p, read_header(p)
-                except _VosError as e:
-                    yield p, e
 
 
 def replace_device(db_root: str, old: bytes, new: bytes, *, dry_run: bool = False) -> DeviceRow:

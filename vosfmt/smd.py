@@ -130,6 +130,19 @@ class SysDb:
         return dev, blob
 
     # --- writing -------------------------------------------------------------
+    def remove_target(self, pool_uuid: bytes, target: int) -> None:
+        """Drop ``target`` from a pool's row, and the row with its last target (nothing
+        when SMD has no such pool)."""
+        pool = self.pools().get(pool_uuid)
+        if pool is None:
+            return
+        keep = [(t, b) for t, b in zip(pool.tgts, pool.blobs) if t != target]
+        if keep:
+            pool.tgts, pool.blobs = [t for t, _ in keep], [b for _, b in keep]
+            self.write(pools=[pool])
+        else:
+            self.write(delete_pools=[pool.uuid])
+
     def write(self, *, version: int | None = None, devices=(), targets=None, pools=(),
               delete_pools=(), delete_devices=(), delete_targets=()) -> None:
         """Apply a batch of row changes in one LMDB transaction (all or nothing)."""

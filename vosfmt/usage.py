@@ -1,44 +1,78 @@
 """Who owns each page of a shard and each block of its NVMe blob.
 
-A full walk from the superblock: tree node pages, SCM runs of values,
-checksum arrays and DTX record lists, and the free-page list; blob blocks
-of NVMe values and the VEA free map. The result lets a caller prove that
-every page and block is reachable, free, or leaked (and nothing is both),
-which is what the crash tests and the checker's space pass rely on.
+``SpaceUsage`` is the ledger: it records the first owner of every page and
+block, every second claim on one, and what the free-page list and the VEA
+free map hold, and from that says what is leaked (neither used nor free) or
+both free and used. Two walks fill it: ``space_usage`` below, from the
+superblock through the shard's own readers (tree node pages, SCM runs of
+values, checksum arrays and DTX record lists, the free-page list; blob blocks
+of NVMe values and the VEA free map), which the crash tests and ``ddb``
+rely on; and the checker's scan, which reads the same structures without
+trusting them.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .constants import Media
+from .constants import FIRST_DATA_PAGE, Media
 
 
 @dataclass
 class SpaceUsage:
     total_pages: int
-    pages: dict = field(default_factory=dict)         # page -> first owner
-    page_conflicts: list = field(default_factory=list)  # (page, owner, other owner)
-    free_pages: set = field(default_factory=set)
+    page_size: int
+    blk_size: int = 1
     blk_range: tuple = (0, 0)                         # usable blocks [lo, hi)
+    pages: dict = field(default_factory=dict)         # page -> first owner
+    page_conflicts: list = field(default_factory=list)  # (page, owner, first owner, detail)
+    free_pages: set = field(default_factory=set)
     blocks: dict = field(default_factory=dict)
     block_conflicts: list = field(default_factory=list)
     free_blocks: set = field(default_factory=set)
 
-    def own_page(self, page: int, owner: str) -> None:
+    @classmethod
+    def of(cls, sb) -> "SpaceUsage":
+        """An empty ledger for the shard whose superblock is ``sb``."""
+        return cls(sb.total_pages, sb.page_size, sb.blk_size or 1,
+                   (sb.hdr_blks, sb.hdr_blks + sb.tot_blks))
+
+    def own_page(self, page: int, owner, detail=None) -> None:
+        """Record ``owner`` using ``page`` (``detail``: what a second claim should carry)."""
         if page in self.pages:
-            self.page_conflicts.append((page, owner, self.pages[page]))
+            self.page_conflicts.append((page, owner, self.pages[page], detail))
         else:
             self.pages[page] = owner
 
-    def own_block(self, blk: int, owner: str) -> None:
+    def own_block(self, blk: int, owner, detail=None) -> None:
         if blk in self.blocks:
-            self.block_conflicts.append((blk, owner, self.blocks[blk]))
+            self.block_conflicts.append((blk, owner, self.blocks[blk], detail))
         else:
             self.blocks[blk] = owner
 
+    def own_run(self, media: int, off: int, size: int, owner, detail=None) -> None:
+        """Record the shard pages (SCM) or blob blocks (NVMe) of ``size`` bytes at ``off``."""
+        if not size:
+            return
+        if media == Media.SCM:
+            ps = self.page_size
+            for p in range(off // ps, -(-(off + size) // ps)):
+                self.own_page(p, owner, detail)
+        elif media == Media.NVME:
+            bs = self.blk_size
+            for b in range(off // bs, -(-(off + size) // bs)):
+                self.own_block(b, owner, detail)
+
+    def own_free_list(self, shard) -> None:
+        """Walk the free-page list: its own pages are used, the pages it lists free. Raises
+        CorruptionError where the list cannot be read (what was read stays recorded)."""
+        for page, extents in shard.freelist_pages():
+            self.own_page(page, "free-page list")
+            for start, count in extents:
+                self.free_pages.update(range(start, start + count))
+
     @property
     def leaked_pages(self) -> set:
-        return set(range(2, self.total_pages)) - set(self.pages) - self.free_pages
+        return set(range(FIRST_DATA_PAGE, self.total_pages)) - set(self.pages) - self.free_pages
 
     @property
     def leaked_blocks(self) -> set:
@@ -55,34 +89,22 @@ class SpaceUsage:
 
 
 def space_usage(shard) -> SpaceUsage:
-    sb = shard.sb
-    ps = sb.page_size
-    u = SpaceUsage(sb.total_pages)
-    u.blk_range = (sb.hdr_blks, sb.hdr_blks + sb.tot_blks)
-
-    def run(media: int, off: int, size: int, owner: str) -> None:
-        if not size:
-            return
-        if media == Media.SCM:
-            for p in range(off // ps, -(-(off + size) // ps)):
-                u.own_page(p, owner)
-        elif media == Media.NVME:
-            for b in range(off // sb.blk_size, -(-(off + size) // sb.blk_size)):
-                u.own_block(b, owner)
+    """The ledger of a shard, filled through its readers (which raise on damage)."""
+    u = SpaceUsage.of(shard.sb)
 
     def tree(root, owner: str) -> None:
         for p in shard.reader.pages(root, owner):
             u.own_page(p, f"{owner} tree node")
 
-    tree(sb.cont_root, "container table")
-    tree(sb.vea_root, "vea")
+    tree(shard.sb.cont_root, "container table")
+    tree(shard.sb.vea_root, "vea")
     for c in shard.containers():
         tree(c.rec.obj_root, c.path)
         tree(c.rec.dtx_act_root, c.path + " active dtx")
         tree(c.rec.dtx_cmt_root, c.path + " committed dtx")
         for e in c.dtx_active():
-            run(e.records.media, e.records.off, e.records.len, f"{c.path} dtx {e.xid} records")
-            run(e.mbs.media, e.mbs.off, e.mbs.len, f"{c.path} dtx {e.xid} membership")
+            u.own_run(e.records.media, e.records.off, e.records.len, f"{c.path} dtx {e.xid} records")
+            u.own_run(e.mbs.media, e.mbs.off, e.mbs.len, f"{c.path} dtx {e.xid} membership")
         for o in c.objects():
             tree(o.rec.dkey_root, o.path)
             for d in o.dkeys():
@@ -91,15 +113,12 @@ def space_usage(shard) -> SpaceUsage:
                     tree(a.rec.child_root, a.path)
                     for v in a.single_values():
                         if not v.is_punch:
-                            run(v.media, v.off, v.size, f"{a.path}@{v.epoch}")
+                            u.own_run(v.media, v.off, v.size, f"{a.path}@{v.epoch}")
                     for e in a.extents():
                         if not e.is_punch:
-                            run(e.media, e.off, e.nbytes, f"{a.path}{{{e.lo}-{e.hi}}}@{e.epoch}")
-                        run(e.csums.media, e.csums.off, e.csums.len, f"{a.path} csums")
-    for page, extents in shard.freelist_pages():
-        u.own_page(page, "free-page list")
-        for start, count in extents:
-            u.free_pages.update(range(start, start + count))
+                            u.own_run(e.media, e.off, e.nbytes, f"{a.path}{{{e.lo}-{e.hi}}}@{e.epoch}")
+                        u.own_run(e.csums.media, e.csums.off, e.csums.len, f"{a.path} csums")
+    u.own_free_list(shard)
     for e in shard.vea_free_extents():
         u.free_blocks.update(range(e.off, e.off + e.cnt))
     return u

@@ -1,22 +1,33 @@
 """The checker library: passes over shards and SMD, a problem table, repairs, a report store.
 
-It imports vosfmt only (never click, prompt_toolkit or tabulate), returns
-findings, and never prints: ``ddb check`` is its user interface. Names are
-loaded on first use, so ``ddb`` can read the exit codes without loading the
-engine.
+It imports vosfmt only (never click, prompt_toolkit or tabulate, nor ddb's
+commands, command line or shell), returns findings, and never prints:
+``ddb check`` is its user interface. Names are loaded on first use, so
+``ddb`` can read the exit codes without loading the engine.
+
+Where things live: ``problems`` (the table), ``scan`` and ``scan_*`` (the
+passes, one module each), ``finding`` (what they return), ``fields``
+(FIELD_DISAGREES, both sides), ``registry`` and ``repairs_*`` (one repair
+per problem), ``repair`` (applying them), ``engine`` (a run), ``policies``
+(decisions), ``report`` and ``store`` (what is kept), ``dryrun``,
+``imagelock``, ``stopping``, ``querying``, ``answer`` (``check repair``).
 """
 from .exits import EXIT_CLEAN, EXIT_ERROR, EXIT_FIXED, EXIT_INTERRUPTED, EXIT_LEFT, EXIT_USAGE
 
 _WHERE = {
-    **{n: "engine" for n in ("CheckError", "Checker", "Options", "query", "repair_finding",
-                             "resolution", "stop")},
-    **{n: "problems" for n in ("PROBLEMS", "Action", "Cls", "problem")},
-    **{n: "scan" for n in ("Finding", "ShardScan")},
+    "Checker": "engine", "Options": "engine",
+    "CheckError": "errors",
+    "PROBLEMS": "problems", "Action": "problems", "Cls": "problems", "Code": "problems",
+    "problem": "problems", "parse_action": "problems", "parse_class": "problems",
+    "Finding": "finding", "ShardScan": "scan",
+    "Result": "report", "is_pending": "report", "resolution": "report", "tally": "report",
+    "query": "querying", "stop": "stopping", "repair_finding": "answer",
+    "reading": "store", "dry_run_path": "dryrun",
+    "stored_policies": "policies", "update_policies": "policies",
 }
 
-__all__ = ["Action", "CheckError", "Checker", "Cls", "EXIT_CLEAN", "EXIT_ERROR", "EXIT_FIXED",
-           "EXIT_INTERRUPTED", "EXIT_LEFT", "EXIT_USAGE", "Finding", "Options", "PROBLEMS",
-           "ShardScan", "problem", "query", "repair_finding", "resolution", "stop"]
+__all__ = ["EXIT_CLEAN", "EXIT_ERROR", "EXIT_FIXED", "EXIT_INTERRUPTED", "EXIT_LEFT", "EXIT_USAGE",
+           *_WHERE]
 
 
 def __getattr__(name: str):

@@ -42,10 +42,12 @@ from vosfmt import layout as L
 from vosfmt.codec import field_offset
 from vosfmt.dtx import leads_here
 from vosfmt.constants import AddrFlags, KeyKind, Media, TreeClass
-from vosfmt.keys import epoch_key, extent_key, xid_key
-from vosfmt.records import checked_decoder
+from vosfmt.keys import epoch_key, extent_key
+from vosfmt.record_decoding import checked_decoder
 
+from .finding import owner_keys, owner_label
 from .problems import Action, Code
+from .registry import repairs
 
 KNOWN_AFLAGS = AddrFlags.HOLE | AddrFlags.CORRUPTED
 _DECODE_ERRORS = (CorruptionError, ValueError, IndexError, KeyError, struct.error)
@@ -169,7 +171,7 @@ def key_kind_finding(scan, root, items, owner: list, want: int, level: str, otyp
     kind the rest of the scan should read the keys with (the repaired one when the keys'
     sizes allow it, else the stored one, and the finding is left for the user)."""
     stored = root.key_kind
-    ctx = dict(record=f"{level} tree of", owner=scan_owner(owner), path=owner, name="key_kind",
+    ctx = dict(record=f"{level} tree of", owner=owner_label(owner), path=owner, name="key_kind",
                stored=_kind_name(stored), expected=_kind_name(want), what="key_kind",
                kind=int(want), level=level,
                reason=f"the object's type ({otype}) has {KeyKind(want).name.lower()} {level}s")
@@ -183,11 +185,6 @@ def key_kind_finding(scan, root, items, owner: list, want: int, level: str, otyp
             return stored
     scan.add(Code.FIELD_DISAGREES, **ctx)
     return want
-
-
-def scan_owner(owner: list) -> str:
-    from .scan import owner_label
-    return owner_label(owner)
 
 
 def dtx_oid_finding(scan, e, good_refs, cu: str) -> None:
@@ -222,7 +219,7 @@ def dtx_groups_finding(scan, e, cu: str) -> None:
 
 def ilog_minors_finding(scan, owner: list, epoch: int, minor: int) -> None:
     """A log entry whose punch and update minors are both ``minor``: reported only."""
-    scan.add(Code.FIELD_DISAGREES, record="incarnation log of", owner=scan_owner(owner), path=owner,
+    scan.add(Code.FIELD_DISAGREES, record="incarnation log of", owner=owner_label(owner), path=owner,
              name=f"the punch and update minor of its entry at epoch {epoch}",
              stored=f"{minor} for both", expected="two different values", epoch=epoch,
              what="ilog_minors", default=int(Action.IGNORE),
@@ -242,14 +239,16 @@ def dtx_cmt_epoch_finding(scan, e, cu: str) -> None:
 
 # --- the repair side -------------------------------------------------------------------------
 
-def repair(tx, c: dict, owner_of) -> bool:
+@repairs(Code.FIELD_DISAGREES, order=2)            # after trees; a key kind before the keys' users
+def rewrite_field(job, f, action) -> bool:
     """Rewrite the field a Code.FIELD_DISAGREES finding names; False when the record no longer
     holds the value the scan saw (nothing is written: the next scan decides)."""
+    tx, c = job.tx, f.ctx
     what = c["what"]
     if what == "value":
-        return _repair_value(tx, c, owner_of)
+        return _repair_value(tx, c)
     if what == "key_kind":
-        return _repair_key_kind(tx, c, owner_of)
+        return _repair_key_kind(tx, c)
     if what == "dtx_oid":
         return _repair_dtx_oid(tx, c)
     if what == "dtx_grp_cnt":
@@ -257,11 +256,11 @@ def repair(tx, c: dict, owner_of) -> bool:
     return False            # ilog_minors, dtx_cmt_epoch: no value to rewrite them to
 
 
-def _repair_value(tx, c: dict, owner_of) -> bool:
-    cu, oid, dkey, akey = owner_of(c["path"])
+def _repair_value(tx, c: dict) -> bool:
+    cu, oid, dkey, akey = owner_keys(c["path"])
     vkey = c["vkey"]
     sv = len(vkey) == 1
-    tree = tx._sub(tx._akey(cu, oid, dkey, akey), "child_root", "")
+    tree = tx.value_tree(cu, oid, dkey, akey)
     key = epoch_key(vkey[0]) if sv else extent_key(*vkey)
     raw = tree.get(key)
     at = (_SV_AT if sv else _EXT_AT)[c["name"]]
@@ -273,41 +272,31 @@ def _repair_value(tx, c: dict, owner_of) -> bool:
     return True
 
 
-def _repair_key_kind(tx, c: dict, owner_of) -> bool:
-    cu, oid, *dkey = owner_of(c["path"])
-    if dkey:
-        o, field = tx._dkey(cu, oid, dkey[0]), "child_root"
-    else:
-        o, field = tx._obj(cu, oid), "dkey_root"
-    kind = c["kind"]
-    getattr(o.rec, field).key_kind = kind
-    sub = o.subtrees.get(field)
-    if sub is not None:
-        sub.key_kind = kind
-        sub.desc.key_kind = kind
-    o.dirty = True
+def _repair_key_kind(tx, c: dict) -> bool:
+    cu, oid, *dkey = owner_keys(c["path"])
+    tx.set_key_kind((cu, oid, *dkey), "child_root" if dkey else "dkey_root", c["kind"])
     return True
 
 
 def _active_entry(tx, c: dict):
+    """(container, xid, the active entry as the transaction sees it or None)."""
     from vosfmt.keys import Xid, uuid_bytes
-    return tx._open(tx._act_tree(tx._cont(uuid_bytes(c["cont"]))), xid_key(Xid.parse(c["xid"])))
+    cu, xid = uuid_bytes(c["cont"]), Xid.parse(c["xid"])
+    return cu, xid, tx.dtx_active(cu, xid)
 
 
 def _repair_dtx_oid(tx, c: dict) -> bool:
     from vosfmt.keys import Oid
-    o = _active_entry(tx, c)
-    if o is None or str(o.rec.oid) != c["stored"]:
+    cu, xid, e = _active_entry(tx, c)
+    if e is None or str(e.oid) != c["stored"]:
         return False
-    o.rec.oid = Oid.parse(c["expected"])
-    o.dirty = True
+    tx.update_dtx_active(cu, xid, oid=Oid.parse(c["expected"]))
     return True
 
 
 def _repair_dtx_grp_cnt(tx, c: dict) -> bool:
-    o = _active_entry(tx, c)
-    if o is None or o.rec.grp_cnt != c["stored"] or o.rec.tgt_cnt != 1:
+    cu, xid, e = _active_entry(tx, c)
+    if e is None or e.grp_cnt != c["stored"] or e.tgt_cnt != 1:
         return False
-    o.rec.grp_cnt = 1
-    o.dirty = True
+    tx.update_dtx_active(cu, xid, grp_cnt=1)
     return True

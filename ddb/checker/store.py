@@ -4,62 +4,31 @@ Tables: ``meta`` (the instance record, stored policies, the next sequence
 number), ``shards`` (one bookmark per shard: phase, status, counters) and
 ``findings`` (keyed by sequence number). Sequence numbers come from a
 counter that only grows, so they are never reused, even after a reset.
-
-A dry run (``-n``) writes nothing in the image, so its report lives outside
-it: one store per image under the user's state directory
-(``$DDB_STATE_DIR``, else ``$XDG_STATE_HOME/ddb``, else
-``~/.local/state/ddb``), in ``check/<hash of the image's real path>``.
-Its sequence numbers continue the image store's and the other way round
-(``seq_floor``), so a number is never shown twice for one image.
+The image's own store is opened under the image lock (``reading``,
+``writing``); a dry run keeps its report outside the image (``dryrun``).
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
-import stat
 import struct
+from contextlib import contextmanager
 
 from vosfmt import safefs
 from vosfmt.kv import KvStore
+
+from .errors import CheckError
+from .image import require_image
+from .imagelock import ImageLock
 
 TABLES = (b"meta", b"shards", b"findings")
 LMDB_FILES = ("data.mdb", "lock.mdb")
 _SEQ = struct.Struct(">Q")
 SEQ_BASE = 0x1000
-STATE_ENV = "DDB_STATE_DIR"
 
 
 def store_path(db_root: str) -> str:
     return os.path.join(db_root, "daos_sys", "check_db")
-
-
-def state_dir() -> str:
-    """Where ddb keeps what must not go into an image (the reports of dry runs)."""
-    if os.environ.get(STATE_ENV):
-        return os.environ[STATE_ENV]
-    base = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
-    return os.path.join(base, "ddb")
-
-
-def dry_run_path(db_root: str) -> str:
-    """The dry-run store of the image at ``db_root`` (one per image, by its real path)."""
-    key = hashlib.sha256(os.path.realpath(db_root).encode()).hexdigest()[:16]
-    return os.path.join(state_dir(), "check", key)
-
-
-def image_id(db_root: str) -> list:
-    """(device, inode) of the image root: a dry-run store of a removed, recreated image is not its."""
-    st = os.stat(db_root)
-    return [st.st_dev, st.st_ino]
-
-
-def private_dir(path: str) -> None:
-    """Make ``path`` (mode 0700) and refuse it unless it is our own directory, not a link."""
-    os.makedirs(path, mode=0o700, exist_ok=True)
-    st = os.lstat(path)
-    if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid():
-        raise OSError(f"{path} is not a directory of this user")
 
 
 class ReportStore:
@@ -77,7 +46,7 @@ class ReportStore:
             if write or lock_readers:
                 safefs.check_tree(db_root, path, LMDB_FILES)
         self.path = path
-        self.seq_floor = SEQ_BASE       # the other store's next number (see the module doc)
+        self.seq_floor = SEQ_BASE       # the other store's next number (see ``dryrun``)
         create = write and not os.path.isfile(os.path.join(path, "data.mdb"))
         self.kv = KvStore(path, TABLES, write=write, create=create, what="check report store",
                           lock_readers=lock_readers)
@@ -142,3 +111,36 @@ class ReportStore:
         dels = [(b"findings", _SEQ.pack(s)) for s in delete_findings]
         dels += [(b"shards", p.encode()) for p in delete_shards]
         self.kv.write(puts, dels)
+
+
+@contextmanager
+def reading(db_root: str):
+    """The image's report store for reading (None if there is none), beside any running check.
+
+    With no writer running, a shared image lock keeps writers out, so LMDB's
+    lock file is not touched (a read-only image can be queried); beside a
+    running writer, the reader joins LMDB's reader table.
+    """
+    require_image(db_root)
+    lock = None
+    try:
+        lock = ImageLock(db_root, exclusive=False)
+    except CheckError:
+        pass                                    # a writer runs: read beside it
+    try:
+        if not ReportStore.exists(db_root):
+            yield None
+            return
+        with ReportStore(db_root, lock_readers=lock is None) as store:
+            yield store
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+@contextmanager
+def writing(db_root: str):
+    """The image's report store for writing, under the exclusive image lock."""
+    require_image(db_root)
+    with ImageLock(db_root, exclusive=True), ReportStore(db_root, write=True) as store:
+        yield store

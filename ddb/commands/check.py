@@ -1,45 +1,45 @@
-"""``ddb check``: the checker's command line, mirroring ``dmg check`` offline plus e2fsck's modes."""
+"""``ddb check``: the checker's command line, mirroring ``dmg check`` offline plus e2fsck's modes.
+
+Everything it prints goes through the session's output (results on stdout,
+notes and progress on stderr); every failure of a check command ends as
+e2fsck's exit status, never 1 ("repaired"): a usage error 16, anything else
+8. The checker itself (``ddb.checker``) is loaded on first use.
+"""
 from __future__ import annotations
 
-import json
 import os
 import sys
 import time
 
 import click
 
-from ..checker.exits import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_USAGE
-from vosfmt.paths import db_root_of
-
+from ..checker.exits import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_USAGE, MEANINGS
 from ..errors import DdbError, ExitCode, QuitRequested
+from ..registry import DdbGroup, DdbSubcommand
+from .check_report import print_blocks, print_run, print_tables
 
 NO_TERMINAL_NOTE = ("ddb: no terminal to ask: checking read-only, as with -n "
                     "(give -y, -p or -a on|off to repair)")
 DRY_RUN_NOTE = "ddb: --dry-run: checking read-only, as with -n (the answer mode is not used)"
 NOTHING_WRITTEN = "nothing was written"
+DB_HELP = "The storage image (directory holding daos_sys)."
 
 
 def _db_root(s, db: str, targets=()) -> str:
+    from vosfmt.paths import db_root_of
     if db:
         return db
     for t in targets:
         if os.path.isfile(t):
-            return db_root_of(t)
+            return db_root_of(os.path.abspath(t))
         if os.path.isdir(os.path.join(t, "daos_sys")):
             return t
-    default = getattr(s, "default_path", None)
-    if s.shard is not None:
-        return s.shard.db_root
-    if default:
-        return db_root_of(default)
+    root = s.image_root()
+    if root:
+        return root
     if os.path.isdir("daos_sys"):
         return "."
     raise DdbError("give the storage image: --db DIR (the directory holding daos_sys), a target, or -s")
-
-
-def _fail(e, code: int = EXIT_ERROR):
-    click.echo(f"ERROR: ddb: {e}", err=True)
-    raise ExitCode(code)
 
 
 def _describe(e: BaseException) -> str:
@@ -49,61 +49,55 @@ def _describe(e: BaseException) -> str:
     return f"internal error: {type(e).__name__}: {e}"
 
 
-class _Group(click.Group):
-    """The check group.
-
-    Every failure of a check command ends here as e2fsck's exit status: a
-    usage error 16, anything else (a bug included) 8 with one ``ERROR:``
-    line (a traceback too with --debug), so exit 1 always means "repaired".
-    """
+class _Group(DdbGroup):
+    """The check group. Every failure of its commands ends here as e2fsck's exit status: a
+    usage error EXIT_USAGE, anything else (a bug included) EXIT_ERROR with one ``ERROR:``
+    line (a traceback too with --debug), so EXIT_FIXED always means "repaired"."""
 
     def invoke(self, ctx):
+        from vosfmt import VosError
+
+        from ..checker.errors import CheckError
         try:
             return super().invoke(ctx)
         except (ExitCode, QuitRequested, click.exceptions.Exit):
             raise
         except click.UsageError as e:
-            _fail(e.format_message(), EXIT_USAGE)
+            raise DdbError(e.format_message(), status=EXIT_USAGE) from None
         except KeyboardInterrupt:
-            click.echo("\ncheck interrupted; 'ddb check start' resumes it", err=True)
+            ctx.obj.out.note("\ncheck interrupted; 'ddb check start' resumes it")
             raise ExitCode(EXIT_INTERRUPTED) from None
         except DdbError as e:
-            for line in e.stdout:
-                click.echo(line)
-            for line in e.stderr:
-                click.echo(line, err=True)
-            _fail(e.message)
+            raise DdbError(e.message, stdout=e.stdout, stderr=e.stderr, status=EXIT_ERROR) from None
+        except (CheckError, VosError) as e:
+            raise DdbError(str(e), status=EXIT_ERROR) from None
         except Exception as e:  # noqa: BLE001 - the one place a check failure becomes exit 8
-            if _known(e):
-                _fail(e)
             if getattr(ctx.obj, "debug", False):
                 import traceback
                 traceback.print_exc()
-            _fail(_describe(e))
+            raise DdbError(_describe(e), status=EXIT_ERROR) from None
 
 
-def _known(e: Exception) -> bool:
-    """A failure the checker or vosfmt describes in one line of its own (no type name needed)."""
-    from vosfmt import VosError
-
-    from ..checker.engine import CheckError
-    return isinstance(e, (CheckError, VosError))
+def _usage(message: str) -> click.UsageError:
+    return click.UsageError(message)            # the group makes it EXIT_USAGE
 
 
-@click.group("check", cls=_Group, short_help="Check and repair shards, blobs and SMD (like dmg check / e2fsck)",
+_HELP = (
+    "Check and repair pool shards, their NVMe blobs and the SMD sys db. Findings are kept in "
+    "<db>/daos_sys/check_db (a dry run's outside the image, in the user's state directory). "
+    "Exit status (e2fsck's bits): " + ", ".join(f"{code} {what}" for code, what in MEANINGS)
+    + ". Under ddb --dry-run nothing is written: start runs as -n, and repair, set-policy and "
+      "stop say what they would do.")
+
+
+@click.group("check", cls=_Group, help=_HELP,
+             short_help="Check and repair shards, blobs and SMD (like dmg check / e2fsck)",
              context_settings={"help_option_names": ["-h", "--help"]})
 def check():
-    """Check and repair pool shards, their NVMe blobs and the SMD sys db.
-
-    Findings are kept in <db>/daos_sys/check_db (a dry run's outside the
-    image, in the user's state directory). Exit status (e2fsck's bits):
-    0 clean, 1 fixed, 4 left uncorrected, 8 operational error, 16 usage error,
-    32 interrupted. Under ddb --dry-run nothing is written: start runs as -n,
-    and repair, set-policy and stop say what they would do.
-    """
+    pass
 
 
-class _StartCommand(click.Command):
+class _StartCommand(DdbSubcommand):
     def parse_args(self, ctx, args):
         # -p is dmg's --policies when followed by CLASS:ACTION, else e2fsck's preen
         out = []
@@ -131,14 +125,14 @@ def _onoff(ctx, param, value):
 
 
 def _policies(text: str) -> dict:
-    from ..checker.problems import parse_action, parse_class
+    from ..checker import parse_action, parse_class
     out = {}
     for item in filter(None, (x.strip() for x in (text or "").split(","))):
         cls, _, act = item.partition(":")
         try:
             out[parse_class(cls)] = parse_action(act)
         except ValueError as e:
-            _fail(e, EXIT_USAGE)
+            raise _usage(str(e)) from None
     return out
 
 
@@ -150,39 +144,43 @@ def _policies(text: str) -> dict:
 @click.option("-f", "--failout", callback=_onoff, default=None, help="on|off: stop at the first failed repair.")
 @click.option("-a", "--auto", callback=_onoff, default=None, help="on|off: never ask; interactions become IGNORE.")
 @click.option("--policies", default="", help="CLASS:ACTION,... for this run (also -p CLASS:ACTION).")
-@click.option("-D", "--db", default="", help="The storage image (directory holding daos_sys).")
+@click.option("-D", "--db", default="", help=DB_HELP)
 @click.argument("targets", nargs=-1)
 @click.pass_obj
 def start(s, dry_run, yes, preen, reset, failout, auto, policies, db, targets):
     """Run the checker over every shard (or the TARGETs: shard files, pool directories)."""
-    from ..checker import Checker, Options, query
+    from ..checker import Checker, Options, dry_run_path, query, stored_policies
     if sum((dry_run, yes, preen)) > 1:
-        _fail("Only one of the options -p (preen), -n or -y may be specified.", EXIT_USAGE)
+        raise _usage("Only one of the options -p (preen), -n or -y may be specified.")
     root = _db_root(s, db, targets)
-    mode, dry_run = _answer_mode(dry_run, yes, preen, auto, sys.stdin.isatty(), forced=s.dry_run)
-    prev_failout = _previous_failout(root) if failout is None else failout
-    opts = Options(dry_run=dry_run, mode=mode, auto=bool(auto) or yes, failout=prev_failout,
+    mode, dry_run, note = _answer_mode(dry_run, yes, preen, auto, sys.stdin.isatty(),
+                                       forced=s.dry_run)
+    if note:
+        s.out.note(note)
+    if failout is None:             # -f is sticky (DAOS): the last run's value when none is given
+        failout = bool(stored_policies(root)[1].get("failout"))
+    opts = Options(dry_run=dry_run, mode=mode, auto=bool(auto) or yes, failout=failout,
                    reset=reset, policies=_policies(policies))
     t0 = time.time()
-    progress = _progress() if sys.stderr.isatty() else None
-    rc = Checker(root, targets, opts, ask=_ask if mode == "interactive" else None,
+    progress = _progress(s) if sys.stderr.isatty() else None
+    rc = Checker(root, targets, opts, ask=_asker(s) if mode == "interactive" else None,
                  progress=progress, hooks=getattr(s, "hooks", None)).start()
     if progress:
-        click.echo("", err=True)
+        s.out.note("")
     q = query(root)
-    mine = [r for r in q["reports"] if r["timestamp"] >= t0]
-    _print_run(s, mine, q, dry_run)
+    print_run(s, [r for r in q["reports"] if r["timestamp"] >= t0], q)
     if dry_run:
-        click.echo(f"ddb: dry run: nothing was written to {root}; its report is kept in "
-                   f"{_dry_run_place(root)} ('ddb check query' shows it)", err=True)
+        s.out.note(f"ddb: dry run: nothing was written to {root}; its report is kept in "
+                   f"{dry_run_path(root)} ('ddb check query' shows it)")
     if rc & EXIT_INTERRUPTED:
-        click.echo("ddb: check stopped" + ("" if dry_run else "; 'ddb check start' resumes it"), err=True)
+        s.out.note("ddb: check stopped" + ("" if dry_run else "; 'ddb check start' resumes it"))
     raise ExitCode(rc)
 
 
 def _answer_mode(dry_run: bool, yes: bool, preen: bool, auto, tty: bool, *,
-                 forced: bool = False) -> tuple[str, bool]:
-    """(mode, dry_run) from the answer options, e2fsck's rule for a missing terminal included.
+                 forced: bool = False) -> tuple[str, bool, str | None]:
+    """(mode, dry_run, a note to show) from the answer options, e2fsck's rule for a missing
+    terminal included.
 
     ddb's global --dry-run (``forced``) writes nothing, ever: it makes any
     answer mode -n. -n, -y and -p are what they say. ``-a on|off`` given: the policies decide
@@ -192,88 +190,56 @@ def _answer_mode(dry_run: bool, yes: bool, preen: bool, auto, tty: bool, *,
     only reports, as with -n (e2fsck refuses to run interactively then).
     """
     if dry_run:
-        return "default", True
+        return "default", True, None
     if forced:
-        click.echo(DRY_RUN_NOTE, err=True)
-        return "default", True
+        return "default", True, DRY_RUN_NOTE
     if yes:
-        return "yes", False
+        return "yes", False, None
     if preen:
-        return "preen", False
+        return "preen", False, None
     if tty and not auto:
-        return "interactive", False
+        return "interactive", False, None
     if auto is not None:
-        return "default", False
-    click.echo(NO_TERMINAL_NOTE, err=True)
-    return "default", True
+        return "default", False, None
+    return "default", True, NO_TERMINAL_NOTE
 
 
-def _previous_failout(root: str) -> bool:
-    """-f is sticky (DAOS): the last run's value when none is given."""
-    from ..checker.engine import stored_policies
-    return bool(stored_policies(root)[1].get("failout"))
-
-
-def _dry_run_place(root: str) -> str:
-    from ..checker.store import dry_run_path
-    return dry_run_path(root)
-
-
-def _progress():
+def _progress(s):
     def show(path, i, n, p, total):
-        click.echo(f"\rchecking shard {i + 1}/{n}: pass {p}/{total} {os.path.basename(os.path.dirname(path))}"
-                   f"/{os.path.basename(path)}   ", err=True, nl=False)
+        s.out.note(f"\rchecking shard {i + 1}/{n}: pass {p}/{total} "
+                   f"{os.path.basename(os.path.dirname(path))}/{os.path.basename(path)}   ", end="")
     return show
 
 
-def _ask(finding, choices):
-    from ..checker import Action
-    click.echo(f"{finding.shard}: {finding.message}.")
-    for i, (act, detail) in enumerate(choices):
-        click.echo(f"  {i}: {Action(act).name}: {detail}")
-    while True:
-        ans = click.prompt("Choice (a = the suggestion for all of this class)", default="0",
-                           show_default=True)
-        if ans == "a":
-            return choices[0][0], True
-        if ans.isdigit() and int(ans) < len(choices):
-            return choices[int(ans)][0], False
-        click.echo("  answer with a number or a")
-
-
-def _print_run(s, reports, q, dry_run) -> None:
-    from ..checker import Action, resolution
-    if s.out.json:
-        s.out.emit(None, {"status": q["status"], "reports": reports})
-        return
-    for r in reports:
-        state = "PENDING" if r["action"] == Action.INTERACT else resolution(r)
-        s.out.text(f"{r['seq']:#x} {r['name']} ({r['code']:#08x}): {r['msg']}: {state}")
-    fixed = sum(1 for r in reports if r["result"] == 0)
-    s.out.text(f"check: {len(reports)} finding(s), {fixed} repaired, "
-               f"{sum(1 for r in reports if r['action'] == Action.INTERACT)} pending, "
-               f"{sum(1 for r in reports if r['result'] == 2)} ignored, "
-               f"{sum(1 for r in reports if r['result'] == 1)} dry run, "
-               f"{sum(1 for r in reports if r['result'] == -5)} failed")
-    if fixed:
-        s.out.text("***** STORAGE IMAGE WAS MODIFIED *****")
+def _asker(s):
+    def ask(finding, choices):
+        from ..checker import Action
+        question = "\n".join([f"{finding.shard}: {finding.message}.",
+                              *(f"  {i}: {Action(act).name}: {detail}"
+                                for i, (act, detail) in enumerate(choices)),
+                              "Choice (a = the suggestion for all of this class)"])
+        while True:
+            ans = s.out.ask(question, "0")
+            if ans == "a":
+                return choices[0][0], True
+            if ans.isdigit() and int(ans) < len(choices):
+                return choices[int(ans)][0], False
+            s.out.note("  answer with a number or a")
+    return ask
 
 
 @check.command("query")
 @click.option("-v", "--verbose", is_flag=True, help="One block per report.")
-@click.option("-D", "--db", default="", help="The storage image (directory holding daos_sys).")
+@click.option("-D", "--db", default="", help=DB_HELP)
 @click.option("--json", "as_json", is_flag=True, help="JSON output.")
 @click.pass_obj
 def query_cmd(s, verbose, db, as_json):
     """Show the checker's status and its findings."""
-    from tabulate import tabulate
-
-    from ..checker import Action, query, resolution
-    root = _db_root(s, db)
-    q = query(root)
+    from ..checker import query
+    q = query(_db_root(s, db))
     if as_json or s.out.json:
-        click.echo(json.dumps({"status": q["status"], "instance": q.get("instance", {}),
-                               "shards": q["shards"], "reports": q["reports"] or None}))
+        s.out.document({"status": q["status"], "instance": q.get("instance", {}),
+                        "shards": q["shards"], "reports": q["reports"] or None})
         return
     inst = q.get("instance", {})
     started = inst.get("start_time")
@@ -289,45 +255,11 @@ def query_cmd(s, verbose, db, as_json):
         s.out.text("No reports to display.")
         return
     s.out.text("Inconsistency Reports:")
-    resolved = [r for r in q["reports"] if r["action"] != Action.INTERACT]
-    pending = [r for r in q["reports"] if r["action"] == Action.INTERACT]
-    if verbose:
-        for r in q["reports"]:
-            s.out.text(f"ID: {r['seq']:#x}\nClass: {r['class_name']}\nCode: {r['code']:#08x} {r['name']}\n"
-                       f"Message: {r['msg']}\nShard: {r['shard'] or '(image)'}")
-            if r["action"] == Action.INTERACT:
-                s.out.text("Potential resolution actions:")
-                for i, (a, d) in enumerate(zip(r["choices"], r["details"])):
-                    s.out.text(f"  {i}: {Action(a).name}: {d}")
-            else:
-                s.out.text(f"Resolution: {resolution(r)}")
-            s.out.text("")
-        return
-    if resolved:
-        s.out.text("- Resolved:")
-        s.out.text(tabulate([(f"{r['seq']:#x}", r["class_name"], r["name"], _short(r["shard"]), resolution(r))
-                             for r in resolved], headers=["ID", "Class", "Problem", "Shard", "Resolution"],
-                            disable_numparse=True))
-    if pending:
-        s.out.text("- Action Required:")
-        rows = []
-        for r in pending:
-            for i, d in enumerate(r["details"]):
-                first = i == 0
-                rows.append((f"{r['seq']:#x}" if first else "", r["class_name"] if first else "",
-                             r["name"] if first else "", _short(r["shard"]) if first else "", f"{i}: {d}"))
-        s.out.text(tabulate(rows, headers=["ID", "Class", "Problem", "Shard", "Repair Options"],
-                            disable_numparse=True))
-
-
-def _short(path: str) -> str:
-    if not path:
-        return "(image)"
-    return f"{os.path.basename(os.path.dirname(path))[:8]}/{os.path.basename(path)}"
+    (print_blocks if verbose else print_tables)(s, q["reports"])
 
 
 @check.command("repair")
-@click.option("-D", "--db", default="", help="The storage image (directory holding daos_sys).")
+@click.option("-D", "--db", default="", help=DB_HELP)
 @click.argument("seq")
 @click.argument("idx", type=int)
 @click.pass_obj
@@ -338,7 +270,7 @@ def repair_cmd(s, db, seq, idx):
     try:
         n = int(seq, 0)
     except ValueError:
-        _fail(f"invalid sequence number '{seq}'", EXIT_USAGE)
+        raise _usage(f"invalid sequence number '{seq}'") from None
     if s.dry_run:
         _would_repair(s, root, n, idx)
         return
@@ -349,13 +281,12 @@ def repair_cmd(s, db, seq, idx):
 def _would_repair(s, root: str, n: int, idx: int) -> None:
     """``check repair`` under --dry-run: the choice it would apply to the pending finding,
     looked up read-only in the image's report store (where repair looks); nothing is written."""
-    from ..checker import Action, resolution
-    from ..checker.engine import CheckError, reading
+    from ..checker import Action, CheckError, is_pending, reading, resolution
     with reading(root) as store:
         doc = store.finding(n) if store is not None else None
     if doc is None:
         raise CheckError(f"finding {n:#x} not found")
-    if doc["action"] != Action.INTERACT:
+    if not is_pending(doc):
         raise CheckError(f"finding {n:#x} is not pending: {resolution(doc)}")
     if not 0 <= idx < len(doc["choices"]):
         raise CheckError(f"invalid action {idx} for seq {n:#x}")
@@ -366,40 +297,32 @@ def _would_repair(s, root: str, n: int, idx: int) -> None:
 
 
 @check.command("stop")
-@click.option("-D", "--db", default="", help="The storage image (directory holding daos_sys).")
+@click.option("-D", "--db", default="", help=DB_HELP)
 @click.argument("targets", nargs=-1)
 @click.pass_obj
 def stop_cmd(s, db, targets):
     """Stop a running check (it can be resumed with start)."""
-    from ..checker import stop
+    from ..checker import query, stop
     root = _db_root(s, db, targets)
-    if s.dry_run:
-        _would_stop(s, root)
+    if s.dry_run:               # whether there is a check to stop (stop itself writes)
+        state = query(root)["status"]
+        what = (f"would stop the check of {root}" if state == "RUNNING"
+                else f"no check of {root} is running (status: {state})")
+        s.out.emit(f"Dry run: {what}; {NOTHING_WRITTEN}", {"status": state, "dry_run": True})
         return
     state = stop(root)
     s.out.emit(f"Checker status: {state}", {"status": state})
 
 
-def _would_stop(s, root: str) -> None:
-    """``check stop`` under --dry-run: whether there is a check to stop (stop itself writes a
-    stop request or the STOPPED state)."""
-    from ..checker import query
-    state = query(root)["status"]
-    what = (f"would stop the check of {root}" if state == "RUNNING"
-            else f"no check of {root} is running (status: {state})")
-    s.out.emit(f"Dry run: {what}; {NOTHING_WRITTEN}", {"status": state, "dry_run": True})
-
-
 @check.command("get-policy")
-@click.option("-D", "--db", default="", help="The storage image (directory holding daos_sys).")
+@click.option("-D", "--db", default="", help=DB_HELP)
 @click.option("--last", is_flag=True, help="The policies the last start used.")
 @click.pass_obj
 def get_policy(s, db, last):
     """Show the repair action of every inconsistency class."""
     from tabulate import tabulate
 
-    from ..checker import PROBLEMS, Action
-    from ..checker.engine import stored_policies
+    from ..checker import PROBLEMS, Action, stored_policies
     pol, flags = stored_policies(_db_root(s, db), last)
     classes = sorted({p.cls for p in PROBLEMS})
     rows = [(c.name, Action(pol.get(int(c), Action.DEFAULT)).name) for c in classes]
@@ -412,17 +335,16 @@ def get_policy(s, db, last):
 
 
 @check.command("set-policy")
-@click.option("-D", "--db", default="", help="The storage image (directory holding daos_sys).")
+@click.option("-D", "--db", default="", help=DB_HELP)
 @click.option("--reset-defaults", is_flag=True, help="Every class back to DEFAULT.")
 @click.option("--all-interactive", is_flag=True, help="Every class to INTERACT.")
 @click.argument("policies", nargs=-1)
 @click.pass_obj
 def set_policy(s, db, reset_defaults, all_interactive, policies):
     """Set CLASS:ACTION policies (stored for later starts)."""
-    from ..checker import PROBLEMS, Action
-    from ..checker.engine import update_policies
+    from ..checker import PROBLEMS, Action, stored_policies, update_policies
     if (reset_defaults or all_interactive) and policies or (reset_defaults and all_interactive):
-        _fail("--reset-defaults, --all-interactive and a policy list cannot be combined", EXIT_USAGE)
+        raise _usage("--reset-defaults, --all-interactive and a policy list cannot be combined")
     root = _db_root(s, db)
     wanted = _policies(",".join(policies))
 
@@ -433,7 +355,6 @@ def set_policy(s, db, reset_defaults, all_interactive, policies):
             return {int(c): int(Action.INTERACT) for c in {p.cls for p in PROBLEMS}}
         return {**pol, **{int(c): int(a) for c, a in wanted.items()}}
     if s.dry_run:                   # the stored policies are read, changed and shown, not stored
-        from ..checker.engine import stored_policies
         names = _policy_names(change(stored_policies(root)[0]))
         shown = ", ".join(f"{c}:{a}" for c, a in names.items()) or "every class DEFAULT"
         s.out.emit(f"Dry run: would set the policies to {shown}; {NOTHING_WRITTEN}",
@@ -445,5 +366,3 @@ def set_policy(s, db, reset_defaults, all_interactive, policies):
 def _policy_names(pol: dict) -> dict:
     from ..checker import Action, Cls
     return {Cls(k).name: Action(v).name for k, v in pol.items()}
-
-
