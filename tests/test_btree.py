@@ -35,9 +35,7 @@ def _apply(sh, desc, ops, budget=0):
         else:
             t.delete(k)
     new = t.flush(tx, budget)
-    # commit the page accounting too, so freed/written pages are consistent
-    tx._commit()
-    tx._finish()
+    tx.commit()         # the page accounting too, so freed and written pages are consistent
     return new
 
 
@@ -105,3 +103,60 @@ def test_deleting_everything_frees_every_page(tmp_path):
         assert not u.leaked_pages and not u.page_conflicts
         assert set(u.pages.values()) <= {"free-page list"}
         assert sh.sb.free_pages == sh.sb.total_pages - 2 - len(u.pages)
+
+
+def _rewrite_node(sh, page: int, change) -> None:
+    """Give the node at ``page`` other entries (``change(keys, kids, counts)``), sealed."""
+    from vosfmt.node import HEADER, branch_body, build_page
+    n = sh.reader.node(page, 5)
+    _m, _c, tclass, flags, level, _p, _n, _u, gen, _s = HEADER.unpack_from(sh.df.read(page * 4096, 64))
+    keys, kids, counts = list(n.keys), list(n.kids), list(n.counts)
+    change(keys, kids, counts)
+    sh.df.write(page * 4096, build_page(4096, page, tclass, level, flags, gen, len(keys),
+                                        branch_body(keys, kids, counts)))
+    sh.reader.invalidate(page)
+
+
+def test_tree_walk_names_a_bad_page_and_walks_on(shard):
+    """TreeWalk yields every readable leaf in key order, reports an unreadable page as an
+    event (not an exception), and lists the pages it reached: what TreeReader.pages gives."""
+    from vosfmt.treewalk import Damage, Leaf, TreeWalk
+    keys = [bytes([i]) * 8 for i in range(200)]
+    desc = _apply(shard, TreeRoot(5), [("put", k, b"x" * 50) for k in keys])
+    assert desc.depth == 1
+    walk = TreeWalk(shard.reader, desc)
+    events = list(walk)
+    assert all(type(e) is Leaf and not e.unordered for e in events)
+    assert [k for e in events for k in e.keys] == keys
+    assert walk.pages == shard.reader.pages(desc) and len(walk.pages) == len(events) + 1
+
+    lost = events[1]
+    shard.df.write(lost.page * 4096, bytes(4))          # its magic gone
+    shard.reader.invalidate(lost.page)
+    events = list(TreeWalk(shard.reader, desc))
+    damage = [e for e in events if type(e) is Damage]
+    assert [e.page for e in damage] == [lost.page] and "magic" in damage[0].reason
+    assert [k for e in events if type(e) is Leaf for k in e.keys] == \
+        [k for k in keys if k not in lost.keys]
+
+
+def test_tree_walk_reports_counts_and_order_lookups_rely_on(shard):
+    from vosfmt.treewalk import Damage, Leaf, Miscount, TreeWalk
+    keys = [bytes([i]) * 8 for i in range(200)]
+    desc = _apply(shard, TreeRoot(5), [("put", k, b"x" * 50) for k in keys])
+
+    def recount(keys_, kids, counts, by=1):
+        counts[0] += by
+    _rewrite_node(shard, desc.page, recount)
+    (miscount,) = [e for e in TreeWalk(shard.reader, desc) if type(e) is Miscount]
+    assert miscount.page == shard.reader.node(desc.page, 5).kids[0]
+    assert miscount.stored == miscount.actual + 1
+
+    def swap(keys_, kids, counts):
+        kids[0], kids[1] = kids[1], kids[0]
+        counts[0], counts[1] = counts[1], counts[0]
+    _rewrite_node(shard, desc.page, lambda *e: recount(*e, by=-1))     # right again
+    _rewrite_node(shard, desc.page, swap)
+    events = list(TreeWalk(shard.reader, desc))
+    assert any(type(e) is Damage and "does not bound" in e.reason for e in events)
+    assert any(type(e) is Leaf and e.unordered for e in events)

@@ -216,6 +216,67 @@ def test_freelist_pages_parse_with_construct(built):
             assert L.freelist_page.build(c) == raw[:L.freelist_header.sizeof() + 16 * len(extents)]
 
 
+def _crc_without_field(page: bytes, con) -> int:
+    """crc32c of a page with the crc field its construct declaration names left out."""
+    from vosfmt.checksum import crc32c
+    from vosfmt.codec import field_offset
+    at = field_offset(con, "crc")
+    return crc32c(page[:at] + page[at + con.crc.sizeof():])
+
+
+def test_page_fast_paths_follow_the_declarations():
+    """Node entries, page checksums and free-list pages built by the struct fast paths parse
+    with construct, the crc where both headers declare it."""
+    from vosfmt import node
+    from vosfmt.space import build_freelist_page
+    body = node.leaf_body([b"k1", b"key2"], [b"value", b""])
+    assert [(e.key, e.value) for e in cs.GreedyRange(L.leaf_entry).parse(body)] == \
+        [(b"k1", b"value"), (b"key2", b"")]
+    body = node.branch_body([b"", b"key"], [7, 8], [9, 2**40])
+    assert [(e.key, e.child, e.count) for e in cs.GreedyRange(L.branch_entry).parse(body)] == \
+        [(b"", 7, 9), (b"key", 8, 2**40)]
+    page = node.build_page(4096, 5, 3, 1, 0, 77, 2, body)
+    hdr = L.node_header.parse(page)
+    assert (hdr.page, hdr.tclass, hdr.level, hdr.nkeys, hdr.used, hdr.generation) == \
+        (5, 3, 1, 2, len(body), 77)
+    assert hdr.crc == _crc_without_field(page, L.node_header)
+    page = build_freelist_page(4096, 9, 4, 0, [(10, 3)])
+    assert L.freelist_header.parse(page).crc == _crc_without_field(page, L.freelist_header)
+
+
+def test_superblock_slots_are_judged_one_by_one(built, tmp_path):
+    """Each copy gets a verdict of its own (no offsets or magic numbers needed by callers)."""
+    import shutil
+    from vosfmt import open_shard
+    from vosfmt.image import list_shards
+    from vosfmt.pagefile import DataFile
+    from vosfmt.superblock import NO_MAGIC, TRUNCATED, judge_slots, read_slot
+    path = str(tmp_path / "vos-0")
+    shutil.copy(list_shards(built("small"))[0], path)
+    with open_shard(path) as sh:
+        slots = sh.superblock_slots()
+        assert [r.fault for r in slots] == [None, None] and all(r.magic for r in slots)
+        used = sh.sb.slot
+    other = 1 - used
+    with open(path, "r+b") as f:
+        f.seek(other * 4096 + L.SUPERBLOCK_SIZE - 1)        # inside the checksum
+        f.write(b"\xff")
+    with DataFile(path) as df:
+        bad = read_slot(df, other, path)
+        assert bad.sb is None and bad.magic and "checksum" in bad.fault
+        assert judge_slots(df, path)[used].fault is None
+    with open(path, "r+b") as f:
+        f.seek(other * 4096)
+        f.write(bytes(4))
+    with DataFile(path) as df:
+        assert read_slot(df, other, path).fault == NO_MAGIC
+    with open(path, "r+b") as f:
+        f.truncate(4096 + 100)
+    with DataFile(path) as df:
+        assert read_slot(df, 1, path).fault == TRUNCATED
+        assert read_slot(df, 1, path).problem == "slot 1 is truncated"
+
+
 def test_records_compare_copy_and_print_by_field():
     """Records are plain slotted classes (cheap to import); they keep dataclass manners."""
     a = V.SingleValue(5, 3, data=b"abc")

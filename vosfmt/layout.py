@@ -105,8 +105,8 @@ superblock = Struct(
 
 # --- pages -----------------------------------------------------------------
 
-#: Every B+tree node page starts with this; ``crc`` covers the whole page with
-#: the crc field taken as zero.
+#: Every B+tree node page starts with this; ``crc`` is the crc32c of the whole page
+#: with the crc field itself left out (``vosfmt.pagecrc``).
 node_header = Struct(
     "magic" / Const(C.NODE_MAGIC, Int32ul),
     "crc" / Int32ul,

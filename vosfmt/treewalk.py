@@ -14,8 +14,9 @@ in key order:
     twice) or a branch key that does not bound its subtree: lookups by key
     would miss records there;
 ``Miscount``
-    a branch entry whose stored record count differs from what its subtree
-    holds (only for subtrees without damage): lookups by index go astray.
+    a branch entry whose stored record count differs from what the subtree it
+    points at holds (only for subtrees without damage): lookups by index go
+    astray.
 
 ``pages`` lists the node pages reached, each once, in visiting order: what a
 rebuild of the tree leaves behind.
@@ -50,7 +51,7 @@ class Miscount:
     __slots__ = ("page", "stored", "actual")
 
     def __init__(self, page: int, stored: int, actual: int):
-        self.page = page                # the branch node holding the entry
+        self.page = page                # the child the wrong branch entry points at
         self.stored, self.actual = stored, actual
 
 
@@ -92,11 +93,11 @@ class TreeWalk:
         while stack:
             item = stack.pop()
             if item[0] == "end":
-                _tag, parent, stored, start, ndamage = item
+                _tag, child, stored, start, ndamage = item
                 actual = self._entries - start
                 if stored is not None and actual != stored and self._damage == ndamage \
                         and self.leaves:        # (a damaged subtree has no count)
-                    yield Miscount(parent, stored, actual)
+                    yield Miscount(child, stored, actual)
                 continue
             _tag, page, level, key, stored = item
             stack.append(("end", page, stored, self._entries, self._damage))
