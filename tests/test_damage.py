@@ -16,6 +16,8 @@ import pytest
 from damage_campaign import Pristine, is_ok, reproducer_for, run_case
 from fixtures.damage import WEIGHTS, applicable
 
+pytestmark = pytest.mark.slow            # builds and damages every preset
+
 CASES = int(os.environ.get("DDB_DAMAGE_CASES", "3"))
 PRESETS = ("small", "unit", "posix", "dtx")
 

@@ -14,6 +14,8 @@ from vosfmt.image import list_shards
 from vosfmt.usage import space_usage
 from vosfmt import open_shard
 
+pytestmark = pytest.mark.slow            # every write of every command, interrupted
+
 EPOCH = 2**61
 
 
