@@ -415,12 +415,13 @@ HOLE_FIELDS = {"nr", "rsize"}
 
 def _hole_field(root: str, desc: dict) -> bool:
     """Is the damaged field part of an extent record that is a hole (``HOLE_FIELDS``)?"""
-    from fixtures.damage import _read_page, meta_fields
+    from fixtures.damage_image import read_page
+    from fixtures.located import meta_fields
     from vosfmt.constants import AddrFlags
     field = desc.get("inner_field") or desc.get("field") or ""
     flags = field.rsplit(".", 1)[0] + ".aflags"
     try:
-        fs = meta_fields(_read_page(os.path.join(root, desc["file"]), desc["page"]), desc["page"])
+        fs = meta_fields(read_page(os.path.join(root, desc["file"]), desc["page"]), desc["page"])
     except Exception:               # noqa: BLE001 -- a page that does not parse: not a hole
         return False
     return any(f.name == flags and f.value & AddrFlags.HOLE for f in fs)

@@ -719,7 +719,7 @@ def test_a_superblock_copy_with_impossible_reserved_blocks_is_damaged(copy, pres
     blocks are the whole blob. The copy is damaged: SB_COPY_DAMAGED rewrites it."""
     import struct
     from vosfmt.layout import superblock, superblock_body
-    from fixtures.damage import recrc_rawcopy
+    from fixtures.located import recrc_rawcopy
     root = copy(preset)
     path = list_shards(root)[0]
     with open_shard(path) as sh:

@@ -14,7 +14,7 @@ import time
 import click
 
 from ..checker.exits import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_USAGE, MEANINGS
-from ..errors import DdbError, ExitCode, QuitRequested
+from ..errors import DdbError, ExitCode, QuitRequested, user_error
 from ..registry import DdbGroup, DdbSubcommand
 from .check_report import print_blocks, print_run, print_tables
 
@@ -69,7 +69,9 @@ class _Group(DdbGroup):
             raise ExitCode(EXIT_INTERRUPTED) from None
         except DdbError as e:
             raise DdbError(e.message, stdout=e.stdout, stderr=e.stderr, status=EXIT_ERROR) from None
-        except (CheckError, VosError) as e:
+        except VosError as e:
+            raise user_error(e, status=EXIT_ERROR) from None
+        except CheckError as e:
             raise DdbError(str(e), status=EXIT_ERROR) from None
         except Exception as e:  # noqa: BLE001 - the one place a check failure becomes exit 8
             if getattr(ctx.obj, "debug", False):
