@@ -1,33 +1,41 @@
-"""The real ddb in a pseudo-terminal: complete, list, dump, fail, go on, Ctrl-D."""
+"""The real ddb in a pseudo-terminal: complete, list, dump, fail, go on, Ctrl-D.
+
+Every step waits for the output that shows the shell is ready for it, never for
+a while: the prompt is drawn once the cursor is shown again, and a completion
+has been taken once its menu entry is highlighted.
+"""
 from __future__ import annotations
 
 import os
 import re
 import shutil
 import sys
-import time
 
+import pexpect
 import pytest
 
-pexpect = pytest.importorskip("pexpect")
-
-from vosfmt.image import list_shards  # noqa: E402
+from vosfmt.image import list_shards
 
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+CURSOR_SHOWN = re.escape("\x1b[?25h")    # prompt_toolkit ends each redraw with this
 
 
 def _spawn(args, home):
     exe = shutil.which("ddb", path=os.path.dirname(sys.executable))
     cmd, argv = (exe, args) if exe else (sys.executable, ["-m", "ddb", *args])
     env = {"HOME": str(home), "TERM": "xterm", "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-           "PYTHONPATH": os.environ.get("PYTHONPATH", "")}
+           "PYTHONPATH": os.environ.get("PYTHONPATH", ""),
+           "PROMPT_TOOLKIT_NO_CPR": "1"}     # pexpect answers no cursor position requests
     return pexpect.spawn(cmd, argv, encoding="utf-8", timeout=20, dimensions=(40, 220), env=env,
                          cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
-def _prompt(child):
+def _prompt(child) -> str:
+    """Wait until the prompt is drawn and the shell reads keys; the output before the prompt."""
     child.expect("ddb:")
-    time.sleep(0.2)          # let prompt_toolkit finish drawing before we type
+    before = child.before
+    child.expect(CURSOR_SHOWN)
+    return before
 
 
 def test_interactive_session(built, tmp_path):
@@ -36,13 +44,11 @@ def test_interactive_session(built, tmp_path):
     try:
         _prompt(child)
         child.send("ls /[1]/[0]/dkey-")
-        time.sleep(0.3)
         child.send("\t")                                 # completes to /[1]/[0]/dkey-1/
-        time.sleep(0.3)
+        child.expect(re.escape(";7m /[1]/[0]/dkey-1/"))  # highlighted: taken into the line
         child.send("\r")
         child.expect("Listing contents of 'DKEY: \\(/\\[1\\]/\\[0\\]/\\[0\\]\\)")
-        _prompt(child)
-        listing = ANSI.sub("", child.before)
+        listing = ANSI.sub("", _prompt(child))
         assert "/dkey-1/akey-1" in listing and "/dkey-1/akey-2" in listing
         child.send("value_dump /[1]/[0]/dkey-1/akey-1\r")
         child.expect("hello again, newer")
