@@ -16,7 +16,6 @@ from vosfmt.txn import Transaction
 from vosfmt.usage import space_usage
 
 
-
 @pytest.fixture
 def shard(tmp_path):
     root = str(tmp_path / "img")

@@ -247,6 +247,7 @@ def test_page_fast_paths_follow_the_declarations():
 def test_superblock_slots_are_judged_one_by_one(built, tmp_path):
     """Each copy gets a verdict of its own (no offsets or magic numbers needed by callers)."""
     import shutil
+
     from vosfmt import open_shard
     from vosfmt.image import list_shards
     from vosfmt.pagefile import DataFile
@@ -298,8 +299,7 @@ def test_records_compare_copy_and_print_by_field():
 
 def test_generic_record_init_takes_fields_in_order_with_defaults():
     from ddb.resolve import Resolved
-    from vosfmt.blob import BlobHeader
-    from vosfmt.blob import BLOB_HDR_VERSION
+    from vosfmt.blob import BLOB_HDR_VERSION, BlobHeader
     h = BlobHeader(4096, 1, 3, 77, dev_uuid=b"d" * 16, pool_uuid=b"p" * 16)
     assert (h.blob_id, h.pool_uuid, h.version) == (77, b"p" * 16, BLOB_HDR_VERSION)
     with pytest.raises(TypeError, match="needs field 'pool_uuid'"):
@@ -315,6 +315,7 @@ def test_generic_record_init_takes_fields_in_order_with_defaults():
 def test_one_call_checksums_equal_the_incremental_ones(data, cut):
     """csum_of's one-call CRCs (the checker's fast path) agree with the hashers, for every type."""
     import zlib
+
     from vosfmt.checksum import CSUM_ALGOS, crc32c, csum_of, hasher
     from vosfmt.constants import CsumType
     for ctype in CSUM_ALGOS:

@@ -8,9 +8,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from support import file_state
 from fixtures import build, export_image, preset
 from fixtures.spec import SpecError, normalize_image
+from support import file_state
 from vosfmt import open_shard
 from vosfmt.image import list_shards
 from vosfmt.smd import SysDb

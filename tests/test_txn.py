@@ -7,10 +7,9 @@ import struct
 
 import pytest
 
-from support import file_state
 from fixtures import build, export_image
-from vosfmt import (DtxActive, FormatError, Oid, ReadOnlyError, SpaceError, TransactionError,
-                    Xid, open_shard)
+from support import file_state
+from vosfmt import DtxActive, FormatError, Oid, ReadOnlyError, SpaceError, TransactionError, Xid, open_shard
 from vosfmt.ilog import ilog_abort_lid, ilog_commit_lid, ilog_persist, ilog_update
 from vosfmt.image import list_shards
 from vosfmt.records import IlogEntry

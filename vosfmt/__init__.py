@@ -6,8 +6,17 @@ to make new images.
 """
 from .constants import EPOCH_MAX, AddrFlags, CsumType, DtxFlags, IlogStatus, Media, ObjType
 from .dtx_records import DtxActive, DtxCommitted, DtxRecRef
-from .errors import (ChecksumError, CorruptionError, FormatError, NotFoundError, ReadOnlyError,
-                     SpaceError, StaleReadError, TransactionError, VosError)
+from .errors import (
+    ChecksumError,
+    CorruptionError,
+    FormatError,
+    NotFoundError,
+    ReadOnlyError,
+    SpaceError,
+    StaleReadError,
+    TransactionError,
+    VosError,
+)
 from .handles import AKey, Container, DKey, VosObject
 from .keys import Oid, Xid, uuid_bytes, uuid_str
 from .records import FreeExtent, Ilog, IlogEntry

@@ -17,8 +17,7 @@ from itertools import chain
 
 from .constants import NODE_MAGIC, NodeFlags, RootFlags
 from .errors import ChecksumError, CorruptionError, StaleReadError
-from .node import (HDR_SIZE, HEADER, LEAF_ENTRY, LEAF_OVERHEAD, Node, parse_branch_body,
-                   parse_leaf_body)
+from .node import HDR_SIZE, HEADER, LEAF_ENTRY, LEAF_OVERHEAD, Node, parse_branch_body, parse_leaf_body
 from .pagecrc import page_crc
 from .record_decoding import record_name
 from .records import TreeRoot

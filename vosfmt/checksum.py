@@ -4,6 +4,7 @@ from __future__ import annotations
 import functools
 import zlib
 
+from .constants import CsumType
 
 
 def _load_crc32c():
@@ -34,8 +35,6 @@ def _load_crc32c():
 
 
 _crc32c = _load_crc32c()
-
-from .constants import CsumType
 
 
 def crc32c(data, value: int = 0) -> int:
@@ -80,7 +79,7 @@ _M64 = 0xFFFFFFFFFFFFFFFF
 
 
 def _hashlib():
-    import hashlib      # OpenSSL costs ~5 ms at start-up; only sha containers need it
+    import hashlib  # OpenSSL costs ~5 ms at start-up; only sha containers need it
     return hashlib
 
 

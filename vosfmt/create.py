@@ -4,8 +4,15 @@ from __future__ import annotations
 
 import os
 
-from .constants import (DEFAULT_BLK_SIZE, DEFAULT_HDR_BLKS, DEFAULT_NVME_THRESHOLD,
-                        DEFAULT_SCM_SIZE, FORMAT_VERSION, PAGE_SIZE, TreeClass)
+from .constants import (
+    DEFAULT_BLK_SIZE,
+    DEFAULT_HDR_BLKS,
+    DEFAULT_NVME_THRESHOLD,
+    DEFAULT_SCM_SIZE,
+    FORMAT_VERSION,
+    PAGE_SIZE,
+    TreeClass,
+)
 from .errors import VosError
 from .keys import uuid_bytes
 from .pagefile import DataFile, sync_dir

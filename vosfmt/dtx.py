@@ -18,10 +18,10 @@ for the checker to report.
 from __future__ import annotations
 
 from .constants import DTX_LID_ABORTED, DTX_LID_COMMITTED, DtxFlags, RecType
+from .dtx_records import DtxCommitted, DtxRecRef
 from .errors import NotFoundError
 from .ilog import ilog_abort_lid, ilog_commit_lid, ilog_persist
 from .keys import epoch_from_key, extent_from_key
-from .dtx_records import DtxCommitted, DtxRecRef
 
 
 def _vkey(ref: DtxRecRef):

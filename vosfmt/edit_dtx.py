@@ -11,8 +11,17 @@ discard) is ``vosfmt.dtx``, built on these calls.
 from __future__ import annotations
 
 from .constants import DTX_LID_FIRST, TreeClass
-from .dtx_records import (DtxActive, DtxCommitted, DtxRecRef, dec_dtx_active, dec_dtx_committed,
-                          dec_refs, enc_dtx_active, enc_dtx_committed, enc_refs)
+from .dtx_records import (
+    DtxActive,
+    DtxCommitted,
+    DtxRecRef,
+    dec_dtx_active,
+    dec_dtx_committed,
+    dec_refs,
+    enc_dtx_active,
+    enc_dtx_committed,
+    enc_refs,
+)
 from .edit_records import OpenRecord, OpenTree
 from .errors import NotFoundError, TransactionError
 from .keys import Xid, uuid_str, xid_from_key, xid_key

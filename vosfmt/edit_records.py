@@ -14,8 +14,8 @@ they own. It relies on the transaction's ``reader``, ``pages`` and
 from __future__ import annotations
 
 from .constants import KrecFlags, TreeClass, akey_kind, dkey_kind
-from .errors import NotFoundError, TransactionError
 from .dtx_records import enc_dtx_active
+from .errors import NotFoundError, TransactionError
 from .keys import Oid, dkey_collate, oid_key, uuid_bytes, uuid_str
 from .mutable_tree import MutableTree
 from .record_decoding import decode_record, guarded

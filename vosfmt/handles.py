@@ -12,8 +12,17 @@ import struct
 from .constants import EPOCH_MAX, KeyKind, TreeClass
 from .dtx_records import DtxActive, dec_dtx_active, dec_dtx_committed, dec_refs
 from .errors import CorruptionError, NotFoundError
-from .keys import (Oid, dkey_collate, dkey_uncollate, epoch_from_key, extent_from_key,
-                   oid_from_key, oid_key, uuid_str, xid_from_key)
+from .keys import (
+    Oid,
+    dkey_collate,
+    dkey_uncollate,
+    epoch_from_key,
+    extent_from_key,
+    oid_from_key,
+    oid_key,
+    uuid_str,
+    xid_from_key,
+)
 from .keytext import format_key
 from .record_decoding import guarded, malformed
 from .records import ContainerRec, KeyRec, ObjectRec, TreeRoot, dec_key, dec_object
@@ -35,7 +44,7 @@ class Container:
     def uuid(self) -> str:
         return uuid_str(self.rec.uuid)
 
-    def _obj(self, k, v) -> "VosObject":
+    def _obj(self, k, v) -> VosObject:
         rec = guarded(dec_object, v, tclass=TreeClass.OBJ_TABLE,
                       path=lambda: f"{self.path}/{oid_from_key(k)}")
         return VosObject(self, rec)
@@ -44,13 +53,13 @@ class Container:
         for k, v in self.shard.reader.items(self.rec.obj_root, path=self.path):
             yield self._obj(k, v)
 
-    def object(self, oid: Oid) -> "VosObject":
+    def object(self, oid: Oid) -> VosObject:
         v = self.shard.reader.get(self.rec.obj_root, oid_key(oid), path=self.path)
         if v is None:
             raise NotFoundError(f"no object {oid} in container {self.uuid}")
         return self._obj(oid_key(oid), v)
 
-    def object_at(self, index: int) -> "VosObject":
+    def object_at(self, index: int) -> VosObject:
         kv = self.shard.reader.nth(self.rec.obj_root, index, path=self.path)
         if kv is None:
             raise NotFoundError(f"no object at index {index} in container {self.uuid}")

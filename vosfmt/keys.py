@@ -46,7 +46,7 @@ class Oid(NamedTuple):
         return (self.hi >> 32) & 0xFFFF
 
     @classmethod
-    def parse(cls, text: str) -> "Oid":
+    def parse(cls, text: str) -> Oid:
         parts = text.split(".")
         if len(parts) != 4 or not all(p.isdigit() for p in parts):
             raise ValueError(f"invalid oid {text!r}: expected hi.lo.shard.layout")
@@ -69,7 +69,7 @@ class Xid(NamedTuple):
         return f"{_uuid.UUID(bytes=self.uuid)}.{self.hlc:x}"
 
     @classmethod
-    def parse(cls, text: str) -> "Xid":
+    def parse(cls, text: str) -> Xid:
         """Parse the canonical form only (lowercase, no leading zeros), like DAOS."""
         u, sep, h = text.partition(".")
         try:

@@ -10,8 +10,21 @@ big-endian. Everything else is little-endian.
 """
 from __future__ import annotations
 
-from construct import (Array, Bytes, Checksum, Const, If, Int8ul, Int16ul, Int32ul,
-                       Int64ul, Padding, RawCopy, Struct, this)
+from construct import (
+    Array,
+    Bytes,
+    Checksum,
+    Const,
+    If,
+    Int8ul,
+    Int16ul,
+    Int32ul,
+    Int64ul,
+    Padding,
+    RawCopy,
+    Struct,
+    this,
+)
 
 from . import constants as C
 from .checksum import crc32c

@@ -12,8 +12,7 @@ from bisect import bisect_left, bisect_right
 
 from .btree import TreeReader
 from .constants import NodeFlags, RootFlags
-from .node import (BRANCH_OVERHEAD, HDR_SIZE, LEAF_OVERHEAD, Node, branch_body, build_page,
-                   leaf_body)
+from .node import BRANCH_OVERHEAD, HDR_SIZE, LEAF_OVERHEAD, Node, branch_body, build_page, leaf_body
 from .records import TreeRoot
 
 

@@ -16,8 +16,15 @@ import struct
 
 from . import layout as L
 from .codec import fast, int_field
-from .constants import DTX_LID_ABORTED, DTX_LID_COMMITTED, DTX_LID_SOLO_FLAG, IlogStatus, \
-    KrecFlags, Media, TreeClass
+from .constants import (
+    DTX_LID_ABORTED,
+    DTX_LID_COMMITTED,
+    DTX_LID_SOLO_FLAG,
+    IlogStatus,
+    KrecFlags,
+    Media,
+    TreeClass,
+)
 from .keys import Oid
 from .recordtype import Record
 
@@ -226,7 +233,7 @@ class KeyRec(Record):
     FIELDS = ("flags", "ilog", "child_root")
     SUBTREES = ("child_root",)
 
-    def __init__(self, flags: int, ilog: "Ilog | None" = None, child_root: TreeRoot | None = None):
+    def __init__(self, flags: int, ilog: Ilog | None = None, child_root: TreeRoot | None = None):
         self.flags = flags
         self._ilog = Ilog() if ilog is None else ilog
         self.child_root = TreeRoot(TreeClass.AKEY) if child_root is None else child_root

@@ -70,7 +70,6 @@ class Shard(ValueReads):
         self.reader = TreeReader(self.df, self.sb.page_size, self.sb.generation,
                                  self.sb.total_pages, is_stale=self.is_stale)
         self._blob: DataFile | None = None
-        self._blob_path: str | None = None
         self.writer = WriterState()
 
     # --- opening --------------------------------------------------------------
@@ -191,7 +190,7 @@ class Shard(ValueReads):
             yield Container(self, guarded(dec_container, v, tclass=TreeClass.CONT_TABLE,
                                           path="/" + uuid_str(k)))
 
-    def container(self, cuuid) -> "Container":
+    def container(self, cuuid) -> Container:
         key = uuid_bytes(cuuid)
         v = self.reader.get(self.sb.cont_root, key, path="/")
         if v is None:
@@ -199,7 +198,7 @@ class Shard(ValueReads):
         return Container(self, guarded(dec_container, v, tclass=TreeClass.CONT_TABLE,
                                        path="/" + uuid_str(key)))
 
-    def container_at(self, index: int) -> "Container":
+    def container_at(self, index: int) -> Container:
         kv = self.reader.nth(self.sb.cont_root, index, path="/")
         if kv is None:
             raise NotFoundError(f"no container at index {index}")

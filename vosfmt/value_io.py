@@ -24,7 +24,6 @@ from .value_records import SingleValue
 
 class ValueReads:
     _blob: DataFile | None
-    _blob_path: str | None
 
     def blob_file(self) -> DataFile:
         """The NVMe blob of this shard, located through SMD (opened once)."""
@@ -38,9 +37,8 @@ class ValueReads:
             except VosError as e:
                 raise VosError(f"cannot locate the NVMe blob of pool {self.pool_uuid} target "
                                f"{self.sb.target_idx}: {e}") from None
-            self._blob_path = blob_path(self.db_root, dev, blob_id)
-            f = DataFile(self._blob_path, writable=self.writable, hooks=self.hooks,
-                         root=self.db_root)
+            f = DataFile(blob_path(self.db_root, dev, blob_id), writable=self.writable,
+                         hooks=self.hooks, root=self.db_root)
             try:
                 self._check_blob_identity(f, blob_id)
             except VosError:

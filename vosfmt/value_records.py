@@ -133,7 +133,7 @@ def dec_extent(buf, lo: int, epoch: int, minor: int) -> Extent:
 _INDEX_END = 1 << 64        # an extent's records lie in the array's 64-bit index space
 
 
-def extent_fault(x: "Extent") -> str | None:
+def extent_fault(x: Extent) -> str | None:
     """Why an extent's record count cannot be right, from what repeats it: the index space,
     and the checksums, one per chunk of ``chunk_size`` bytes cut at absolute offsets (a hole
     has none). Inline data repeats it too (``nr * rsize`` bytes, checked by the decoder)."""
