@@ -44,14 +44,13 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 sys.path[:0] = [p for p in (REPO,) if p not in sys.path]
 
-from fixtures import build                                     # noqa: E402
-from fixtures.damage import damage                              # noqa: E402
-from fixtures.export import export_container                    # noqa: E402
-from vosfmt import VosError, open_shard                         # noqa: E402
-from vosfmt import errors as vos_errors                         # noqa: E402
-from vosfmt.constants import (DTX_LID_ABORTED, DTX_LID_COMMITTED,  # noqa: E402
-                              DTX_LID_SOLO_FLAG)
-from vosfmt.image import list_shards                            # noqa: E402
+from fixtures import build  # noqa: E402
+from fixtures.damage import damage  # noqa: E402
+from fixtures.export import export_container  # noqa: E402
+from vosfmt import VosError, open_shard  # noqa: E402
+from vosfmt import errors as vos_errors  # noqa: E402
+from vosfmt.constants import DTX_LID_ABORTED, DTX_LID_COMMITTED, DTX_LID_SOLO_FLAG  # noqa: E402
+from vosfmt.image import list_shards  # noqa: E402
 
 SEPARATOR = "version"              # a command whose one output line splits the transcript
 VALUE_SAMPLE = 16                  # values read back by value_dump per shard (plus in-scope ones)

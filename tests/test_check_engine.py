@@ -13,15 +13,15 @@ import time
 import pytest
 from click.testing import CliRunner
 
-from support import file_state
-from ddb.checker.imagelock import ImageLock, image_in_use
-from ddb.checker.exits import EXIT_ERROR, EXIT_FIXED, EXIT_INTERRUPTED, EXIT_LEFT, EXIT_USAGE
 from ddb.checker.dryrun import STATE_ENV
+from ddb.checker.exits import EXIT_ERROR, EXIT_FIXED, EXIT_INTERRUPTED, EXIT_LEFT, EXIT_USAGE
+from ddb.checker.imagelock import ImageLock, image_in_use
 from ddb.checker.problems import Code
 from ddb.checker.store import store_path
 from ddb.cli import cli
 from fixtures import build
 from fixtures.corrupt import inject
+from support import file_state
 from vosfmt.image import list_shards
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -10,15 +10,15 @@ import shutil
 import pytest
 from click.testing import CliRunner
 
-from support import file_state
 from ddb.checker import PROBLEMS, Action, Code, Result, problem
 from ddb.checker.imagelock import ImageLock
 from ddb.checker.registry import repairs
-from ddb.checker.repair import REPAIRS          # (importing repair registers every repair)
+from ddb.checker.repair import REPAIRS  # (importing repair registers every repair)
 from ddb.cli import cli
 from fixtures import build, export_image
 from fixtures.corrupt import inject
 from fixtures.injectors import INJECTORS, InjectError, injects
+from support import file_state
 from vosfmt.constants import PAGE_SIZE, TreeClass
 from vosfmt.image import list_shards
 from vosfmt.txn import Transaction
@@ -94,7 +94,8 @@ def _transcript(root):
     lines = []
     for args in (["-n"], ["-y"], ["-y"]):
         r = ddb("check", "start", *args, "-D", root)
-        lines += [f"$ ddb check start {' '.join(args)}", *r.stdout.splitlines(), f"Exit status is {r.exit_code}"]
+        lines += [f"$ ddb check start {' '.join(args)}", *r.stdout.splitlines(),
+                  f"Exit status is {r.exit_code}"]
     return lines
 
 
@@ -301,7 +302,8 @@ def test_truncated_shards_are_findings_and_an_empty_one_is_unreadable(bases, tmp
     os.truncate(path, 0)
     for mode in ("-n", "-y"):
         code, found = _check_json(root, mode)
-        assert code == 4 and [(f["name"], f["result"]) for f in found] == [("SHARD_UNREADABLE", Result.IGNORED)]
+        assert code == 4
+        assert [(f["name"], f["result"]) for f in found] == [("SHARD_UNREADABLE", Result.IGNORED)]
         assert os.path.relpath(path, root) in found[0]["msg"] and "no superblock magic" in found[0]["msg"]
         assert os.path.getsize(path) == 0
 

@@ -15,13 +15,13 @@ import shutil
 import pytest
 from click.testing import CliRunner
 
-from support import file_state
 from ddb.cli import cli
 from fixtures import build, export_image
 from fixtures.corrupt import inject
+from fixtures.damage import damage
 from fixtures.inject_records import key_flags_wrong
 from fixtures.inject_shard import branch_pages, edit_node
-from fixtures.damage import damage
+from support import file_state
 from vosfmt import open_shard
 from vosfmt.constants import PAGE_SIZE
 from vosfmt.image import list_shards
@@ -397,9 +397,8 @@ def test_akey_flags_that_contradict_its_value_tree_are_rewritten_from_the_tree(c
 
 def test_an_extent_count_its_checksums_belie_is_found_and_the_extent_dropped(copy):
     """nr of a stored (not inline) extent is repeated by its checksum count: one per chunk."""
-    from vosfmt.constants import Media
+    from vosfmt.constants import Media, TreeClass
     from vosfmt.keys import extent_key
-    from vosfmt.constants import TreeClass
     from vosfmt.record_decoding import checked_decoder
     root = copy("small")
     path = list_shards(root)[0]
@@ -718,8 +717,9 @@ def test_a_superblock_copy_with_impossible_reserved_blocks_is_damaged(copy, pres
     recomputed; an SCM-only shard has no NVMe geometry, and with NVMe the reserved and VEA
     blocks are the whole blob. The copy is damaged: SB_COPY_DAMAGED rewrites it."""
     import struct
-    from vosfmt.layout import superblock, superblock_body
+
     from fixtures.located import recrc_rawcopy
+    from vosfmt.layout import superblock, superblock_body
     root = copy(preset)
     path = list_shards(root)[0]
     with open_shard(path) as sh:

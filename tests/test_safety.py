@@ -20,8 +20,8 @@ import threading
 
 import pytest
 
-from support import file_state
 from ddb.cli import main as ddb_main
+from support import file_state
 from vosfmt.blob import blob_path, read_header
 from vosfmt.keys import uuid_bytes
 from vosfmt.smd import SysDb, sys_db_path

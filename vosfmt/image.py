@@ -14,8 +14,13 @@ import stat
 from dataclasses import dataclass
 
 from .blob import BlobHeader, blob_path, create_blob, decode_header
-from .constants import (DEFAULT_BLK_SIZE, DEFAULT_HDR_BLKS, DEFAULT_NVME_THRESHOLD,
-                        DEFAULT_SCM_SIZE, DEV_NORMAL)
+from .constants import (
+    DEFAULT_BLK_SIZE,
+    DEFAULT_HDR_BLKS,
+    DEFAULT_NVME_THRESHOLD,
+    DEFAULT_SCM_SIZE,
+    DEV_NORMAL,
+)
 from .create import create_shard
 from .errors import VosError
 from .keys import uuid_bytes, uuid_str

@@ -248,7 +248,8 @@ class OutputFile:
             raise UnsafePathError(f"refusing to write {path}: it is a symbolic link "
                                   "(name the file it points to instead)")
         if not (stat.S_ISFIFO(st.st_mode) or stat.S_ISCHR(st.st_mode)):
-            kind = "a directory" if stat.S_ISDIR(st.st_mode) else "not a regular file, FIFO or character device"
+            kind = ("a directory" if stat.S_ISDIR(st.st_mode)
+                    else "not a regular file, FIFO or character device")
             raise UnsafePathError(f"refusing to write {path}: it is {kind}")
         try:
             fd = os.open(name, os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dfd)

@@ -1,9 +1,10 @@
 """The SMD sys db: ``<db_root>/daos_sys/sys_db``, an LMDB environment.
 
-Tables are named databases (through vosfmt.kv, the only lmdb user) (DAOS keeps them as dkeys of a tiny VOS pool; the content is the
-same): ``device`` (device uuid -> state and targets), ``target`` (target id
--> device uuid), ``pool`` (pool uuid -> blob size, targets, blob ids) and
-``metadata`` (``version`` -> 1). Read-only opens use ``lock=False`` so they
+Tables are named databases (through vosfmt.kv, the only lmdb user; DAOS keeps
+them as dkeys of a tiny VOS pool, the content is the same): ``device``
+(device uuid -> state and targets), ``target`` (target id -> device uuid),
+``pool`` (pool uuid -> blob size, targets, blob ids) and ``metadata``
+(``version`` -> 1). Read-only opens use ``lock=False`` so they
 never write, not even LMDB's lock file.
 """
 from __future__ import annotations
@@ -16,9 +17,9 @@ from . import layout as L
 from .codec import decode, encode
 from .constants import DEV_NORMAL
 from .errors import CorruptionError, FormatError, NotFoundError
+from .keys import uuid_str
 from .kv import KvStore
 from .safefs import check_tree
-from .keys import uuid_str
 
 SYS_DB_DIR = os.path.join("daos_sys", "sys_db")
 SMD_VERSION = 1

@@ -31,7 +31,7 @@ class SpaceUsage:
     free_blocks: set = field(default_factory=set)
 
     @classmethod
-    def of(cls, sb) -> "SpaceUsage":
+    def of(cls, sb) -> SpaceUsage:
         """An empty ledger for the shard whose superblock is ``sb``."""
         return cls(sb.total_pages, sb.page_size, sb.blk_size or 1,
                    (sb.hdr_blks, sb.hdr_blks + sb.tot_blks))

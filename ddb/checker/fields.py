@@ -40,8 +40,8 @@ import struct
 from vosfmt import CorruptionError
 from vosfmt import layout as L
 from vosfmt.codec import field_offset
-from vosfmt.dtx import leads_here
 from vosfmt.constants import AddrFlags, KeyKind, Media, TreeClass
+from vosfmt.dtx import leads_here
 from vosfmt.keys import epoch_key, extent_key
 from vosfmt.record_decoding import checked_decoder
 

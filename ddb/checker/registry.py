@@ -21,8 +21,8 @@ scan's facts when ``needs_facts(finding)`` says so).
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from .problems import Code
 

@@ -17,7 +17,7 @@ import struct
 from vosfmt import CorruptionError, open_shard
 from vosfmt.txn import Transaction
 
-from . import fields, repairs_image, repairs_shard      # noqa: F401 - importing them registers their repairs
+from . import fields, repairs_image, repairs_shard  # noqa: F401 - importing them registers their repairs
 from .problems import Code
 from .registry import REPAIRS, Phase
 from .scan import ShardScan

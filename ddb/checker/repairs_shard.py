@@ -11,8 +11,8 @@ from __future__ import annotations
 from vosfmt import NotFoundError, Xid
 from vosfmt.constants import DTX_LID_ABORTED, DTX_LID_COMMITTED, FIRST_DATA_PAGE, AddrFlags
 from vosfmt.dtx import commit_active, discard_invalid
-from vosfmt.keys import Oid, uuid_bytes
 from vosfmt.dtx_records import DtxRecRef
+from vosfmt.keys import Oid, uuid_bytes
 from vosfmt.records import ExtBytes, IlogEntry
 
 from .finding import owner_keys

@@ -180,7 +180,8 @@ class ShardScan:
                               lost=max(root.count - len(items), 0), **ctx)
             return items if items else (None if root.count else [])
         if len(items) != root.count:
-            self.add_dropping(Code.TREE_COUNT_WRONG, pages, stored=root.count, actual=len(items), where="", **ctx)
+            self.add_dropping(Code.TREE_COUNT_WRONG, pages, stored=root.count, actual=len(items),
+                              where="", **ctx)
         else:
             page, stored, actual = wrong[0]
             self.add_dropping(Code.TREE_COUNT_WRONG, pages, stored=stored, actual=actual,

@@ -11,8 +11,8 @@ import struct
 
 from vosfmt import CorruptionError, VosError
 from vosfmt.constants import PAGE_SIZE, Media
-from vosfmt.keys import xid_key
 from vosfmt.dtx_records import dec_refs
+from vosfmt.keys import xid_key
 
 from . import fields
 from .problems import Code

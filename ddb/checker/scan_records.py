@@ -8,10 +8,22 @@ from __future__ import annotations
 
 from vosfmt import ChecksumError, CorruptionError, VosError
 from vosfmt.checksum import csum_name, csum_of
-from vosfmt.constants import (DTX_LID_ABORTED, DTX_LID_COMMITTED, DTX_LID_FIRST, DTX_LID_SOLO_FLAG,
-                              PAGE_SIZE, AddrFlags, KeyKind, Media, RecType, RootFlags,
-                              TreeClass, akey_kind, dkey_kind)
-from vosfmt.keys import (dkey_uncollate, epoch_key, extent_key, oid_from_key, oid_key, uuid_str)
+from vosfmt.constants import (
+    DTX_LID_ABORTED,
+    DTX_LID_COMMITTED,
+    DTX_LID_FIRST,
+    DTX_LID_SOLO_FLAG,
+    PAGE_SIZE,
+    AddrFlags,
+    KeyKind,
+    Media,
+    RecType,
+    RootFlags,
+    TreeClass,
+    akey_kind,
+    dkey_kind,
+)
+from vosfmt.keys import dkey_uncollate, epoch_key, extent_key, oid_from_key, oid_key, uuid_str
 from vosfmt.records import key_flags_for
 
 from . import fields

@@ -143,8 +143,10 @@ def _policies(text: str) -> dict:
 @click.option("-y", "--yes", is_flag=True, help="Apply every default repair.")
 @click.option("--preen", is_flag=True, help="(-p) Apply only safe default repairs; stop (exit 4) at others.")
 @click.option("-r", "--reset", is_flag=True, help="Start from scratch instead of resuming.")
-@click.option("-f", "--failout", callback=_onoff, default=None, help="on|off: stop at the first failed repair.")
-@click.option("-a", "--auto", callback=_onoff, default=None, help="on|off: never ask; interactions become IGNORE.")
+@click.option("-f", "--failout", callback=_onoff, default=None,
+              help="on|off: stop at the first failed repair.")
+@click.option("-a", "--auto", callback=_onoff, default=None,
+              help="on|off: never ask; interactions become IGNORE.")
 @click.option("--policies", default="", help="CLASS:ACTION,... for this run (also -p CLASS:ACTION).")
 @click.option("-D", "--db", default="", help=DB_HELP)
 @click.argument("targets", nargs=-1)
