@@ -20,7 +20,6 @@ import tempfile
 
 from fixtures import build
 from vosfmt import Oid, open_shard
-from vosfmt.image import list_shards
 from vosfmt.txn import Transaction
 
 from .build_walk import raw_read

@@ -66,7 +66,8 @@ def rows(scale: float, value_mib: int, akeys: int, work: str) -> list[tuple]:
     build("unit", unit)
     ushard = list_shards(unit)[0]
     ours, base = _walls(ddb + [ushard, "ls"], [PY, "-c", "import click, construct"])
-    out.append(("one-shot ddb IMAGE ls", "unit", f"{ours:.3f} s", f"{base:.3f} s", ours / base, "<= 1.3x", None))
+    out.append(("one-shot ddb IMAGE ls", "unit", f"{ours:.3f} s", f"{base:.3f} s", ours / base, "<= 1.3x",
+                None))
 
     # open + superblock_dump: a 4 GiB shard against a 1 MiB one
     big = os.path.join(work, "big4g")
@@ -154,8 +155,8 @@ def rows(scale: float, value_mib: int, akeys: int, work: str) -> list[tuple]:
     m = measure(os.path.dirname(os.path.dirname(vshard)))
     out.append(("check start -n, value checksums", f"{value_mib} MiB value in NVMe",
                 f"{m['value_bytes'] / m['seconds'] / 1e6:,.0f} MB/s",
-                f"raw read {m['bytes'] / m['raw_seconds'] / 2**20:,.0f} MiB/s", m["seconds"] / m["raw_seconds"],
-                ">= 1 GB/s, <= 200 MiB", m["peak_mib"]))
+                f"raw read {m['bytes'] / m['raw_seconds'] / 2**20:,.0f} MiB/s",
+                m["seconds"] / m["raw_seconds"], ">= 1 GB/s, <= 200 MiB", m["peak_mib"]))
     pages, ms = small_commits(large)
     out.append(("value_load of 16 B (one commit)", f"large x{scale}", f"{pages:.1f} pages, {ms:.1f} ms",
                 "", None, "O(log n) pages", None))

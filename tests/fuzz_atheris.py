@@ -32,7 +32,7 @@ with atheris.instrument_imports():
     from vosfmt.blob import decode_header
     from vosfmt.image import list_shards
 
-from support import read_everything  # after the instrumented imports
+from support import read_everything  # noqa: E402 (after the instrumented imports)
 
 
 def fuzz_path(data: bytes):

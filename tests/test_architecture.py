@@ -52,7 +52,8 @@ def _imports_in(tree: ast.Module, module: str, is_package: bool, modules=MODULES
             base = node.module
             if node.level:
                 parts = package.split(".")
-                base = ".".join(parts[:len(parts) - (node.level - 1)] + ([node.module] if node.module else []))
+                parts = parts[:len(parts) - (node.level - 1)] + ([node.module] if node.module else [])
+                base = ".".join(parts)
             out += [f"{base}.{a.name}" if f"{base}.{a.name}" in modules else base for a in node.names]
     return out
 

@@ -7,6 +7,8 @@ import sys
 
 import pytest
 
+pytestmark = pytest.mark.slow            # builds images and times real work
+
 ROWS = ["one-shot ddb IMAGE ls", "open + superblock_dump", "ls of one dkey", "ls -r",
         "full read-only walk", "check start -n", "peak memory vs image size", "value_load to NVMe (fsync'ed)",
         "value_dump to a file", "check start -n, value checksums", "value_load of 16 B (one commit)"]

@@ -5,12 +5,16 @@ import multiprocessing as mp
 import os
 import traceback
 
-from support import all_values
+import pytest
+
 from fixtures import build
+from support import all_values
 from vosfmt import Oid, StaleReadError, VosError, open_shard
 from vosfmt.image import list_shards
 from vosfmt.lock import LockedError
 from vosfmt.txn import Transaction
+
+pytestmark = pytest.mark.slow            # 1,500 rounds of two writers and two readers
 
 ROUNDS = 1500
 C = "00000000-0000-0000-0000-0000000000c1"
@@ -48,7 +52,7 @@ def _reader(path, root, stop, results):
     while not stop.is_set():
         try:
             with open_shard(path, db_root=root) as sh:
-                for c, v in all_values(sh):
+                for _c, v in all_values(sh):
                     sh.verify_value(v)
             walks += 1
         except StaleReadError:

@@ -1,6 +1,7 @@
 """Fuzz targets (hypothesis): no input may produce a traceback, a hang, or a write.
 
-CI runs a short smoke (the example counts below); a long run:
+CI runs a short smoke (the example counts below); the targets that build or
+copy images are marked slow. A long run:
 DDB_FUZZ_EXAMPLES=20000 python -m pytest tests/test_fuzz.py
 """
 from __future__ import annotations
@@ -14,9 +15,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from support import file_state, read_everything
 from ddb.vospath import PathError, format_key, parse_key, parse_path
 from fixtures import build
+from support import file_state, read_everything
 from vosfmt import VosError, open_shard
 from vosfmt.blob import decode_header
 from vosfmt.image import list_shards
@@ -55,6 +56,7 @@ words = st.sampled_from(["ls", "-r", "-d", "value_dump", "superblock_dump", "ope
                          "x" * 300, "", "'", "[9]", "help", "version", "-h"])
 
 
+@pytest.mark.slow
 @FUZZ
 @given(argv=st.lists(words, max_size=6))
 def test_command_line(image, argv, capsys):
@@ -96,6 +98,7 @@ def _damaged_copy(image: str, tmp_path_factory, data, pick, patches: int, max_le
     return root, path
 
 
+@pytest.mark.slow
 @FUZZ
 @given(data=st.data())
 def test_shard_reader_on_mutated_images(image, tmp_path_factory, data):
@@ -120,6 +123,7 @@ def test_blob_header_reader(raw):
         pass
 
 
+@pytest.mark.slow
 @FUZZ
 @given(data=st.data())
 def test_smd_reader_on_damaged_lmdb(image, tmp_path_factory, data):

@@ -12,7 +12,6 @@ import shutil
 import sys
 
 import pexpect
-import pytest
 
 from vosfmt.image import list_shards
 
@@ -85,10 +84,9 @@ def test_ctrl_c_twice(built, tmp_path):
 
 
 def test_check_asks_on_a_terminal(built, tmp_path):
-    import shutil as sh
     from fixtures.corrupt import inject
     root = str(tmp_path / "img")
-    sh.copytree(built("small"), root)
+    shutil.copytree(built("small"), root)
     inject(root, "OBJ_MAX_WRITE_STALE")             # one object with a stale max write epoch
     inject(root, "BLOCKS_LEAKED")                   # and leaked NVMe blocks
     child = _spawn(["check", "start", "-D", root], tmp_path)
