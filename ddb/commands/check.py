@@ -76,12 +76,8 @@ class _Group(DdbGroup):
         except Exception as e:  # noqa: BLE001 - the one place a check failure becomes exit 8
             if getattr(ctx.obj, "debug", False):
                 import traceback
-                traceback.print_exc()
+                ctx.obj.out.note(traceback.format_exc().rstrip("\n"))
             raise DdbError(_describe(e), status=EXIT_ERROR) from None
-
-
-def _usage(message: str) -> click.UsageError:
-    return click.UsageError(message)            # the group makes it EXIT_USAGE
 
 
 _HELP = (
@@ -134,7 +130,7 @@ def _policies(text: str) -> dict:
         try:
             out[parse_class(cls)] = parse_action(act)
         except ValueError as e:
-            raise _usage(str(e)) from None
+            raise click.UsageError(str(e)) from None
     return out
 
 
@@ -155,7 +151,7 @@ def start(s, dry_run, yes, preen, reset, failout, auto, policies, db, targets):
     """Run the checker over every shard (or the TARGETs: shard files, pool directories)."""
     from ..checker import Checker, Options, dry_run_path, query, stored_policies
     if sum((dry_run, yes, preen)) > 1:
-        raise _usage("Only one of the options -p (preen), -n or -y may be specified.")
+        raise click.UsageError("Only one of the options -p (preen), -n or -y may be specified.")
     root = _db_root(s, db, targets)
     mode, dry_run, note = _answer_mode(dry_run, yes, preen, auto, sys.stdin.isatty(),
                                        forced=s.dry_run)
@@ -274,7 +270,7 @@ def repair_cmd(s, db, seq, idx):
     try:
         n = int(seq, 0)
     except ValueError:
-        raise _usage(f"invalid sequence number '{seq}'") from None
+        raise click.UsageError(f"invalid sequence number '{seq}'") from None
     if s.dry_run:
         _would_repair(s, root, n, idx)
         return
@@ -348,7 +344,7 @@ def set_policy(s, db, reset_defaults, all_interactive, policies):
     """Set CLASS:ACTION policies (stored for later starts)."""
     from ..checker import PROBLEMS, Action, stored_policies, update_policies
     if (reset_defaults or all_interactive) and policies or (reset_defaults and all_interactive):
-        raise _usage("--reset-defaults, --all-interactive and a policy list cannot be combined")
+        raise click.UsageError("--reset-defaults, --all-interactive and a policy list cannot be combined")
     root = _db_root(s, db)
     wanted = _policies(",".join(policies))
 
