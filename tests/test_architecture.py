@@ -84,6 +84,16 @@ def test_relative_and_local_imports_are_seen():
         "ddb.checker.engine"]
 
 
+def test_fixtures_imports_itself_relatively():
+    """fixtures/ installs as ddb_fixtures: ``from fixtures.x import y`` would work only from a
+    checkout."""
+    absolute = [os.path.relpath(p, ROOT) for p in _files("fixtures") for node in ast.walk(_tree(p))
+                if isinstance(node, ast.ImportFrom) and node.level == 0
+                and _matches(node.module or "", "fixtures")
+                or isinstance(node, ast.Import) and any(_matches(a.name, "fixtures") for a in node.names)]
+    assert not absolute
+
+
 def test_only_kv_touches_lmdb():
     users = {os.path.relpath(p, ROOT) for pkg in PACKAGES for p in _files(pkg)
              if any(_matches(m, "lmdb") for m in _imports(p))}
