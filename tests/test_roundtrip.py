@@ -9,7 +9,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from fixtures import build, export_image, preset
-from fixtures.spec import SpecError, normalize_image
+from fixtures.spec import normalize_image
+from fixtures.spec_fields import SpecError
 from support import file_state
 from vosfmt import open_shard
 from vosfmt.image import list_shards
