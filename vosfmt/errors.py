@@ -34,7 +34,7 @@ class CorruptionError(VosError):
         self.reason = message
         self.offset = offset
         self.structure = structure
-        if path is not None and not isinstance(path, str):   # lazy (see records.path_text)
+        if path is not None and not isinstance(path, str):   # lazy (see record_decoding.path_text)
             path = path() if callable(path) else getattr(path, "path", str(path))
         self.path = path
         self.file = file
