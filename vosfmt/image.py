@@ -28,7 +28,7 @@ from .layout import blob_header as _blob_header
 from .paths import is_shard_path
 from .safefs import UnsafePathError, open_file, open_parent, unlink_file
 from .shard import open_shard
-from .smd import SMD_VERSION, DeviceRow, PoolRow, SysDb, sys_db_path
+from .smd import SMD_VERSION, DeviceRow, PoolRow, SysDb, sys_db_exists, sys_db_path
 from .txn import Transaction
 
 BLOB_HEADER_SIZE = _blob_header.sizeof()
@@ -83,7 +83,7 @@ def create_pool(db_root: str, pool: PoolLayout, devices: list[bytes], blob_ids: 
 def register_pool(db_root: str, puuid: bytes, blob_sz: int, devices: list[bytes],
                   blob_ids: list[int]) -> None:
     """Add a pool's rows (and its targets' device rows) to SMD, creating SMD if needed."""
-    create = not os.path.isfile(os.path.join(sys_db_path(db_root), "data.mdb"))
+    create = not sys_db_exists(db_root)
     with SysDb(db_root, write=True, create=create) as db:
         existing = {} if create else db.devices()
         targets = {} if create else db.targets()
@@ -101,7 +101,7 @@ def register_pool(db_root: str, puuid: bytes, blob_sz: int, devices: list[bytes]
 
 def ensure_sys_db(db_root: str) -> None:
     """Create an empty SMD (version row only) if the image has none."""
-    if not os.path.isfile(os.path.join(sys_db_path(db_root), "data.mdb")):
+    if not sys_db_exists(db_root):
         with SysDb(db_root, write=True, create=True) as db:
             db.write(version=SMD_VERSION)
 
@@ -166,7 +166,7 @@ def _own_blob(shard):
     another pool, target, blob or device, or cannot be read).
     """
     sb = shard.sb
-    if not sb.nvme_size or not os.path.isfile(os.path.join(sys_db_path(shard.db_root), "data.mdb")):
+    if not sb.nvme_size or not sys_db_exists(shard.db_root):
         return None
     with SysDb(shard.db_root) as db:
         pool = db.pools().get(sb.pool_uuid)
@@ -267,7 +267,7 @@ def smd_sync(db_root: str, nvme_dir: str | None = None, *, dry_run: bool = False
         d.tgts.sort()
     if dry_run:
         return SyncResult(synced, problems, recreated)
-    create = not os.path.isfile(os.path.join(path, "data.mdb"))
+    create = not sys_db_exists(db_root)
     with SysDb(db_root, write=True, create=create) as db:
         db.write(version=SMD_VERSION, devices=list(devices.values()), targets=targets,
                  pools=list(pools.values()))

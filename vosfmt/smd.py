@@ -21,7 +21,8 @@ from .keys import uuid_str
 from .kv import KvStore
 from .safefs import check_tree
 
-SYS_DB_DIR = os.path.join("daos_sys", "sys_db")
+SYS_DIR = "daos_sys"                            # an image's system directory
+SYS_DB_DIR = os.path.join(SYS_DIR, "sys_db")
 SMD_VERSION = 1
 TABLES = (b"device", b"target", b"pool", b"metadata")
 _MAP_SIZE = 64 << 20
@@ -52,6 +53,11 @@ class PoolRow:
 
 def sys_db_path(db_root: str) -> str:
     return os.path.join(db_root, SYS_DB_DIR)
+
+
+def sys_db_exists(db_root: str) -> bool:
+    """Does the image have an SMD sys db (its LMDB data file)?"""
+    return os.path.isfile(os.path.join(sys_db_path(db_root), "data.mdb"))
 
 
 class SysDb:

@@ -12,10 +12,11 @@ from __future__ import annotations
 import os
 
 from vosfmt import lock
+from vosfmt.smd import SYS_DIR
 
 from .errors import CheckError
 
-HOLDER_FILE = os.path.join("daos_sys", "check.lock")    # the writing leader's details (not the lock)
+HOLDER_FILE = os.path.join(SYS_DIR, "check.lock")    # the writing leader's details (not the lock)
 EXCLUSIVE_WAIT = 2.0    # seconds a writer waits for short readers (a query) to let go of the image
 
 

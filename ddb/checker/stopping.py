@@ -12,13 +12,14 @@ import os
 import time
 
 from vosfmt import lock, safefs
+from vosfmt.smd import SYS_DIR
 
 from .image import require_image
 from .imagelock import image_in_use
 from .querying import query
 from .store import ReportStore, writing
 
-STOP_FILE = os.path.join("daos_sys", "check.stop")
+STOP_FILE = os.path.join(SYS_DIR, "check.stop")
 STOP_WAIT = 10.0        # seconds `check stop` waits for the leader to end
 STOP_POLL = 0.1         # seconds between a leader's looks for a stop request
 

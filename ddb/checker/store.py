@@ -16,6 +16,7 @@ from contextlib import contextmanager
 
 from vosfmt import safefs
 from vosfmt.kv import KvStore
+from vosfmt.smd import SYS_DIR
 
 from .errors import CheckError
 from .image import require_image
@@ -28,7 +29,7 @@ SEQ_BASE = 0x1000
 
 
 def store_path(db_root: str) -> str:
-    return os.path.join(db_root, "daos_sys", "check_db")
+    return os.path.join(db_root, SYS_DIR, "check_db")
 
 
 class ReportStore:
@@ -47,13 +48,13 @@ class ReportStore:
                 safefs.check_tree(db_root, path, LMDB_FILES)
         self.path = path
         self.seq_floor = SEQ_BASE       # the other store's next number (see ``dryrun``)
-        create = write and not os.path.isfile(os.path.join(path, "data.mdb"))
+        create = write and not os.path.isfile(os.path.join(path, LMDB_FILES[0]))
         self.kv = KvStore(path, TABLES, write=write, create=create, what="check report store",
                           lock_readers=lock_readers)
 
     @staticmethod
     def exists(db_root: str, path: str | None = None) -> bool:
-        return os.path.isfile(os.path.join(path or store_path(db_root), "data.mdb"))
+        return os.path.isfile(os.path.join(path or store_path(db_root), LMDB_FILES[0]))
 
     def close(self) -> None:
         self.kv.close()

@@ -27,17 +27,18 @@ DB_HELP = "The storage image (directory holding daos_sys)."
 
 def _db_root(s, db: str, targets=()) -> str:
     from vosfmt.paths import db_root_of
+    from vosfmt.smd import SYS_DIR
     if db:
         return db
     for t in targets:
         if os.path.isfile(t):
             return db_root_of(os.path.abspath(t))
-        if os.path.isdir(os.path.join(t, "daos_sys")):
+        if os.path.isdir(os.path.join(t, SYS_DIR)):
             return t
     root = s.image_root()
     if root:
         return root
-    if os.path.isdir("daos_sys"):
+    if os.path.isdir(SYS_DIR):
         return "."
     raise DdbError("give the storage image: --db DIR (the directory holding daos_sys), a target, or -s")
 
