@@ -52,7 +52,7 @@ class CorruptionError(VosError):
             where.append(f"in {self.file}")
         return f"{self.reason}: {' '.join(where)}" if where else self.reason
 
-    def located(self, *, path: str | None = None, file: str | None = None) -> "CorruptionError":
+    def located(self, *, path: str | None = None, file: str | None = None) -> CorruptionError:
         """Fill in context that only an outer layer knows, keeping what is set."""
         if path and not self.path:
             self.path = path
