@@ -28,9 +28,8 @@ class ShardJob:
     open; ``facts`` a scan's facts of the shard as the repairs found it, taken before anything
     is written when a chosen repair ``needs_facts`` (else None)."""
 
-    def __init__(self, shard, db_root: str):
+    def __init__(self, shard):
         self.shard = shard
-        self.db_root = db_root
         self.tx = None
         self.facts = None
 
@@ -71,7 +70,7 @@ def _repair_shard(path: str, db_root: str, chosen: list, hooks) -> None:
     truncated_ok = any(f.code == Code.SHARD_TRUNCATED for f, _ in chosen)
     with open_shard(path, write=True, db_root=db_root, hooks=hooks,
                     truncated_ok=truncated_ok) as shard:
-        job = ShardJob(shard, db_root)
+        job = ShardJob(shard)
         for f, action in phases[Phase.FILE]:
             REPAIRS[f.code].fn(job, f, action)
         if not phases[Phase.BEGIN] and not phases[Phase.TX]:
