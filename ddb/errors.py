@@ -42,7 +42,7 @@ class DdbError(Exception):
         self.stderr = list(stderr)
         self.status = status
 
-    def prefixed(self, context: str) -> "DdbError":
+    def prefixed(self, context: str) -> DdbError:
         """The same failure, its message preceded by what the caller was doing."""
         return DdbError(context + self.message, stdout=self.stdout, stderr=self.stderr,
                         status=self.status)

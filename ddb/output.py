@@ -17,7 +17,7 @@ class Output:
     def __init__(self, json_mode: bool = False):
         self.json = json_mode
         if json_mode:
-            import json     # only --json needs it: one-shot start-up is a target
+            import json  # only --json needs it: one-shot start-up is a target
             self._dumps = json.dumps
         self._buf: list[str] = []
 

@@ -20,11 +20,11 @@ from click.testing import CliRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from support import file_state
 from ddb.cli import cli, main
 from ddb.errors import DdbError
 from ddb.linesplit import split_line
 from ddb.vospath import format_key
+from support import file_state
 from vosfmt import open_shard
 from vosfmt.constants import NODE_MAGIC, PAGE_SIZE
 from vosfmt.image import list_shards

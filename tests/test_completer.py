@@ -1,7 +1,6 @@
 """Shell completion as a pure function: commands, flags, files, VOS paths with escaping."""
 from __future__ import annotations
 
-
 import pytest
 
 from ddb.commands import TABLE

@@ -10,9 +10,9 @@ import sys
 import pytest
 from click.testing import CliRunner
 
-from support import file_state
 from ddb.cli import cli
 from fixtures import export_image
+from support import file_state
 from vosfmt.image import list_shards
 
 C1 = "12345678-1234-1234-1234-123456789001"

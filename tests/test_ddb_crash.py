@@ -10,9 +10,9 @@ from crashsim import FaultInjector, SimulatedCrash
 from ddb import cli as ddb_cli
 from ddb.commands import meta, modify
 from fixtures import export_image
+from vosfmt import open_shard
 from vosfmt.image import list_shards
 from vosfmt.usage import space_usage
-from vosfmt import open_shard
 
 pytestmark = pytest.mark.slow            # every write of every command, interrupted
 

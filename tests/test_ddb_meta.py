@@ -8,9 +8,9 @@ import shutil
 import pytest
 from click.testing import CliRunner
 
-from support import file_state
 from ddb.cli import cli
 from fixtures import export_image
+from support import file_state
 from vosfmt import open_shard
 from vosfmt.image import list_shards
 from vosfmt.smd import SysDb

@@ -6,8 +6,8 @@ import os
 import pytest
 from click.testing import CliRunner
 
-from support import file_state
 from ddb.cli import cli
+from support import file_state
 from vosfmt import open_shard
 from vosfmt.smd import SysDb
 from vosfmt.usage import space_usage

@@ -5,8 +5,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ddb.vospath import (Part, PathError, format_key, format_path, format_values, parse_key,
-                         parse_path)
+from ddb.vospath import Part, PathError, format_key, format_path, format_values, parse_key, parse_path
 from vosfmt.constants import ObjType
 from vosfmt.keys import Oid
 

@@ -233,8 +233,8 @@ def _stat_lines(entries, aggregated: int, details: bool):
             ep = [e.epoch for e in entries]
             tm = sum(t) // len(t)
             em = sum(ep) // len(ep)
-            lines.append(f"\t- Committed DTX time:\tmin={_when(min(t), min(t))}, max={_when(max(t), max(t))}, "
-                         f"mean={_when(tm, tm)}")
+            lines.append(f"\t- Committed DTX time:\tmin={_when(min(t), min(t))}, "
+                         f"max={_when(max(t), max(t))}, mean={_when(tm, tm)}")
             lines.append(f"\t- Committed DTX epoch:\tmin={_when(hlc_seconds(min(ep)), min(ep))}, "
                          f"max={_when(hlc_seconds(max(ep)), max(ep))}, mean={_when(hlc_seconds(em), em)}")
         else:

@@ -254,7 +254,8 @@ def _flags(s, names: str) -> int:
 
 
 @command("rm_pool", "Remove a VOS pool file.",
-         long="Remove a pool shard file, its NVMe blob and its SMD rows.", args_help={"path": "Path to the vos file to remove."})
+         long="Remove a pool shard file, its NVMe blob and its SMD rows.",
+         args_help={"path": "Path to the vos file to remove."})
 @click.option("-p", "--db_path", default="", help="Path to the sys db.")
 @click.argument("path")
 def rm_pool(s, db_path, path):

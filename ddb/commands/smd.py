@@ -23,7 +23,7 @@ def _db_root(s, db_path: str) -> str:
 
 
 def _open_db(root: str):
-    from vosfmt.smd import SysDb             # lmdb is loaded only when a command needs it
+    from vosfmt.smd import SysDb  # lmdb is loaded only when a command needs it
     return SysDb(root)
 
 
@@ -81,7 +81,8 @@ def _parse_dev(text: str, which: str) -> bytes:
     try:
         return _uuid.UUID(text).bytes
     except ValueError:
-        raise DdbError(der("DER_INVAL"), stderr=[f"Invalid UUID string '{text}' for {which} device"]) from None
+        raise DdbError(der("DER_INVAL"),
+                       stderr=[f"Invalid UUID string '{text}' for {which} device"]) from None
 
 
 @command("dev_replace", "Replace an old device with a new unused device",
