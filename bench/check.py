@@ -20,6 +20,7 @@ import tempfile
 
 from fixtures import build
 from vosfmt import Oid, open_shard
+from vosfmt.paths import db_root_of
 from vosfmt.txn import Transaction
 
 from .build_walk import raw_read
@@ -66,7 +67,7 @@ def measure(root: str, runs: int = 3) -> dict:
 def big_value_image(work: str, mib: int) -> str:
     """An image (its root) holding one ``mib`` MiB single value in NVMe, checksummed."""
     shard, src = big_value_setup(work, mib)
-    root = os.path.dirname(os.path.dirname(shard))
+    root = db_root_of(shard)
     with open_shard(shard, write=True, db_root=root) as sh, Transaction(sh) as tx, open(src, "rb") as f:
         tx.put_single_value(BIG_CONT, Oid(1, 1), b"d", b"a", 1, stream=f, size=mib << 20)
     os.unlink(src)

@@ -6,6 +6,8 @@
 - ``ls`` of a dkey with many akeys, lines/s (aim >= 200,000)
 - ``ls -r`` of the large preset, lines/s and peak memory (aim >= 250,000, <= 100 MiB)
 - ``value_dump`` of a big NVMe value to a file vs ``cp`` of a file of the same size (aim >= 0.5x)
+- command-file line splitting: a 640k-character line vs one ten times shorter (aim <= 15x:
+  linear; shlex, quadratic in a word's length, took a minute for the long one)
 """
 from __future__ import annotations
 
@@ -18,9 +20,11 @@ import sys
 import tempfile
 import time
 
+from ddb.linesplit import split_line
 from fixtures import build
 from vosfmt import Oid, open_shard
 from vosfmt.image import list_shards
+from vosfmt.paths import db_root_of
 from vosfmt.txn import Transaction
 
 from .common import BIG_CONT, big_value_setup, ddb_cmd
@@ -60,6 +64,17 @@ def _lines_per_s(shard: str, args: list[str], runs: int = 3) -> tuple[float, int
     return statistics.median(rates), lines, peak
 
 
+def _split_seconds(chars: int, runs: int = 3) -> float:
+    """Best-of-``runs`` seconds to split a command line of about ``chars`` characters."""
+    line = 'ls -r "/[1]/[0]/' + 'a\\"' * (chars // 3) + '" tail \'' + "b" * (chars // 3) + "'"
+    best = float("inf")
+    for _ in range(runs):
+        t = time.perf_counter()
+        split_line(line)
+        best = min(best, time.perf_counter() - t)
+    return best
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench.ddb_cmds", description=__doc__.splitlines()[0])
     ap.add_argument("--akeys", type=int, default=100_000)
@@ -68,6 +83,9 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     work = tempfile.mkdtemp(prefix="ddb-bench-")
     rows = []
+    long_split, short_split = _split_seconds(640_000), _split_seconds(64_000)
+    rows.append(("split a 640k-char line (s)", long_split, short_split, long_split / short_split,
+                 "<= 15x of a 64k line"))
     try:
         unit = os.path.join(work, "unit")
         build("unit", unit)
@@ -90,7 +108,7 @@ def main(argv=None) -> int:
 
         size = args.value_mib << 20
         path, src = big_value_setup(work, args.value_mib)
-        db_root = os.path.dirname(os.path.dirname(path))            # IMAGE/POOL/vos-0
+        db_root = db_root_of(path)
         with open_shard(path, write=True, db_root=db_root) as sh, Transaction(sh) as tx, \
                 open(src, "rb") as f:
             tx.put_single_value(BIG_CONT, Oid(1, 1), b"d", b"a", 1,

@@ -23,6 +23,7 @@ import time
 from fixtures import build
 from vosfmt import open_shard
 from vosfmt.image import list_shards
+from vosfmt.paths import db_root_of
 from vosfmt.txn import Transaction
 
 from .build_walk import raw_read
@@ -152,7 +153,7 @@ def rows(scale: float, value_mib: int, akeys: int, work: str) -> list[tuple]:
     t_cp = min(timed(["cp", src, dst]) for _ in range(2))
     out.append(("value_dump to a file", f"{value_mib} MiB", f"{value_mib / best:,.0f} MiB/s",
                 f"cp {value_mib / t_cp:,.0f} MiB/s", t_cp / best, ">= 0.5x of cp", None))
-    m = measure(os.path.dirname(os.path.dirname(vshard)))
+    m = measure(db_root_of(vshard))
     out.append(("check start -n, value checksums", f"{value_mib} MiB value in NVMe",
                 f"{m['value_bytes'] / m['seconds'] / 1e6:,.0f} MB/s",
                 f"raw read {m['bytes'] / m['raw_seconds'] / 2**20:,.0f} MiB/s",

@@ -13,7 +13,6 @@ import random
 import shutil
 import subprocess
 import sys
-import time
 
 import pytest
 from click.testing import CliRunner
@@ -413,30 +412,13 @@ def test_split_line_is_shlex(line):
     assert split_line(line) == expected
 
 
-def _best_split_time(line: str, runs: int) -> float:
-    best = float("inf")
-    for _ in range(runs):
-        t = time.perf_counter()
-        split_line(line)
-        best = min(best, time.perf_counter() - t)
-    return best
-
-
-def test_split_line_is_linear():
-    """Ten times the line, about ten times the work: compared with a baseline in the same
-    process (shlex took ~50x for 10x the length, and a minute for 640k characters)."""
+def test_split_line_takes_a_long_line():
+    """A 640k-character line splits like shlex would (shlex itself, quadratic in a word's
+    length, took a minute; bench/ddb_cmds.py measures the rate against a raw scan)."""
     def line(n):
         return 'ls -r "/[1]/[0]/' + "a\\\"" * (n // 3) + '" tail \'' + "b" * (n // 3) + "'"
     n = 640_000 // 3
     assert split_line(line(640_000)) == ["ls", "-r", "/[1]/[0]/" + 'a"' * n, "tail", "b" * n]
-    small = _best_split_time(line(64_000), 5)
-    big = _best_split_time(line(640_000), 1)
-    for _ in range(4):
-        if big < 30 * small:
-            break
-        assert big < 100 * small, (small, big)     # clearly superlinear: no need to insist
-        big = min(big, _best_split_time(line(640_000), 1))
-    assert big < 30 * small, (small, big)
 
 
 def test_long_command_file_line(built, tmp_path):
