@@ -34,9 +34,9 @@ def test_ci_runs_exactly_the_readme_test_command():
 def test_the_sample_command_after_install(tmp_path):
     """The main job's steps after `pip install`, with this environment's python and ddb."""
     sample = two_commands()[0]
-    build = re.search(r"\.venv/bin/python (-m fixtures build demo [^&]+?)\s*&&", sample).group(1)
+    build = re.search(r"\.venv/bin/ddb-fixtures (build demo [^&]+?)\s*&&", sample).group(1)
     ls = re.search(r"\.venv/bin/ddb (demo/\*/vos-0 .*)$", sample).group(1).split()
-    subprocess.run([sys.executable, *build.split()], cwd=tmp_path, check=True,
+    subprocess.run([sys.executable, "-m", "ddb_fixtures", *build.split()], cwd=tmp_path, check=True,
                    capture_output=True)
     shard = glob.glob(str(tmp_path / ls[0]))
     assert len(shard) == 1
