@@ -47,3 +47,34 @@ def test_readme_problem_table_is_the_checkers():
     rows = {m.group(2): (int(m.group(1), 16), m.group(3))
             for m in re.finditer(r"^\| (0x[0-9a-f]{6}) \| (\w+) \| (\w+)", text, re.M)}
     assert rows == {p.name: (p.code, p.cls.name) for p in PROBLEMS}
+
+
+def _layout_table_paths() -> set[str]:
+    """Files the README's code-layout table names: ``dir/`` then bare ``name.py`` in the same
+    row means ``dir/name.py``."""
+    text = open(os.path.join(ROOT, "README.md")).read()
+    section = text.split("## Layout of the code", 1)[1].split("\n## ", 1)[0]
+    named = set()
+    for row in (line for line in section.splitlines() if line.startswith("| `")):
+        where = row.split(" | ", 1)[0]
+        prefix = ""
+        for token in re.findall(r"`([^`]+)`", where):
+            if token.endswith("/"):
+                prefix = token
+            elif "/" in token:
+                named.add(token)
+            else:
+                named.add(prefix + token)
+    return named
+
+
+def test_layout_table_names_every_module():
+    modules = set()
+    for package in ("vosfmt", "ddb", "fixtures", "bench"):
+        for dirpath, _, files in os.walk(os.path.join(ROOT, package)):
+            rel = os.path.relpath(dirpath, ROOT)
+            modules |= {f"{rel}/{f}" for f in files if f.endswith(".py")}
+    named = _layout_table_paths()
+    assert sorted(modules - named) == []
+    assert sorted(p for p in named if p.endswith(".py") and p not in modules
+                  and not p.startswith("tests/")) == []
