@@ -414,7 +414,7 @@ def test_split_line_is_shlex(line):
 
 def test_split_line_takes_a_long_line():
     """A 640k-character line splits like shlex would (shlex itself, quadratic in a word's
-    length, took a minute; bench/ddb_cmds.py measures the rate against a raw scan)."""
+    length, took a minute; bench/ddb_cmds.py compares it with a line ten times shorter)."""
     def line(n):
         return 'ls -r "/[1]/[0]/' + "a\\\"" * (n // 3) + '" tail \'' + "b" * (n // 3) + "'"
     n = 640_000 // 3

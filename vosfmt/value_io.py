@@ -119,10 +119,19 @@ class ValueReads:
         return self.ext_bytes(v.csums, path, "extent checksums")
 
     def verify_value(self, v, path: str | None = None) -> None:
-        """Raise ChecksumError if the value's bytes do not match their checksum."""
+        """Raise ChecksumError if the value's bytes do not match their checksum, or its
+        checksums cannot be used; CorruptionError if its bytes cannot be read."""
         if v.is_punch or not v.csum_type or v.aflags & AddrFlags.CORRUPTED:
             return              # a value already marked bad is not re-reported
-        if self.value_checksum(v, path) != self.stored_checksum(v, path):
+        try:
+            stored = self.stored_checksum(v, path)
+        except CorruptionError as e:        # nothing vouches for the bytes: as a mismatch
+            raise ChecksumError(f"the value's checksums cannot be read ({e.reason})",
+                                offset=v.off, structure="value", path=path) from None
+        if not isinstance(v, SingleValue) and v.chunk_size <= 0:
+            raise ChecksumError(f"extent checksums cut in chunks of {v.chunk_size} bytes",
+                                offset=v.off, structure="ext_rec", path=path)
+        if self.value_checksum(v, path) != stored:
             if self.is_stale():
                 raise StaleReadError("the shard was changed by a writer while being read; read "
                                      "it again", offset=v.off, structure="value", path=path)

@@ -208,7 +208,7 @@ class RecordPass:
                         self.shard.verify_value(v)
                 except CorruptionError as e:
                     where = self._where(v, owner, sv)
-                    if isinstance(e, ChecksumError) or self._checksums_unusable(v, sv):
+                    if isinstance(e, ChecksumError):
                         self.add(Code.VALUE_CSUM_MISMATCH, csum=csum_name(v.csum_type), **where)
                     else:
                         self.add(Code.VALUE_OUT_OF_BOUNDS, media=media_name(v.media), start=v.off,
@@ -255,20 +255,6 @@ class RecordPass:
                 return False
         self.space.own_run(v.media, v.off, size, where["value"], where)
         return True
-
-    def _checksums_unusable(self, v, sv: bool) -> bool:
-        """Whether an extent's checksums, not its bytes, kept it from being verified: cut in
-        chunks of no size, or stored where they cannot be read. Nothing then vouches for its
-        bytes, as with a mismatch."""
-        if sv:
-            return False
-        if v.chunk_size <= 0:
-            return True
-        try:
-            self.shard.stored_checksum(v)
-        except CorruptionError:
-            return True
-        return False
 
 
 def _created_only(rec) -> bool:
