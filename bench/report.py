@@ -75,10 +75,7 @@ def rows(scale: float, value_mib: int, akeys: int, work: str) -> list[tuple]:
     build({"scm_size": 8 << 30, "containers": []}, big)
     bshard = list_shards(big)[0]
     with open_shard(bshard, write=True, db_root=big) as sh, Transaction(sh) as tx:
-        n = (4 << 30) // 4096 - tx.pages.end
-        start = tx.pages.end
-        tx.pages.end += n
-        tx.free_pages([(start, n)])
+        tx.append_free_pages((4 << 30) // 4096 - sh.sb.total_pages)
         tx.put_container("00000000-0000-0000-0000-0000000000bb")
     small = os.path.join(work, "small1m")
     build({"containers": []}, small)

@@ -197,9 +197,7 @@ def test_a_container_filed_under_another_uuid_is_found_and_renamed(copy):
     with open_shard(path, write=True, db_root=root) as sh:
         c = next(sh.containers())
         with Transaction(sh) as tx:
-            o = tx._cont(c.rec.uuid)
-            o.rec.uuid = uuid.uuid4().bytes
-            o.dirty = True
+            tx.patch_record((c.rec.uuid,), uuid=uuid.uuid4().bytes)
     found_then_repaired(root, {"RECORD_ID_MISMATCH": 1})
     assert export_image(root) == before
     for line in ddb(path, "ls", "-r").stdout.splitlines()[1:]:     # every printed path resolves
@@ -312,11 +310,10 @@ def test_a_dkey_left_without_akeys_is_one_finding_and_goes_whole(copy):
         c = next(c for c in sh.containers() if c.object_count() > 1)
         o = c.object_at(0)
         d = o.dkey_at(0)
+        akeys = [a.key for a in d.akeys()]
         with Transaction(sh) as tx:
-            tree = tx._sub(tx._dkey(c.rec.uuid, o.oid, d.key), "child_root", "")
-            for k, v in list(tree.items()):
-                tx._drop(tree, k, v)
-                tree.delete(k)
+            for akey in akeys:
+                tx.delete_key(c.rec.uuid, o.oid, d.key, akey)
     code, names = check(root, "-n")
     assert code == 4 and names == {"KEY_EMPTY": 1}, names
     repaired_clean(root)
@@ -407,7 +404,7 @@ def test_an_extent_count_its_checksums_belie_is_found_and_the_extent_dropped(cop
                              for d in o.dkeys() for a in d.akeys() if a.value_kind == "array"
                              for v in a.extents() if v.csum_type and v.media != Media.INLINE)
         with Transaction(sh) as tx:
-            tree = tx._sub(tx._akey(c.rec.uuid, o.oid, d.key, a.key), "child_root", "")
+            tree = tx.value_tree(c.rec.uuid, o.oid, d.key, a.key)
             key = extent_key(x.lo, x.epoch, x.minor)
             raw = bytearray(tree.get(key))
             raw[0] ^= 0x80                          # nr's low byte, as a bit flip would
@@ -434,7 +431,7 @@ def _patch_value(root, want, offset_of, change):
         sv = a.value_kind == "sv"
         key = epoch_key(v.epoch) if sv else extent_key(v.lo, v.epoch, v.minor)
         with Transaction(sh) as tx:
-            tree = tx._sub(tx._akey(c.rec.uuid, o.oid, d.key, a.key), "child_root", "")
+            tree = tx.value_tree(c.rec.uuid, o.oid, d.key, a.key)
             raw = bytearray(tree.get(key))
             at = offset_of(sv)
             raw[at] = change(raw[at])
@@ -501,9 +498,7 @@ def test_an_integer_dkey_tree_marked_bytes_is_rewritten_and_its_keys_kept(copy):
         c, o = next((c, o) for c in sh.containers() for o in c.objects()
                     if dkey_kind(o.oid.otype) == KeyKind.UINT64 and o.rec.dkey_root.count > 1)
         with Transaction(sh) as tx:
-            ob = tx._obj(c.rec.uuid, o.oid)
-            ob.rec.dkey_root.key_kind = KeyKind.BYTES
-            ob.dirty = True
+            tx.set_key_kind((c.rec.uuid, o.oid), "dkey_root", KeyKind.BYTES)
     code, names = check(root, "-n")
     assert code == 4 and names == {"FIELD_DISAGREES": 1}, names
     repaired_clean(root)

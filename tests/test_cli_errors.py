@@ -242,11 +242,10 @@ def test_value_dump_of_an_emptied_single_value(image_copy):
     shard = list_shards(root)[0]
     with open_shard(shard, write=True, db_root=root) as sh:
         c, o, d, a = _single_value_akey(sh)
+        epochs = [v.epoch for v in a.single_values()]
         with Transaction(sh) as tx:
-            tree = tx._sub(tx._akey(c.rec.uuid, o.oid, d.key, a.key), "child_root", "")
-            for k, v in list(tree.items()):
-                tx._drop(tree, k, v)
-                tree.delete(k)
+            for epoch in epochs:
+                tx.delete_value(c.rec.uuid, o.oid, d.key, a.key, epoch)
         path = f"/{c.uuid}/{o.oid}/{format_key(d.key, o.oid.otype)}/{format_key(a.key, o.oid.otype)}"
     r = ddb(shard, "value_dump", path)
     assert r.exit_code == 0, r.stderr
@@ -259,7 +258,7 @@ def test_csum_dump_of_an_unknown_checksum_type(image_copy):
     with open_shard(shard, write=True, db_root=root) as sh:
         c, o, d, a, e = _array_extent(sh)
         with Transaction(sh) as tx:
-            tree = tx._sub(tx._akey(c.rec.uuid, o.oid, d.key, a.key), "child_root", "")
+            tree = tx.value_tree(c.rec.uuid, o.oid, d.key, a.key)
             e.csum_type = 99
             tree.put(extent_key(e.lo, e.epoch, e.minor), enc_extent(e))
         path = (f"/{c.uuid}/{o.oid}/{format_key(d.key, o.oid.otype)}/"

@@ -29,6 +29,14 @@ class RepairEdits:
         self._check_open()
         self.pages.defer(extents)
 
+    def append_free_pages(self, count: int) -> int:
+        """Grow the shard by ``count`` pages that go straight to the free list (a file grown
+        ahead of use); the first of them."""
+        self._check_open()
+        start = self.pages.grow(count)
+        self.pages.defer([(start, count)])
+        return start
+
     def unfree_pages(self, extents) -> None:
         """Take pages out of the free list (they are in use)."""
         self._check_open()

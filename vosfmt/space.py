@@ -78,11 +78,16 @@ class ExtentAllocator:
         start = self._take_from_avail(count)
         if start is not None:
             return start
-        if self.limit is None or self.end + count <= self.limit:
-            start = self.end
-            self.end += count
-            return start
-        raise SpaceError(f"{self.what} is full: no room for {count} more")
+        return self.grow(count)
+
+    def grow(self, count: int) -> int:
+        """Extend the space in use by ``count`` units nobody holds (the caller frees or uses
+        them); the first of them. Subject to the growth limit like an allocation."""
+        if self.limit is not None and self.end + count > self.limit:
+            raise SpaceError(f"{self.what} is full: no room for {count} more")
+        start = self.end
+        self.end += count
+        return start
 
     def free(self, start: int, count: int) -> None:
         if self.fresh.get(start) == count:
