@@ -19,12 +19,10 @@ import sys
 import tempfile
 
 from fixtures import build
-from vosfmt import Oid, open_shard
 from vosfmt.paths import db_root_of
-from vosfmt.txn import Transaction
 
 from .build_walk import raw_read
-from .common import BIG_CONT, big_value_setup
+from .common import big_value_setup, load_big_value
 
 _CHILD = """\
 import json, sys, time
@@ -67,11 +65,9 @@ def measure(root: str, runs: int = 3) -> dict:
 def big_value_image(work: str, mib: int) -> str:
     """An image (its root) holding one ``mib`` MiB single value in NVMe, checksummed."""
     shard, src = big_value_setup(work, mib)
-    root = db_root_of(shard)
-    with open_shard(shard, write=True, db_root=root) as sh, Transaction(sh) as tx, open(src, "rb") as f:
-        tx.put_single_value(BIG_CONT, Oid(1, 1), b"d", b"a", 1, stream=f, size=mib << 20)
+    load_big_value(shard, src, mib)
     os.unlink(src)
-    return root
+    return db_root_of(shard)
 
 
 def main(argv=None) -> int:

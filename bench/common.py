@@ -8,7 +8,10 @@ import sys
 import time
 
 from fixtures import build
+from vosfmt import Oid, open_shard
 from vosfmt.image import list_shards
+from vosfmt.paths import db_root_of
+from vosfmt.txn import Transaction
 
 BIG_CONT = "00000000-0000-0000-0000-0000000000aa"
 
@@ -36,3 +39,10 @@ def big_value_setup(work: str, mib: int) -> tuple[str, str]:
         for _ in range(mib):
             f.write(chunk)
     return list_shards(root)[0], src
+
+
+def load_big_value(shard: str, src: str, mib: int) -> None:
+    """Store ``src`` (``mib`` MiB) as the single value /[0]/1.1.0.0/d/a, through vosfmt."""
+    with open_shard(shard, write=True, db_root=db_root_of(shard)) as sh, Transaction(sh) as tx, \
+            open(src, "rb") as f:
+        tx.put_single_value(BIG_CONT, Oid(1, 1), b"d", b"a", 1, stream=f, size=mib << 20)

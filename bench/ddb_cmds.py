@@ -22,12 +22,9 @@ import time
 
 from ddb.linesplit import split_line
 from fixtures import build
-from vosfmt import Oid, open_shard
 from vosfmt.image import list_shards
-from vosfmt.paths import db_root_of
-from vosfmt.txn import Transaction
 
-from .common import BIG_CONT, big_value_setup, ddb_cmd
+from .common import big_value_setup, ddb_cmd, load_big_value
 
 PY = sys.executable
 
@@ -106,13 +103,8 @@ def main(argv=None) -> int:
         rows.append((f"ls -r large x{args.large_scale} ({n:,} lines/s)", rate, None, None, ">= 250,000"))
         rows.append(("  peak memory (MiB)", rss, None, None, "<= 100"))
 
-        size = args.value_mib << 20
         path, src = big_value_setup(work, args.value_mib)
-        db_root = db_root_of(path)
-        with open_shard(path, write=True, db_root=db_root) as sh, Transaction(sh) as tx, \
-                open(src, "rb") as f:
-            tx.put_single_value(BIG_CONT, Oid(1, 1), b"d", b"a", 1,
-                                stream=f, size=size)
+        load_big_value(path, src, args.value_mib)
         dst = os.path.join(work, "dst.bin")
 
         def timed(cmd):

@@ -170,3 +170,16 @@ class KvStore:
             self.env.sync(True)
         except lmdb.Error as e:
             raise _lmdb_failure(self.what, self.path, "update", e) from None
+
+
+class KvBacked:
+    """A table set over one KvStore (``self.kv``), closed with it; a context manager."""
+
+    def close(self) -> None:
+        self.kv.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()

@@ -18,7 +18,7 @@ from .codec import decode, encode
 from .constants import DEV_NORMAL
 from .errors import CorruptionError, FormatError, NotFoundError
 from .keys import uuid_str
-from .kv import KvStore
+from .kv import KvBacked, KvStore
 from .safefs import check_tree
 
 SYS_DIR = "daos_sys"                            # an image's system directory
@@ -60,7 +60,7 @@ def sys_db_exists(db_root: str) -> bool:
     return os.path.isfile(os.path.join(sys_db_path(db_root), "data.mdb"))
 
 
-class SysDb:
+class SysDb(KvBacked):
     """One open sys db. Use as a context manager; writes happen in ``write()``."""
 
     def __init__(self, db_root: str, *, write: bool = False, create: bool = False):
@@ -73,15 +73,6 @@ class SysDb:
                           what="SMD sys db")
         if not create:
             self._check_version()
-
-    def close(self) -> None:
-        self.kv.close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
 
     def _rows(self, table: bytes):
         return self.kv.rows(table)

@@ -15,7 +15,7 @@ import struct
 from contextlib import contextmanager
 
 from vosfmt import safefs
-from vosfmt.kv import KvStore
+from vosfmt.kv import KvBacked, KvStore
 from vosfmt.smd import SYS_DIR
 
 from .errors import CheckError
@@ -32,7 +32,7 @@ def store_path(db_root: str) -> str:
     return os.path.join(db_root, SYS_DIR, "check_db")
 
 
-class ReportStore:
+class ReportStore(KvBacked):
     """One report store. ``path`` None is the image's own (``daos_sys/check_db``, created with
     no link followed); ``lock_readers`` False reads without touching LMDB's lock file, for a
     caller whose image lock keeps every writer out."""
@@ -55,15 +55,6 @@ class ReportStore:
     @staticmethod
     def exists(db_root: str, path: str | None = None) -> bool:
         return os.path.isfile(os.path.join(path or store_path(db_root), LMDB_FILES[0]))
-
-    def close(self) -> None:
-        self.kv.close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
 
     # --- reading -----------------------------------------------------------------
     def _json(self, table: bytes, key: bytes, default=None):
