@@ -10,11 +10,25 @@ Which commands exist, and where, is the manifest's business (ddb.manifest).
 """
 from __future__ import annotations
 
+import textwrap
+
 import click
 
 from vosfmt import VosError
 
 from .errors import DdbError, ExitCode, QuitRequested, unreadable, user_error
+
+
+def _wrapped(text: str, width: int = 80) -> list[str]:
+    """A help text as lines: a paragraph with a line over ``width`` columns is filled to it,
+    others keep their lines as written."""
+    out = []
+    for para in text.split("\n\n"):
+        if out:
+            out.append("")
+        fits = all(len(line) <= width for line in para.splitlines())
+        out += para.splitlines() if fits else textwrap.wrap(para, width)
+    return out or [""]
 
 
 class DaosHelp:
@@ -35,8 +49,13 @@ class DaosHelp:
         name = ctx.command_path if ctx is not None else self.name
         return " ".join([name, "[flags]", *args])
 
+    def __init__(self, *args, args_help: dict | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.args_help = args_help
+
     def get_help(self, ctx) -> str:
-        lines = ["", self.help or self.short_help or "", "", "Usage:", "  " + self.usage_line(ctx)]
+        text = self.help or self.short_help or ""
+        lines = ["", *_wrapped(text), "", "Usage:", "  " + self.usage_line(ctx)]
         args = [p for p in self.params if isinstance(p, click.Argument)]
         if args:
             lines += ["", "Args:"]
@@ -67,12 +86,11 @@ class DaosHelp:
 class DdbCommand(DaosHelp, click.Command):
     """A ddb command: DAOS ddb's parsing rules (flags before arguments, -h/--help)."""
 
-    def __init__(self, *args, args_help: dict | None = None, **kwargs):
+    def __init__(self, *args, **kwargs):
         kwargs.setdefault("context_settings", {})
         kwargs["context_settings"].update(allow_interspersed_args=False,
                                           help_option_names=["-h", "--help"])
         super().__init__(*args, **kwargs)
-        self.args_help = args_help
 
 
 class DdbSubcommand(DaosHelp, click.Command):

@@ -554,3 +554,16 @@ def test_no_command_words_a_vos_error_itself():
                        for n in ast.walk(h)):
                     bad.append(f"{os.path.relpath(path, ROOT)}:{h.lineno}")
     assert not bad
+
+
+def test_long_help_texts_are_filled_to_80_columns():
+    """A description longer than a terminal line is filled, paragraph by paragraph; the
+    usage, argument and flag rows keep DAOS ddb's layout."""
+    for argv in (["check", "--help"], ["vea_update", "--help"], ["check", "start", "--help"]):
+        out = ddb(*argv).stdout
+        description = out.split("\nUsage:", 1)[0].strip("\n").splitlines()
+        assert description and all(len(line) <= 80 for line in description), argv
+    start = ddb("check", "start", "--help").stdout
+    assert "  targets  string  Shard files or pool directories to check (default: all)." in start
+    assert ddb("ls", "--help").stdout.startswith(
+        "\nList containers, objects, dkeys, akeys, and values\n\nUsage:\n  ls [flags] [path]\n")

@@ -135,7 +135,8 @@ def _policies(text: str) -> dict:
     return out
 
 
-@check.command("start", cls=_StartCommand)
+@check.command("start", cls=_StartCommand,
+               args_help={"targets": "Shard files or pool directories to check (default: all)."})
 @click.option("-n", "--dry-run", "dry_run", is_flag=True, help="Report only; change nothing (read-only).")
 @click.option("-y", "--yes", is_flag=True, help="Apply every default repair.")
 @click.option("--preen", is_flag=True, help="(-p) Apply only safe default repairs; stop (exit 4) at others.")
@@ -259,7 +260,8 @@ def query_cmd(s, verbose, db, as_json):
     (print_blocks if verbose else print_tables)(s, q["reports"])
 
 
-@check.command("repair")
+@check.command("repair", args_help={"seq": "The finding's sequence number (as query shows it).",
+                                     "idx": "The index of the chosen action (0: suggested)."})
 @click.option("-D", "--db", default="", help=DB_HELP)
 @click.argument("seq")
 @click.argument("idx", type=int)
@@ -297,7 +299,8 @@ def _would_repair(s, root: str, n: int, idx: int) -> None:
                {"seq": n, "resolution": act, "dry_run": True})
 
 
-@check.command("stop")
+@check.command("stop", args_help={"targets": "A shard file or image directory naming the image "
+                                              "(instead of -D)."})
 @click.option("-D", "--db", default="", help=DB_HELP)
 @click.argument("targets", nargs=-1)
 @click.pass_obj
@@ -335,7 +338,7 @@ def get_policy(s, db, last):
     s.out.text(tabulate(rows, headers=["Inconsistency Class", "Repair Action"], disable_numparse=True))
 
 
-@check.command("set-policy")
+@check.command("set-policy", args_help={"policies": "CLASS:ACTION pairs (see get-policy)."})
 @click.option("-D", "--db", default="", help=DB_HELP)
 @click.option("--reset-defaults", is_flag=True, help="Every class back to DEFAULT.")
 @click.option("--all-interactive", is_flag=True, help="Every class to INTERACT.")
