@@ -49,6 +49,7 @@ DEFAULT_NVME_THRESHOLD = 4096      # values >= this go to the NVMe blob (if any)
 DEFAULT_BLK_SIZE = 4096
 DEFAULT_HDR_BLKS = 1
 DEFAULT_CHUNK_SIZE = 32 * 1024     # array checksum chunk (DAOS default)
+RDB_TARGET = 0xFFFFFFFF            # an rdb-pool's target index (DAOS's special system target id)
 DTX_LID_COMMITTED = 0
 DTX_LID_ABORTED = 1
 DTX_LID_FIRST = 2
