@@ -107,7 +107,8 @@ def ensure_sys_db(db_root: str) -> None:
 
 
 def list_shards(db_root: str) -> list[str]:
-    """Every pool shard file under ``db_root``, sorted."""
+    """Every pool shard file (``vos-N``; an ``rdb-pool`` PS replica is not a target's shard)
+    under ``db_root``, sorted."""
     out = []
     if not os.path.isdir(db_root):
         raise VosError(f"{db_root}: not a directory")
@@ -117,7 +118,7 @@ def list_shards(db_root: str) -> list[str]:
             continue
         for f in sorted(os.listdir(pdir), key=lambda n: (len(n), n)):
             p = os.path.join(pdir, f)
-            if is_shard_path(p) and os.path.isfile(p):
+            if is_shard_path(p) and f.startswith("vos-") and os.path.isfile(p):
                 out.append(p)
     return out
 
