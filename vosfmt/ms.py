@@ -18,15 +18,22 @@ happen in C); the crash tests interrupt the MS between replicas. A new replica
 is built in a fresh directory beside ``ms/<rank>`` and its ``data.mdb`` renamed
 into place, so it appears complete or not at all. Reads open read-only with
 ``lock=False``: they never write, not even LMDB's lock file.
+
+LMDB readers without its lock file cannot hold a snapshot across the tables
+against a writer, so a replica's reader holds a shared ``flock`` on its
+directory and a writer an exclusive one (an flock writes nothing): a read sees
+one index whole, never the tables of two.
 """
 from __future__ import annotations
 
 import json
 import os
 import secrets
+from contextlib import contextmanager
 
 from .errors import CorruptionError, VosError
 from .kv import KvStore
+from .lock import LockedError, take
 from .raft import RaftMeta
 from .replicated import Deletes, Puts, ReplicatedService, State, canonical
 from .safefs import check_tree
@@ -37,6 +44,7 @@ RAFT_TABLE = "raft"
 _DBS = tuple(t.encode() for t in (RAFT_TABLE, *MS_TABLES))
 _FILES = ("data.mdb", "lock.mdb")
 _MAP_SIZE = 256 << 20
+LOCK_WAIT = 5.0     # seconds a reader or writer waits for a replica another one uses
 
 
 def empty_ms_state() -> State:
@@ -59,7 +67,8 @@ class MsReplica:
 
     def load(self) -> tuple[RaftMeta, State]:
         check_tree(self.sys_root, self.path, _FILES)
-        with KvStore(self.path, _DBS, map_size=_MAP_SIZE, what="MS replica") as kv:
+        with _locked(self.path, exclusive=False), \
+                KvStore(self.path, _DBS, map_size=_MAP_SIZE, what="MS replica") as kv:
             tables = {t: _decode_rows(kv, t, self.path) for t in (RAFT_TABLE, *MS_TABLES)}
         try:
             meta = RaftMeta.from_json(tables.pop(RAFT_TABLE))
@@ -71,24 +80,43 @@ class MsReplica:
     def store(self, meta: RaftMeta, puts: Puts, deletes: Deletes) -> None:
         """The raft meta and the changed keys in one LMDB transaction."""
         check_tree(self.sys_root, self.path, _FILES)
-        with KvStore(self.path, _DBS, write=True, map_size=_MAP_SIZE, what="MS replica") as kv:
-            kv.write(_rows(meta, puts), _keys(deletes))
+        rows, keys = _rows(meta, puts), _keys(deletes)
+        with _locked(self.path, exclusive=True), \
+                KvStore(self.path, _DBS, write=True, map_size=_MAP_SIZE, what="MS replica") as kv:
+            kv.write(rows, keys)
 
     def create(self, meta: RaftMeta, state: State) -> None:
         """A whole replica, built beside ``ms/<rank>`` and renamed into it (replacing what is
         there: an unreadable replica)."""
+        rows = _rows(meta, {(t, k): v for t, table in state.items() for k, v in table.items()})
         tmp = os.path.join(self.sys_root, MS_DIR, f".{self.rank}.{secrets.token_hex(6)}.new")
+        check_tree(self.sys_root, self.path, _FILES, create=True)
         check_tree(self.sys_root, tmp, create=True)
         try:
-            puts = {(t, k): v for t, rows in state.items() for k, v in rows.items()}
             with KvStore(tmp, _DBS, write=True, create=True, map_size=_MAP_SIZE,
                          what="MS replica") as kv:
-                kv.write(_rows(meta, puts), ())
-            check_tree(self.sys_root, self.path, _FILES, create=True)
-            move_into_place(self.sys_root, os.path.join(tmp, "data.mdb"),
-                            os.path.join(self.path, "data.mdb"))
+                kv.write(rows, ())
+            with _locked(self.path, exclusive=True):
+                move_into_place(self.sys_root, os.path.join(tmp, "data.mdb"),
+                                os.path.join(self.path, "data.mdb"))
         finally:
             remove_dir(self.sys_root, tmp, _FILES)
+
+
+@contextmanager
+def _locked(path: str, *, exclusive: bool):
+    """Hold an flock on a replica's directory (shared: a reader; exclusive: a writer)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError as e:
+        raise VosError(f"cannot open the MS replica {path}: {e.strerror}") from None
+    try:
+        if not take(fd, exclusive=exclusive, wait=LOCK_WAIT):
+            raise LockedError(f"the MS replica {path} is in use by another "
+                              f"{'reader or writer' if exclusive else 'writer'}")
+        yield
+    finally:
+        os.close(fd)
 
 
 def _rows(meta: RaftMeta, puts: Puts) -> list[tuple[bytes, bytes, bytes]]:

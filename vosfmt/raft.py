@@ -50,8 +50,10 @@ class RaftMeta:
                                           doc["last_index"])
         except (KeyError, TypeError):
             raise ValueError("raft metadata lacks term, vote, membership or last_index") from None
+        if not isinstance(members, list):
+            raise ValueError("raft metadata's membership is not a list of ranks")
         ints = [term, index, *members] + ([] if vote is None else [vote])
-        if not isinstance(members, list) or not all(type(i) is int and i >= 0 for i in ints):
+        if not all(type(i) is int and i >= 0 for i in ints):
             raise ValueError("raft metadata holds a value that is not a non-negative integer")
         return cls(term, vote, tuple(sorted(set(members))), index)
 

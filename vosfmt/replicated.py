@@ -172,7 +172,9 @@ class ReplicatedService:
         new = copy_state(s.state())
         edit(new)
         new = copy_state(new)
-        meta = RaftMeta(base.term, base.vote, base.membership, base.last_index + 1)
+        # past every readable replica (an extra one may be further on): the write is newest
+        top = max(rep.meta.position for rep in s.replicas.values() if rep.meta is not None)
+        meta = RaftMeta(top[0], base.vote, base.membership, top[1] + 1)
         ranks = [s.source] + [r for r in v.reachable if r != s.source]
         self._write(ranks, meta, new, s.states)
         return decide({**{r: rep.meta for r, rep in s.replicas.items()},
@@ -192,7 +194,7 @@ class ReplicatedService:
 
     def dictate(self, rank: int | None = None, *, members=None) -> Verdict:
         """Recovery without quorum: replica ``rank`` (default: the best readable one)
-        becomes the sole member (term past every readable one, next index), its state is
+        becomes the sole member (term and index past every readable one's), its state is
         copied to every rank of ``members`` (default: the old membership), then the
         membership becomes ``members`` at the next index, written to all. Nothing the
         chosen replica holds is lost."""
@@ -204,15 +206,14 @@ class ReplicatedService:
         wanted = tuple(sorted(set(s.verdict.membership if members is None else members)))
         if not wanted:
             raise VosError(f"cannot dictate the {self.name}: the wanted membership is empty")
-        old = s.replicas[src].meta
-        term = max(rep.meta.term for rep in s.replicas.values() if rep.meta is not None) + 1
+        top = max(rep.meta.position for rep in s.replicas.values() if rep.meta is not None)
         state = s.states[src]
-        sole = RaftMeta(term, src, (src,), old.last_index + 1)
+        sole = RaftMeta(top[0] + 1, src, (src,), top[1] + 1)
         self.replica(src).store(sole, {}, set())
         others = [r for r in wanted if r != src]
-        states = {r: st for r, st in s.states.items() if s.replicas[r].meta is not None}
+        states = dict(s.states)
         self._write(others, sole, state, states)
-        final = RaftMeta(term, src, wanted, sole.last_index + 1)
+        final = RaftMeta(sole.term, src, wanted, sole.last_index + 1)
         self._write([src] + others, final, state, states)
         return decide({**{r: rep.meta for r, rep in s.replicas.items()},
                        **{r: final for r in [src] + others}})

@@ -49,6 +49,8 @@ from dataclasses import dataclass, field
 
 from .errors import VosError
 from .paths import UUID_PATTERN, is_shard_name
+from .raft import decide
+from .replicated import Survey
 from .safefs import UnsafePathError, open_parent, unlink_file
 
 MS_DIR = "ms"
@@ -234,8 +236,16 @@ def system_dump(sys_root: str) -> dict:
         raise VosError(f"{sys_root}: not a system image (no ms/ and no rank-<R>/ directory)")
     ms_survey = ManagementService(sys_root).survey()
     ms_doc = _ms_doc(ms_survey)
-    ms_pools = (ms_survey.state() or {}).get("pools", {})
+    ms_pools = {_pool_key(u): p for u, p in (ms_survey.state() or {}).get("pools", {}).items()}
     on_engines = pools_on_engines(sys_root)
-    pools = [_pool_doc(u, ms_pools, on_engines.get(u, {}), PoolService(sys_root, u).survey())
-             for u in sorted(set(ms_pools) | set(on_engines))]
+    pools = []
+    for u in sorted(set(ms_pools) | set(on_engines)):
+        ps = PoolService(sys_root, u).survey() if _POOL_NAME.match(u) else Survey(decide({}), {}, {})
+        pools.append(_pool_doc(u, ms_pools, on_engines.get(u, {}), ps))
     return {"ms": ms_doc, "pools": pools}
+
+
+def _pool_key(text: str) -> str:
+    """An MS pool entry's uuid as the engines' directories spell it (lower case); a key that
+    is no uuid is kept as it is (its pool has no PS to read)."""
+    return text.lower() if _POOL_NAME.match(text) else text
