@@ -7,7 +7,7 @@ import pytest
 
 from system_support import SERVICES, SVC, build_system, replica_states, tree_snapshot
 from vosfmt.errors import VosError
-from vosfmt.replicated import NoQuorumError, state_diff
+from vosfmt.replicated import NoQuorumError, copy_state, state_diff
 
 
 @pytest.fixture(params=sorted(SERVICES))
@@ -58,7 +58,7 @@ def test_minority_lost_reads_and_writes_go_on(kind, root):
     v = svc.update(_edit(kind, 7))
     assert v.quorum and v.missing == (1,) and v.current == (0, 2)
     _v, after = kind.service(root).read()
-    expected = dict(state)
+    expected = copy_state(state)
     kind.edit(expected, 7)
     assert after == expected
     assert not kind.service(root).replica(1).exists()       # update never creates replicas
