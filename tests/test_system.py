@@ -17,6 +17,7 @@ from vosfmt.image import list_shards
 from vosfmt.lock import LockedError
 from vosfmt.ms import ManagementService
 from vosfmt.rdb import RDB_CONT, TABLE_IDS, PoolService
+from vosfmt.sysdump import system_dump
 from vosfmt.system import (
     is_system_root,
     ms_dirs,
@@ -24,7 +25,6 @@ from vosfmt.system import (
     rank_dirs,
     rank_root,
     rdb_path,
-    system_dump,
 )
 
 OTHER = "22222222-2222-3333-4444-555555555555"

@@ -9,37 +9,9 @@
 A directory is a system root when it has ``ms/`` or a ``rank-<R>/`` (R decimal,
 no leading zeros). This module owns that layout: the listings below read
 directory entries only (cheap for a 16-rank x 8-target system), and the two
-safe file moves the replicas' atomic creation needs. ``system_dump`` is the
-one document ``ddb system_dump --json`` prints (schema below); it reads the
-MS and PS replicas (small) but never a vos-N shard's content.
-
-system_dump schema (every list sorted; keys as written here)::
-
-    {"ms": SERVICE + {"members": [{"rank", "uuid", "state"}],        (by rank)
-                      "pools": [{"uuid", "label", "svc_ranks", "state"}],   (by uuid)
-                      "checker": {...} | null,   (the checker table's "state" row)
-                      "findings": int},          (how many findings it holds)
-     "pools": [SERVICE + {"uuid", "on_ms": bool, "label_ms": str|null,
-                          "pool_map": {"version": int|null,
-                                       "ranks": [{"rank", "state",
-                                                  "targets": [{"index", "state"}]}]} | null,
-                          "label": str|null, "props": {...} | null,
-                          "containers": [{"uuid", "label", "prop_label",
-                                          "label_index": uuid|null}],   (by uuid)
-                          "cont_labels": [{"label", "uuid"}],           (by label)
-                          "engines": [{"rank", "targets": [N...], "rdb": bool}]}]  (by rank)
-    SERVICE = {"membership": [R...], "quorum": bool, "authoritative": R|null,
-               "best": R|null, "behind": [R...], "missing": [R...], "extra": [R...],
-               "term": int, "last_index": int,
-               "replicas": [{"rank", "status", "term", "last_index", "membership",
-                             "error"}]}                                   (by rank)
-
-A replica's ``status`` is authoritative (up to date), behind, missing (no file),
-extra (readable, outside the membership) or unreadable (``error`` says why);
-``term`` / ``last_index`` / ``membership`` are null when it cannot be read. A
-pool's ``label_index`` is the uuid the CS label index maps the container's
-label to (a mismatch or null is what the checker's CONT_BAD_LABEL is about);
-state fields are null when no PS replica can be read.
+safe file moves the replicas' atomic creation needs. The MS (``vosfmt.ms``) and
+the PS (``vosfmt.rdb``) build on it; ``vosfmt.sysdump`` reads them all into the
+document ``ddb system_dump`` prints.
 """
 from __future__ import annotations
 
@@ -47,10 +19,7 @@ import os
 import re
 from dataclasses import dataclass, field
 
-from .errors import VosError
 from .paths import UUID_PATTERN, is_shard_name
-from .raft import decide
-from .replicated import Survey
 from .safefs import UnsafePathError, open_parent, unlink_file
 
 MS_DIR = "ms"
@@ -98,6 +67,11 @@ def ms_dirs(sys_root: str) -> dict[int, str]:
     return _numbered_dirs(os.path.join(sys_root, MS_DIR), _MS_NAME)
 
 
+def is_pool_name(name: str) -> bool:
+    """Whether a directory name is a pool's (its uuid)."""
+    return _POOL_NAME.match(name) is not None
+
+
 def is_system_root(path: str) -> bool:
     return os.path.isdir(os.path.join(path, MS_DIR)) or bool(rank_dirs(path))
 
@@ -117,7 +91,7 @@ def pools_on_engines(sys_root: str) -> dict[str, dict[int, PoolPresence]]:
     for rank, rdir in rank_dirs(sys_root).items():
         for name in sorted(os.listdir(rdir)):
             pdir = os.path.join(rdir, name)
-            if not _POOL_NAME.match(name) or not os.path.isdir(pdir):
+            if not is_pool_name(name) or not os.path.isdir(pdir):
                 continue
             p = PoolPresence(rank, pdir)
             for f in os.listdir(pdir):
@@ -164,88 +138,3 @@ def remove_dir(root: str, path: str, files=()) -> None:
         pass
     finally:
         os.close(dfd)
-
-
-# --- the dump ----------------------------------------------------------------------------------
-
-def _service_doc(survey) -> dict:
-    v = survey.verdict
-    return {"membership": list(v.membership), "quorum": v.quorum,
-            "authoritative": v.authoritative, "best": v.best, "behind": list(v.behind),
-            "missing": list(v.missing), "extra": list(v.extra), "term": v.term,
-            "last_index": v.last_index,
-            "replicas": [{"rank": r.rank, "status": r.status,
-                          "term": None if r.meta is None else r.meta.term,
-                          "last_index": None if r.meta is None else r.meta.last_index,
-                          "membership": None if r.meta is None else list(r.meta.membership),
-                          "error": r.error} for r in survey.replicas.values()]}
-
-
-def _ms_doc(ms_survey) -> dict:
-    state = ms_survey.state() or {}
-    members = state.get("members", {})
-    pools = state.get("pools", {})
-    doc = _service_doc(ms_survey)
-    doc["members"] = sorted(({"rank": m.get("rank"), "uuid": m.get("uuid"),
-                              "state": m.get("state")} for m in members.values()),
-                            key=lambda m: (m["rank"] is None, m["rank"] or 0))
-    doc["pools"] = [{"uuid": u, "label": p.get("label"), "svc_ranks": p.get("svc_ranks"),
-                     "state": p.get("state")} for u, p in sorted(pools.items())]
-    doc["checker"] = state.get("checker", {}).get("state")
-    doc["findings"] = len(state.get("findings", {}))
-    return doc
-
-
-def _pool_map_doc(pool_map: dict) -> dict:
-    ranks = [e for e in pool_map.values() if isinstance(e, dict) and "rank" in e]
-    return {"version": pool_map.get("version"),
-            "ranks": sorted(({"rank": e["rank"], "state": e.get("state"),
-                              "targets": e.get("targets", [])} for e in ranks),
-                            key=lambda e: e["rank"])}
-
-
-def _pool_doc(uuid: str, ms_pools: dict, engines: dict, ps_survey) -> dict:
-    state = ps_survey.state()
-    doc = {"uuid": uuid, "on_ms": uuid in ms_pools,
-           "label_ms": ms_pools.get(uuid, {}).get("label")}
-    doc.update(_service_doc(ps_survey))
-    labels = {} if state is None else state.get("cont_labels", {})
-    conts = {} if state is None else state.get("containers", {})
-    props = None if state is None else state.get("props", {})
-    doc.update({
-        "pool_map": None if state is None else _pool_map_doc(state.get("pool_map", {})),
-        "label": None if props is None else props.get("label"),
-        "props": props,
-        "containers": [{"uuid": u, "label": c.get("label"),
-                        "prop_label": c.get("props", {}).get("label"),
-                        "label_index": labels.get(c.get("label"))}
-                       for u, c in sorted(conts.items())],
-        "cont_labels": [{"label": k, "uuid": u} for k, u in sorted(labels.items())],
-        "engines": [{"rank": r, "targets": p.targets, "rdb": p.rdb}
-                    for r, p in sorted(engines.items())],
-    })
-    return doc
-
-
-def system_dump(sys_root: str) -> dict:
-    """The document of ``ddb system_dump --json`` (schema in the module docstring)."""
-    # ms and rdb build on this module's layout, so they are imported here, not above
-    from .ms import ManagementService
-    from .rdb import PoolService
-    if not is_system_root(sys_root):
-        raise VosError(f"{sys_root}: not a system image (no ms/ and no rank-<R>/ directory)")
-    ms_survey = ManagementService(sys_root).survey()
-    ms_doc = _ms_doc(ms_survey)
-    ms_pools = {_pool_key(u): p for u, p in (ms_survey.state() or {}).get("pools", {}).items()}
-    on_engines = pools_on_engines(sys_root)
-    pools = []
-    for u in sorted(set(ms_pools) | set(on_engines)):
-        ps = PoolService(sys_root, u).survey() if _POOL_NAME.match(u) else Survey(decide({}), {}, {})
-        pools.append(_pool_doc(u, ms_pools, on_engines.get(u, {}), ps))
-    return {"ms": ms_doc, "pools": pools}
-
-
-def _pool_key(text: str) -> str:
-    """An MS pool entry's uuid as the engines' directories spell it (lower case); a key that
-    is no uuid is kept as it is (its pool has no PS to read)."""
-    return text.lower() if _POOL_NAME.match(text) else text
