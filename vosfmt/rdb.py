@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import secrets
 
 from .constants import RDB_TARGET
@@ -40,16 +39,14 @@ from .raft import RaftMeta
 from .replicated import Deletes, Puts, ReplicatedService, State, canonical
 from .safefs import check_tree, unlink_file
 from .shard import open_shard
-from .system import move_into_place, rank_dirs, rdb_path
+from .system import RDB_FILE, move_into_place, rank_dirs, rank_of, rdb_path
 from .txn import Transaction
 
-RDB_FILE = "rdb-pool"
 RDB_CONT = "00000000-0000-0000-0000-000000000001"
 TABLE_IDS = {"raft": 1, "pool_map": 2, "props": 3, "containers": 4, "cont_labels": 5}
 PS_TABLES = ("pool_map", "props", "containers", "cont_labels")
 VALUE_AKEY = b"value"
 MAP_STATES = ("UP", "UPIN", "DOWN", "DOWNOUT", "NEW")
-_RANK_DIR = re.compile(r"rank-(0|[1-9][0-9]*)\Z")
 
 
 def empty_ps_state() -> State:
@@ -75,8 +72,7 @@ class RdbReplica:
         pdir = os.path.dirname(os.path.abspath(path))
         self.root = os.path.dirname(pdir)           # the engine's SCM mount (rank-<R>)
         self.pool_uuid = uuid_str(uuid_bytes(pool_uuid or os.path.basename(pdir)))
-        m = _RANK_DIR.match(os.path.basename(self.root))
-        self.rank = rank if rank is not None else int(m.group(1)) if m else None
+        self.rank = rank if rank is not None else rank_of(self.root)
         self.hooks = hooks
 
     def __repr__(self):
@@ -166,14 +162,15 @@ def create_rdb_pool(path: str, pool_uuid, meta: RaftMeta, state: State, *, hooks
     check_tree(root, pdir, (RDB_FILE,), create=True)
     tmp = os.path.join(pdir, f".{RDB_FILE}.{secrets.token_hex(6)}.new")
     try:
-        create_shard(tmp, pool_uuid, RDB_TARGET)
+        create_shard(tmp, pool_uuid, RDB_TARGET)        # itself made under tmp + ".tmp"
         with open_shard(tmp, write=True, db_root=root, hooks=hooks) as sh, Transaction(sh) as tx:
             tx.put_container(RDB_CONT)
             puts = {(t, k): v for t, rows in state.items() for k, v in rows.items()}
             _write(tx, meta, puts, set())
         move_into_place(root, tmp, path)
     finally:
-        unlink_file(root, tmp)
+        for junk in (tmp, tmp + ".tmp"):
+            unlink_file(root, junk)
 
 
 class PoolService(ReplicatedService):

@@ -24,6 +24,7 @@ from .safefs import UnsafePathError, open_parent, unlink_file
 
 MS_DIR = "ms"
 RANK_PREFIX = "rank-"
+RDB_FILE = "rdb-pool"
 _RANK_NAME = re.compile(r"rank-(0|[1-9][0-9]*)\Z")
 _MS_NAME = re.compile(r"(0|[1-9][0-9]*)\Z")
 _POOL_NAME = re.compile(rf"{UUID_PATTERN}\Z")
@@ -41,7 +42,13 @@ def ms_path(sys_root: str, rank: int) -> str:
 
 
 def rdb_path(sys_root: str, rank: int, pool_uuid: str) -> str:
-    return os.path.join(rank_root(sys_root, rank), pool_uuid, "rdb-pool")
+    return os.path.join(rank_root(sys_root, rank), pool_uuid, RDB_FILE)
+
+
+def rank_of(engine_root: str) -> int | None:
+    """The rank a ``rank-<R>`` directory is for (None for another name)."""
+    m = _RANK_NAME.match(os.path.basename(os.path.normpath(engine_root)))
+    return int(m.group(1)) if m else None
 
 
 def _numbered_dirs(path: str, pattern: re.Pattern) -> dict[int, str]:
@@ -95,7 +102,7 @@ def pools_on_engines(sys_root: str) -> dict[str, dict[int, PoolPresence]]:
                 continue
             p = PoolPresence(rank, pdir)
             for f in os.listdir(pdir):
-                if f == "rdb-pool":
+                if f == RDB_FILE:
                     p.rdb = True
                 elif is_shard_name(f):
                     p.targets.append(int(f[len("vos-"):]))
