@@ -172,3 +172,23 @@ def test_system_dump_without_ms(root):
     doc = system_dump(root)
     assert doc["ms"]["replicas"] == [] and not doc["ms"]["quorum"] and doc["ms"]["members"] == []
     assert [p["uuid"] for p in doc["pools"]] == [POOL] and not doc["pools"][0]["on_ms"]
+
+
+def test_system_dump_shows_malformed_entries_as_found(root):
+    def damage_ms(s):
+        s["pools"][POOL] = ["not", "an", "object"]
+        s["members"]["x"] = {"uuid": "no-rank"}
+
+    def damage_ps(s):
+        s["containers"]["c2"] = "junk"
+        s["pool_map"]["rank-x"] = {"rank": "x"}
+    ManagementService(root).update(damage_ms)
+    PoolService(root, POOL).update(damage_ps)
+    doc = system_dump(root)
+    assert doc["ms"]["members"][-1] == {"rank": None, "uuid": "no-rank", "state": None}
+    assert doc["ms"]["pools"] == [{"uuid": POOL, "label": None, "svc_ranks": None, "state": None}]
+    pool = doc["pools"][0]
+    assert pool["label_ms"] is None and pool["on_ms"]
+    assert pool["containers"][-1] == {"uuid": "c2", "label": None, "prop_label": None,
+                                      "label_index": None}
+    assert pool["pool_map"]["ranks"][-1]["rank"] == "x"

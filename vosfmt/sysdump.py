@@ -56,16 +56,25 @@ def _service_doc(survey) -> dict:
                           "error": r.error} for r in survey.replicas.values()]}
 
 
+def _get(value, key):
+    """``value[key]`` when value is a JSON object holding it, else None: entries are shown as
+    found, and a damaged one (a list where an object belongs) must not stop the dump."""
+    return value.get(key) if isinstance(value, dict) else None
+
+
+def _by_rank(entry: dict):
+    rank = entry["rank"]
+    return (0, rank, "") if type(rank) is int else (1, 0, str(rank))
+
+
 def _ms_doc(ms_survey) -> dict:
     state = ms_survey.state() or {}
-    members = state.get("members", {})
-    pools = state.get("pools", {})
     doc = _service_doc(ms_survey)
-    doc["members"] = sorted(({"rank": m.get("rank"), "uuid": m.get("uuid"),
-                              "state": m.get("state")} for m in members.values()),
-                            key=lambda m: (m["rank"] is None, m["rank"] or 0))
-    doc["pools"] = [{"uuid": u, "label": p.get("label"), "svc_ranks": p.get("svc_ranks"),
-                     "state": p.get("state")} for u, p in sorted(pools.items())]
+    doc["members"] = sorted(({"rank": _get(m, "rank"), "uuid": _get(m, "uuid"),
+                              "state": _get(m, "state")}
+                             for m in state.get("members", {}).values()), key=_by_rank)
+    doc["pools"] = [{"uuid": u, "label": _get(p, "label"), "svc_ranks": _get(p, "svc_ranks"),
+                     "state": _get(p, "state")} for u, p in sorted(state.get("pools", {}).items())]
     doc["checker"] = state.get("checker", {}).get("state")
     doc["findings"] = len(state.get("findings", {}))
     return doc
@@ -75,26 +84,30 @@ def _pool_map_doc(pool_map: dict) -> dict:
     ranks = [e for e in pool_map.values() if isinstance(e, dict) and "rank" in e]
     return {"version": pool_map.get("version"),
             "ranks": sorted(({"rank": e["rank"], "state": e.get("state"),
-                              "targets": e.get("targets", [])} for e in ranks),
-                            key=lambda e: e["rank"])}
+                              "targets": e.get("targets", [])} for e in ranks), key=_by_rank)}
+
+
+def _containers_doc(conts: dict, labels: dict) -> list[dict]:
+    out = []
+    for u, c in sorted(conts.items()):
+        label = _get(c, "label")
+        out.append({"uuid": u, "label": label, "prop_label": _get(_get(c, "props"), "label"),
+                    "label_index": labels.get(label) if isinstance(label, str) else None})
+    return out
 
 
 def _pool_doc(uuid: str, ms_pools: dict, engines: dict, ps_survey) -> dict:
     state = ps_survey.state()
-    doc = {"uuid": uuid, "on_ms": uuid in ms_pools,
-           "label_ms": ms_pools.get(uuid, {}).get("label")}
+    doc = {"uuid": uuid, "on_ms": uuid in ms_pools, "label_ms": _get(ms_pools.get(uuid), "label")}
     doc.update(_service_doc(ps_survey))
     labels = {} if state is None else state.get("cont_labels", {})
-    conts = {} if state is None else state.get("containers", {})
     props = None if state is None else state.get("props", {})
     doc.update({
         "pool_map": None if state is None else _pool_map_doc(state.get("pool_map", {})),
         "label": None if props is None else props.get("label"),
         "props": props,
-        "containers": [{"uuid": u, "label": c.get("label"),
-                        "prop_label": c.get("props", {}).get("label"),
-                        "label_index": labels.get(c.get("label"))}
-                       for u, c in sorted(conts.items())],
+        "containers": [] if state is None else _containers_doc(state.get("containers", {}),
+                                                               labels),
         "cont_labels": [{"label": k, "uuid": u} for k, u in sorted(labels.items())],
         "engines": [{"rank": r, "targets": p.targets, "rdb": p.rdb}
                     for r, p in sorted(engines.items())],
