@@ -107,7 +107,7 @@ def test_majority_lost_refuses_updates(kind, root):
         svc.update(_edit(kind, 6))
     msg = str(e.value)
     assert svc.name in msg and "no quorum" in msg
-    assert "membership [0, 1, 2]" in msg and "readable [0]" in msg and "[1, 2]" in msg
+    assert "membership [0, 1, 2]" in msg and "readable [0]" in msg and "missing [1, 2]" in msg
     assert isinstance(e.value, VosError)
     assert tree_snapshot(root) == before
 

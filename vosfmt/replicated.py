@@ -150,15 +150,19 @@ class ReplicatedService:
         return s.verdict, s.state()
 
     def no_quorum(self, survey: Survey) -> NoQuorumError:
+        """The refusal of a write: which replicas were readable, missing and unreadable."""
         v = survey.verdict
+        by_status = {st: [r for r, rep in survey.replicas.items() if rep.status == st]
+                     for st in ("missing", "unreadable")}
         readable = [r for r, rep in survey.replicas.items() if rep.meta is not None]
-        if not v.membership:
-            return NoQuorumError(f"{self.name} has no readable replica "
-                                 f"(replicas at ranks {_ranks(survey.replicas)} all unreadable)")
+        if not readable:
+            return NoQuorumError(f"{self.name} has no readable replica (missing "
+                                 f"{_ranks(by_status['missing'])}, unreadable "
+                                 f"{_ranks(by_status['unreadable'])})")
         return NoQuorumError(
             f"{self.name} has no quorum: membership {_ranks(v.membership)} needs "
             f"{majority(len(v.membership))} readable replicas; readable {_ranks(readable)}, "
-            f"missing or unreadable {_ranks(v.missing)}")
+            f"missing {_ranks(by_status['missing'])}, unreadable {_ranks(by_status['unreadable'])}")
 
     # --- writing ------------------------------------------------------------------------
     def update(self, edit: Callable[[State], None], *, force: bool = False) -> Verdict:
