@@ -3,11 +3,13 @@
 ``suggest(text, ctx)`` returns Suggestions (text to insert, how many
 characters before the cursor it replaces, and a label); the prompt_toolkit
 Completer in ddb/shell.py only maps them. Candidates: command names, a
-command's flags, file-system paths for file arguments (shard files for
-open/feature/rm_pool), and VOS tree paths of the open shard: containers,
-objects, keys (escaped so the completed text parses back to the same bytes)
-and extents. Work per keystroke is bounded (``SCAN_MAX`` children looked at,
-``LIMIT`` suggestions), so a level with 100,000 entries stays responsive.
+command's flags, file-system paths for file arguments and directory options
+(shard files, vos-N and rdb-pool, for open/feature/rm_pool; a system image's
+rank-<R> directories labelled with their rank), and VOS tree paths of the
+open shard: containers, objects, keys (escaped so the completed text parses
+back to the same bytes) and extents. Work per keystroke is bounded
+(``SCAN_MAX`` children looked at, ``LIMIT`` suggestions), so a level with
+100,000 entries stays responsive.
 """
 from __future__ import annotations
 
@@ -20,6 +22,7 @@ import click
 
 from vosfmt import VosError
 from vosfmt.paths import is_shard_name
+from vosfmt.system import RDB_FILE, rank_of
 
 from .vospath import PathError, format_value, parse_path
 
@@ -29,6 +32,8 @@ BUILTINS = {"help": "use 'help [command]' for command help", "clear": "clear the
             "exit": "exit the shell", "cd": "set the current VOS path", "pwd": "print the current VOS path"}
 #: argument name -> what completes it, unless a command says otherwise
 ARG_KINDS = {"path": "vos", "src": "file", "dst": "file", "db_path": "dir", "nvme_conf": "file"}
+#: an option's parameter name -> what completes its value (options not named complete nothing)
+OPTION_KINDS = {"sys_root": "dir"}
 SHARD_PATH_COMMANDS = {"open", "feature", "rm_pool"}
 
 
@@ -117,17 +122,19 @@ def _for_command(name: str, cctx, args: list[str], raw: str, cur: str, ctx: Cont
         sctx = click.Context(sub, parent=cctx, **sub.context_settings)
         return _for_command(name, sctx, args[first + 1:], raw, cur, ctx)
     params = [p for p in cmd.params if isinstance(p, click.Argument)]
-    takes_value = {o for p in cmd.params if isinstance(p, click.Option) and not p.is_flag for o in p.opts}
-    n_pos, awaiting_value = 0, False
+    takes_value = {o: p for p in cmd.params if isinstance(p, click.Option) and not p.is_flag
+                   for o in p.opts}
+    n_pos, awaiting = 0, None           # awaiting: the option whose value comes next
     for w in args:
-        if awaiting_value:
-            awaiting_value = False
+        if awaiting is not None:
+            awaiting = None
         elif w in takes_value:
-            awaiting_value = True
+            awaiting = takes_value[w]
         elif not w.startswith("-"):
             n_pos += 1
-    if awaiting_value:
-        return []
+    if awaiting is not None:
+        kind = OPTION_KINDS.get(awaiting.name)
+        return _files(raw, cur, kind) if kind else []
     if cur.startswith("-"):
         interspersed = cmd.context_settings.get("allow_interspersed_args", True)
         return _flags(cctx, args, raw, cur) if n_pos == 0 or interspersed else []
@@ -185,10 +192,21 @@ def _files(raw: str, cur: str, kind: str) -> list[Suggestion]:
         if not isdir and kind == "shard" and not is_shard_name(n):
             continue
         word = full + ("/" if isdir else "")
-        out.append(Suggestion(_quote(word), -len(raw), n + ("/" if isdir else "")))
+        out.append(Suggestion(_quote(word), -len(raw), n + ("/" if isdir else ""), _what(n, isdir)))
         if len(out) >= LIMIT:
             break
     return out
+
+
+def _what(name: str, isdir: bool) -> str:
+    """What a file name is in a system image, shown beside it: an engine's ``rank-<R>``
+    directory, a pool's ``rdb-pool`` (its PS replica) or ``vos-<N>`` shard."""
+    if isdir:
+        rank = rank_of(name)
+        return "" if rank is None else f"engine rank {rank}"
+    if name == RDB_FILE:
+        return "pool service replica"
+    return f"target {name[len('vos-'):]}" if is_shard_name(name) else ""
 
 
 # --- VOS paths ------------------------------------------------------------------

@@ -18,7 +18,8 @@ class Row(NamedTuple):
     group: str | None       # the shell help's group; None: the untitled first group
     self_managed: bool = False
     """It opens, closes or must not have a pool itself (DAOS ddb's list, plus ``smd`` and
-    ``check``, which read the image around the shard): one-shot runs do not auto-open -s."""
+    ``check``, which read the image around the shard, and ``system_dump``, the system around
+    it): one-shot runs do not auto-open -s."""
     hidden: bool = False    # left out of command lists (an alias, a shell-only word)
 
 
@@ -51,6 +52,7 @@ ROWS = (
     Row("csum_dump", "space", "vos"),
     Row("smd", "smd", "smd", self_managed=True),
     Row("check", "check", "check", self_managed=True),
+    Row("system_dump", "system", "system", self_managed=True),
     Row("quit", "pool", None, hidden=True),
     Row("q", "pool", None, hidden=True),
 )

@@ -84,6 +84,27 @@ class Session:
             return db_root_of(self.default_path)
         return None
 
+    def system_root(self, given: str = "") -> str:
+        """The system image a system-wide command reads (``system_dump``): ``given`` (its
+        -D), else the system holding this run's engine image (an open or -s shard
+        ``rank-<R>/<pool>/vos-N``, or -p: the parent of ``rank-<R>``), else the current
+        directory when it is one. The same order as ``check`` finds its image."""
+        from vosfmt.system import is_system_root, rank_of
+        if given:
+            if not is_system_root(given):
+                raise DdbError(f"{given} is not a system image: it has neither ms/ nor "
+                               "rank-<R>/ directories")
+            return given
+        engine = self.image_root()
+        if engine is not None and rank_of(engine) is not None:
+            parent = os.path.dirname(os.path.abspath(engine))
+            if is_system_root(parent):
+                return parent
+        if is_system_root("."):
+            return "."
+        raise DdbError("give the system image: -D DIR (the directory holding ms/ and "
+                       "rank-<R>/), or a shard under one of its rank-<R> directories with -s")
+
     def require_open(self):
         if self.shard is None:
             raise DdbError(der("DER_NO_HDL"), stderr=["Cannot operate on a closed pool. Open it first."])

@@ -133,3 +133,30 @@ def test_check_subcommands_and_their_flags():
     assert "-n" not in texts("check start -n -", ctx) and "-y" in texts("check start -n -", ctx)
     assert texts("check start -D ", ctx) == []
     assert texts("check nosuch -", ctx) == []
+
+
+def test_system_image_files_are_named(tmp_path, monkeypatch):
+    """In a system image: rank-<R> folders are directories labelled with their rank, a pool's
+    rdb-pool completes beside its vos-N, and system_dump's -D completes directories only."""
+    pool = "12345678-1234-1234-1234-123456789012"
+    for d in ("rank-0", "rank-12", "rank-01", f"rank-0/{pool}", "ms/0"):
+        (tmp_path / d).mkdir(parents=True)
+    for f in ("vos-0", "vos-1", "rdb-pool", "rdb-666"):
+        (tmp_path / "rank-0" / pool / f).write_text("")
+    (tmp_path / "notes").write_text("")
+    monkeypatch.chdir(tmp_path)
+    ctx = Context(TABLE)
+
+    def got(text):
+        return [(s.text, s.meta) for s in suggest(text, ctx)]
+
+    assert got("open rank-") == [("rank-0/", "engine rank 0"), ("rank-01/", ""),
+                                 ("rank-12/", "engine rank 12")]
+    assert got(f"open rank-0/{pool}/") == [(f"rank-0/{pool}/rdb-pool", "pool service replica"),
+                                           (f"rank-0/{pool}/vos-0", "target 0"),
+                                           (f"rank-0/{pool}/vos-1", "target 1")]
+    assert [t for t, _ in got(f"rm_pool rank-0/{pool}/r")] == [f"rank-0/{pool}/rdb-pool"]
+    assert [t for t, _ in got("system_dump -D ")] == ["ms/", "rank-0/", "rank-01/", "rank-12/"]
+    assert [t for t, _ in got("system_dump --sys_root rank-1")] == ["rank-12/"]
+    assert texts("system_dump -", ctx) == ["-D", "--sys_root", "-h", "--help"]
+    assert texts("system_dump -D ms -", ctx) == ["-h", "--help"]

@@ -53,7 +53,7 @@ def test_help():
                      "value_load", "ilog_dump", "ilog_commit", "ilog_clear", "dtx_dump",
                      "dtx_cmt_clear", "smd_sync", "vea_dump", "vea_update", "dtx_act_commit",
                      "dtx_act_abort", "feature", "rm_pool", "dtx_act_discard_invalid", "dev_list",
-                     "dev_replace", "dtx_stat", "dtx_aggr", "csum_dump", "smd", "check"]
+                     "dev_replace", "dtx_stat", "dtx_aggr", "csum_dump", "smd", "check", "system_dump"]
     assert ddb("-w", "--help").stdout == r.stdout
 
 
@@ -429,9 +429,11 @@ def test_manifest_rows_and_modules_agree():
 
 def test_self_managed_commands_are_daos_ddbs_and_ours():
     """DAOS ddb's list (prov_mem is not built), plus smd and check, which read the image
-    around the shard: with -s, none of them opens the shard first."""
+    around the shard, and system_dump, the system around it: with -s, none of them opens the
+    shard first."""
     from ddb.manifest import ROWS
-    assert {row.name for row in ROWS if row.self_managed} == DAOS_SELF_MANAGED | {"smd", "check"}
+    assert {row.name for row in ROWS if row.self_managed} == \
+        DAOS_SELF_MANAGED | {"smd", "check", "system_dump"}
 
 
 def test_self_managed_commands_do_not_open_the_vos_file(unit, tmp_path):

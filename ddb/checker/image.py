@@ -6,6 +6,7 @@ import os
 from vosfmt import VosError
 from vosfmt.image import list_shards
 from vosfmt.smd import SYS_DB_DIR
+from vosfmt.system import is_system_root
 
 from .errors import CheckError
 
@@ -23,9 +24,14 @@ def require_image(db_root: str) -> None:
     """Refuse, before anything is opened or created, a directory that is not a storage image."""
     if not os.path.isdir(db_root):
         raise CheckError(f"{db_root}: no such directory (give the storage image with -D)")
-    if not is_image(db_root):
-        raise CheckError(f"{db_root} is not a storage image: it has neither {SYS_DB_DIR} nor pool "
-                         "directories with vos-N shards")
+    if is_image(db_root):
+        return
+    if is_system_root(db_root):
+        raise CheckError(f"{db_root} is a system image (ms/, rank-<R>/), not one engine's storage: "
+                         "give a rank-<R> directory with -D (checking a whole system is not "
+                         "built yet)")
+    raise CheckError(f"{db_root} is not a storage image: it has neither {SYS_DB_DIR} nor pool "
+                     "directories with vos-N shards")
 
 
 def targets_of(db_root: str, names) -> list[str]:
