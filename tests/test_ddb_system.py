@@ -259,3 +259,26 @@ def test_check_refuses_a_system_root(system):
                             "engine's storage: give a rank-<R> directory with -D (checking a "
                             "whole system is not built yet)\n")
     assert file_state(system) == before
+
+
+def test_text_shows_malformed_fields_as_found(system):
+    """A damaged entry (a list where text belongs, a null, a label index to elsewhere) is
+    printed as found, never a reason for the text to fail."""
+    from ddb.commands.system import system_lines
+    doc = system_dump(system)
+    pool = doc["pools"][0]
+    pool["label"], pool["props"]["label"] = ["a"], {"b": 1}
+    pool["pool_map"]["ranks"][0].update(state=None, targets="junk")
+    c0, c1 = pool["containers"]
+    c0["label_index"], c1["label_index"] = None, c0["uuid"]
+    pool["cont_labels"] += [{"label": "ghost", "uuid": ["x"]}, {"label": "z", "uuid": "nowhere"}]
+    doc["ms"]["members"][0].update(uuid=None, rank="r")
+    doc["ms"]["pools"][0]["svc_ranks"] = "0,1"
+    doc["ms"]["checker"] = [1]
+    lines = system_lines(doc, "SYS")
+    assert f"Pool {pool['uuid']}: label [\"a\"] (MS label scratch)" in lines
+    assert any(line.split()[:3] == ["0", "-", "junk"] for line in lines)
+    assert [line.split()[-1] for line in lines if c0["uuid"] in line and "  " in line][-2:] == \
+        ["missing", c0["uuid"]]
+    assert "  Label index entries naming no container of that label: 2" in lines
+    assert "  Checker: [1]" in lines

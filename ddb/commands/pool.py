@@ -12,7 +12,11 @@ from ..registry import command
 
 
 @command("open", "Opens the VOS file at <path>",
-         args_help={"path": "Path to the vos file to open."})
+         long="Opens the VOS file at <path>: a pool's shard of target N,\n"
+              "[db/]<pool-uuid>/vos-N, or the pool's service replica, [db/]<pool-uuid>/rdb-pool\n"
+              "(in a system image, db is an engine's rank-R directory). Both are navigated\n"
+              "and edited the same way.",
+         args_help={"path": "Path to the vos file to open (vos-N or rdb-pool)."})
 @click.option("-w", "--write_mode", is_flag=True, help="Open the vos file in write mode.")
 @click.option("-p", "--db_path", default="", help="Path to the sys db.")
 @click.argument("path")

@@ -143,9 +143,9 @@ def container_lines(pool: dict) -> list[str]:
     if conts:
         out += _table([(c["uuid"], c["label"], c["prop_label"], _label_index(c)) for c in conts],
                       ["uuid", "label", "prop label", "label index"], "    ")
-    labels = {c["uuid"]: c["label"] for c in conts}
+    labelled = {(c["uuid"], _txt(c["label"])) for c in conts}
     stray = [e for e in pool.get("cont_labels") or []
-             if labels.get(e.get("uuid"), object()) != e.get("label")]
+             if (_txt(e.get("uuid")), _txt(e.get("label"))) not in labelled]
     if stray:
         out += [f"  Label index entries naming no container of that label: {len(stray)}"]
         out += _table([(e.get("label"), e.get("uuid")) for e in stray], ["label", "uuid"], "    ")
@@ -189,18 +189,20 @@ def system_lines(doc: dict, root: str) -> list[str]:
 
 
 @command("system_dump", "Dump a system image: the MS, every pool's services, maps, containers",
-         long="Show a whole system image: the management service (MS) replicas with their raft "
-              "state and which is authoritative, behind, missing, extra or unreadable (and why), "
-              "its members, pool entries and checker state; then for every pool found on the MS "
-              "or on an engine: its pool service (PS) replicas likewise, its pool map (ranks "
-              "and targets with their states), label and properties, container table (a "
-              "container's label index is 'ok' when the label maps to it, 'missing' when to "
-              "nothing, else the uuid it maps to) and which engines hold it (vos-N targets, "
-              "rdb-pool). Read-only; a replica that cannot be read is shown with the reason. "
-              "With --json: one document with keys ms and pools.")
+         long="Show a whole system image, read-only.\n\n"
+              "The management service (MS): its replicas with their raft state (term, last "
+              "index, membership) and status -- authoritative, behind, missing, extra or "
+              "unreadable (with the reason) -- then its members, pool entries and checker "
+              "state.\n\n"
+              "For every pool found on the MS or on an engine: its pool service (PS) replicas "
+              "likewise, its pool map (ranks and targets with their states), label (and the MS "
+              "entry's), properties, container table and which engines hold it (vos-N targets, "
+              "rdb-pool). A container's label index is 'ok' when the CS label index maps its "
+              "label to it, 'missing' when to nothing, else the uuid it maps to.\n\n"
+              "The system image is -D, else the one holding the shard of -s or the open one, "
+              "else the current directory. With --json: one document with the keys ms and pools.")
 @click.option("-D", "--sys_root", default="",
-              help="The system image: the directory holding ms/ and rank-R/ (default: the "
-                   "system of -s or the open shard, else the current directory).")
+              help="The system image (the directory holding ms/ and rank-R/).")
 def system_dump(s, sys_root):
     from vosfmt.sysdump import system_dump as read_system
     root = s.system_root(sys_root)
