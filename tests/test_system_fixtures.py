@@ -289,6 +289,20 @@ def test_injector_golden_and_nothing_else(name, built, tmp_path):
         assert f.read().splitlines() == transcript
 
 
+def test_copy_to_a_rank_without_nvme(tmp_path):
+    """ENGINE_NONEXIST_IN_MAP onto an engine with no NVMe device yet: the copy brings one (in
+    its SMD and daos_nvme), so that engine's own check stays clean."""
+    root = str(tmp_path / "sys")
+    build(SPEC, root, seed=3)
+    before = export_system(root)
+    where = inject_system(root, "ENGINE_NONEXIST_IN_MAP", pool="p1")
+    assert where["rank"] == 2
+    lines = diff_exports(before, export_system(root))
+    assert "~ engines/rank-2/devices: [] -> " in "\n".join(lines)
+    assert [line for line in lines if not _covered(line, where["changed"])] == []
+    _check_clean(os.path.join(root, "rank-2"))
+
+
 def test_pool_by_label_and_refusals(built, tmp_path):
     root = str(tmp_path / "sys")
     _copy(built("system"), root)
