@@ -96,6 +96,18 @@ def test_a_half_made_rdb_pool_is_unreadable(root):
     assert "target 0x0" in PoolService(root, POOL).survey().replicas[1].error
 
 
+def test_an_rdb_pool_that_is_a_directory_is_unreadable(root):
+    """An OS error on one replica (here EISDIR) makes it unreadable, not the whole read."""
+    path = rdb_path(root, 1, POOL)
+    os.remove(path)
+    os.mkdir(path)
+    s = PoolService(root, POOL).survey()
+    assert s.replicas[1].status == "unreadable" and s.replicas[1].error.startswith(path + ": ")
+    assert s.verdict.quorum                           # 2 of 3 still readable
+    pool = system_dump(root)["pools"][0]
+    assert [r["status"] for r in pool["replicas"]] == ["authoritative", "unreadable", "authoritative"]
+
+
 def test_ms_replica_behind_a_link_is_unreadable(root, tmp_path):
     ms1 = os.path.join(root, "ms", "1")
     os.rename(ms1, str(tmp_path / "elsewhere"))

@@ -126,6 +126,8 @@ class ReplicatedService:
                 errors[rank] = None
             except VosError as e:
                 metas[rank], errors[rank] = None, str(e)
+            except OSError as e:        # a directory in its place, EACCES, EIO: unreadable too
+                metas[rank], errors[rank] = None, f"{backend.path}: {e.strerror or e}"
         verdict = decide(metas)
         reports = {}
         for rank in sorted(set(metas) | set(verdict.membership)):
