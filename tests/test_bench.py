@@ -30,6 +30,7 @@ def test_bench_report_prints_every_row():
     ["bench.check", "--scale", "0.002"],
     ["bench.ddb_cmds", "--akeys", "200", "--large-scale", "0.002", "--value-mib", "4"],
     ["bench.write", "--scale", "0.002", "--value-mib", "4"],
+    ["bench.system", "--ranks", "4", "--targets", "2", "--pools", "2", "--objects", "2"],
 ])
 def test_single_benchmarks_run(argv):
     p = subprocess.run([sys.executable, "-m", *argv], capture_output=True, text=True, timeout=300)
