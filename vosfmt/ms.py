@@ -36,8 +36,8 @@ from .kv import KvStore
 from .lock import LockedError, take
 from .raft import RaftMeta
 from .replicated import Deletes, Puts, ReplicatedService, State, canonical
-from .safefs import check_tree
-from .system import MS_DIR, move_into_place, ms_dirs, ms_path, remove_dir
+from .safefs import check_tree, move_into_place, remove_dir
+from .system import MS_DIR, ms_dirs, ms_path
 
 MS_TABLES = ("members", "pools", "checker", "findings")
 RAFT_TABLE = "raft"

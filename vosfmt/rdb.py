@@ -37,9 +37,9 @@ from .errors import CorruptionError, NotFoundError, VosError
 from .keys import Oid, epoch_from_key, uuid_bytes, uuid_str
 from .raft import RaftMeta
 from .replicated import Deletes, Puts, ReplicatedService, State, canonical
-from .safefs import check_tree, unlink_file
+from .safefs import check_tree, move_into_place, unlink_file
 from .shard import open_shard
-from .system import RDB_FILE, move_into_place, rank_dirs, rank_of, rdb_path
+from .system import RDB_FILE, rank_dirs, rank_of, rdb_path
 from .txn import Transaction
 
 RDB_CONT = "00000000-0000-0000-0000-000000000001"

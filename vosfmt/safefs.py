@@ -13,7 +13,9 @@ O_NOFOLLOW``) and renamed into place, so a crash or a failure never leaves a
 half-written file where a good one was, and nothing pre-existing is ever
 opened for writing by name. ``OutputFile`` applies the same rules to a dump
 destination the user names (``value_dump``, ``csum_dump``), which lies
-outside any image: see its docstring.
+outside any image: see its docstring. ``move_into_place`` and ``remove_dir``
+are the same rules for a replica built under a temporary name (an rdb-pool, an
+MS replica's LMDB file) and for a directory emptied of known files.
 
 Everything raises :class:`UnsafePathError` (a ``VosError``) with one line
 saying which path was refused and why.
@@ -309,3 +311,37 @@ class OutputFile:
             self.commit()
         else:
             self.discard()
+
+
+def move_into_place(root: str, src: str, dst: str) -> None:
+    """Rename file ``src`` over ``dst`` (both below ``root``, no link followed on the way; a
+    link at ``dst`` is replaced, never followed) and make the rename durable."""
+    sfd, sname = open_parent(root, src)
+    try:
+        dfd, dname = open_parent(root, dst, create=True)
+        try:
+            os.rename(sname, dname, src_dir_fd=sfd, dst_dir_fd=dfd)
+            os.fsync(dfd)
+        except OSError as e:
+            raise UnsafePathError(f"cannot move {src} to {dst}: {e.strerror}") from None
+        finally:
+            os.close(dfd)
+    finally:
+        os.close(sfd)
+
+
+def remove_dir(root: str, path: str, files=()) -> None:
+    """Remove directory ``path`` below ``root`` after the regular ``files`` in it (whatever
+    of them exists); a directory that is missing is fine, one holding more is kept."""
+    for f in files:
+        unlink_file(root, os.path.join(path, f))
+    try:
+        dfd, name = open_parent(root, path)
+    except UnsafePathError:
+        return
+    try:
+        os.rmdir(name, dir_fd=dfd)
+    except OSError:
+        pass
+    finally:
+        os.close(dfd)

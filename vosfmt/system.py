@@ -8,8 +8,7 @@
 
 A directory is a system root when it has ``ms/`` or a ``rank-<R>/`` (R decimal,
 no leading zeros). This module owns that layout: the listings below read
-directory entries only (cheap for a 16-rank x 8-target system), and the two
-safe file moves the replicas' atomic creation needs. The MS (``vosfmt.ms``) and
+directory entries only (cheap for a 16-rank x 8-target system). The MS (``vosfmt.ms``) and
 the PS (``vosfmt.rdb``) build on it; ``vosfmt.sysdump`` reads them all into the
 document ``ddb system_dump`` prints.
 """
@@ -20,7 +19,6 @@ import re
 from dataclasses import dataclass, field
 
 from .paths import UUID_PATTERN, is_shard_name
-from .safefs import UnsafePathError, open_parent, unlink_file
 
 MS_DIR = "ms"
 RANK_PREFIX = "rank-"
@@ -109,39 +107,3 @@ def pools_on_engines(sys_root: str) -> dict[str, dict[int, PoolPresence]]:
             p.targets.sort()
             out.setdefault(name.lower(), {})[rank] = p
     return dict(sorted(out.items()))
-
-
-# --- safe moves (a replica's atomic creation) -------------------------------------------------
-
-def move_into_place(root: str, src: str, dst: str) -> None:
-    """Rename file ``src`` over ``dst`` (both below ``root``, no link followed on the way; a
-    link at ``dst`` is replaced, never followed) and make the rename durable."""
-    sfd, sname = open_parent(root, src)
-    try:
-        dfd, dname = open_parent(root, dst, create=True)
-        try:
-            os.rename(sname, dname, src_dir_fd=sfd, dst_dir_fd=dfd)
-            os.fsync(dfd)
-        except OSError as e:
-            raise UnsafePathError(f"cannot move {src} to {dst}: {e.strerror}") from None
-        finally:
-            os.close(dfd)
-    finally:
-        os.close(sfd)
-
-
-def remove_dir(root: str, path: str, files=()) -> None:
-    """Remove directory ``path`` below ``root`` after the regular ``files`` in it (whatever
-    of them exists); a directory that is missing is fine, one holding more is kept."""
-    for f in files:
-        unlink_file(root, os.path.join(path, f))
-    try:
-        dfd, name = open_parent(root, path)
-    except UnsafePathError:
-        return
-    try:
-        os.rmdir(name, dir_fd=dfd)
-    except OSError:
-        pass
-    finally:
-        os.close(dfd)
