@@ -32,7 +32,15 @@ class Action(enum.IntEnum):
 
 class Cls(enum.IntEnum):
     NONE = 0
+    POOL_LESS_SVC_WITHOUT_QUORUM = 2     # the system classes (2-12): ddb.checker.system.classes
+    POOL_NONEXIST_ON_MS = 4
     POOL_NONEXIST_ON_ENGINE = 5      # an SMD pool row with no shard ("dangling pool")
+    POOL_BAD_LABEL = 7
+    ENGINE_NONEXIST_IN_MAP = 8
+    ENGINE_DOWN_IN_MAP = 9
+    ENGINE_HAS_NO_STORAGE = 10
+    CONT_NONEXIST_ON_PS = 11
+    CONT_BAD_LABEL = 12
     DTX_CORRUPTED = 13
     DTX_ORPHAN = 14                  # a record's local id names no active transaction
     CSUM_FAILURE = 16                # a value does not match its checksum
@@ -44,6 +52,8 @@ class Cls(enum.IntEnum):
     RECORD_DAMAGED = 204
     COUNTER_WRONG = 205
     SMD_INCONSISTENT = 206
+    MS_REPLICA_BEHIND = 207          # the MS's own findings (local numbers)
+    MS_WITHOUT_QUORUM = 208
 
 
 class Code(enum.IntEnum):

@@ -1,0 +1,243 @@
+"""What runs where the storage is: one rank's clues and repair orders, as JSON-able dicts.
+
+The leader reaches a rank's engine only through ``handle(request) ->
+response`` (``transport`` carries them: processes here, ssh later), so a
+request and its response are plain JSON values both ways. Requests name the
+rank's image (``root``: its ``rank-<R>`` directory) and an ``op``:
+
+    clues              what the rank holds: per pool its targets, its PS replica's raft
+                       meta, the container uuids of each vos-N (phases 0 and 4)
+    destroy_pool       every vos-N (with its blob and SMD rows), the rdb-pool, the directory
+    destroy_shards     the named vos-N of a pool (its rdb-pool stays)
+    destroy_container  the container in every vos-N of the pool, one Transaction per shard
+    local_check        the single-engine checker over the rank's image
+
+Every response has ``ok`` and ``error``; an expected failure (a shard that
+cannot be opened, a refused removal) is ``ok: False`` with the reason, never
+an exception. Every op is idempotent: what is already gone is not an error,
+so an order re-sent after a crash finishes the work. Files are removed only
+through ``vosfmt.image.remove_shard`` and ``vosfmt.safefs`` (verified, never
+through a link, never a recursive delete).
+"""
+from __future__ import annotations
+
+import os
+
+from vosfmt import VosError, open_shard
+from vosfmt.errors import NotFoundError
+from vosfmt.image import remove_shard
+from vosfmt.keys import uuid_bytes, uuid_str
+from vosfmt.paths import is_shard_name
+from vosfmt.rdb import RdbReplica
+from vosfmt.safefs import remove_dir, unlink_file
+from vosfmt.smd import SysDb, sys_db_exists
+from vosfmt.system import RDB_FILE, is_pool_name
+from vosfmt.txn import Transaction
+
+from ..errors import CheckError
+
+
+VOS = "vos-"
+
+
+class BadRequest(Exception):
+    """A request the engine cannot take (unknown op, a missing or malformed field)."""
+
+
+# --- the rank's layout ---------------------------------------------------------------------
+
+def _targets(pdir: str) -> dict[int, str]:
+    """target -> vos-N path of a pool directory, by target."""
+    try:
+        names = os.listdir(pdir)
+    except FileNotFoundError:
+        return {}
+    out = {int(n[len(VOS):]): os.path.join(pdir, n) for n in names
+           if n.startswith(VOS) and is_shard_name(n) and os.path.isfile(os.path.join(pdir, n))}
+    return dict(sorted(out.items()))
+
+
+def _pool_dirs(root: str) -> dict[str, str]:
+    out = {}
+    for name in sorted(os.listdir(root)):
+        path = os.path.join(root, name)
+        if is_pool_name(name) and os.path.isdir(path) and not os.path.islink(path):
+            out[name.lower()] = path
+    return out
+
+
+# --- clues ------------------------------------------------------------------------------------
+
+def _rdb_clue(path: str, rank: int, pool: str) -> dict | None:
+    if not os.path.lexists(path):
+        return None
+    try:
+        meta, _state = RdbReplica(path, rank=rank, pool_uuid=pool).load()
+        return {"meta": meta.to_json(), "error": None}
+    except VosError as e:
+        return {"meta": None, "error": str(e)}
+    except OSError as e:
+        return {"meta": None, "error": f"{path}: {e.strerror or e}"}
+
+
+def _containers(root: str, path: str) -> list[str]:
+    with open_shard(path, db_root=root) as sh:
+        return sorted(c.uuid for c in sh.containers())
+
+
+def clues(req: dict) -> dict:
+    root, rank = req["root"], req["rank"]
+    pools, errors = {}, []
+    for pool, pdir in _pool_dirs(root).items():
+        targets = _targets(pdir)
+        conts = {}
+        for t, path in targets.items():
+            try:
+                conts[str(t)] = _containers(root, path)
+            except (VosError, OSError) as e:
+                errors.append(f"{pool}/vos-{t}: {e}")
+        pools[pool] = {"targets": list(targets), "containers": conts,
+                       "rdb": _rdb_clue(os.path.join(pdir, RDB_FILE), rank, pool)}
+    return {"pools": pools, "errors": errors}
+
+
+# --- destroying -----------------------------------------------------------------------------
+
+def _remove_target(root: str, path: str) -> None:
+    with open_shard(path, write=True, db_root=root) as sh:
+        remove_shard(sh)
+
+
+def _forget_smd_targets(root: str, pool: str, keep: set[int], only=None) -> list[int]:
+    """Drop the SMD rows of the pool's targets that have no shard any more (a removal
+    interrupted between its shard and its rows); the targets dropped."""
+    if not sys_db_exists(root):
+        return []
+    with SysDb(root) as db:
+        row = db.pools().get(uuid_bytes(pool))
+    stale = [t for t in (row.tgts if row else []) if t not in keep
+             and (only is None or t in only)]
+    if stale:
+        with SysDb(root, write=True) as db:
+            for t in stale:
+                db.remove_target(uuid_bytes(pool), t)
+    return stale
+
+
+def _destroy_targets(root: str, pool: str, pdir: str, which) -> list[int]:
+    """Remove the pool's vos-N of ``which`` (None: all); the targets removed."""
+    removed = []
+    for t, path in _targets(pdir).items():
+        if which is None or t in which:
+            _remove_target(root, path)
+            removed.append(t)
+    _forget_smd_targets(root, pool, set(_targets(pdir)), which)
+    return removed
+
+
+def destroy_pool(req: dict) -> dict:
+    root, pool = req["root"], _pool(req)
+    pdir = os.path.join(root, pool)
+    removed = _destroy_targets(root, pool, pdir, None)
+    rdb = unlink_file(root, os.path.join(pdir, RDB_FILE))
+    remove_dir(root, pdir)
+    if os.path.lexists(pdir):
+        left = sorted(os.listdir(pdir)) if os.path.isdir(pdir) else []
+        return _failed(f"pool directory {pdir} is not removed: it still holds "
+                       f"{', '.join(left) or 'something that is not a directory'}",
+                       removed=removed, rdb=rdb)
+    return {"ok": True, "error": None, "removed": removed, "rdb": rdb}
+
+
+def destroy_shards(req: dict) -> dict:
+    root, pool = req["root"], _pool(req)
+    targets = req["targets"]
+    if not isinstance(targets, list) or not all(type(t) is int and t >= 0 for t in targets):
+        raise BadRequest("targets must be a list of target indexes")
+    pdir = os.path.join(root, pool)
+    removed = _destroy_targets(root, pool, pdir, set(targets))
+    remove_dir(root, pdir)          # only when nothing is left in it (no rdb-pool either)
+    return {"ok": True, "error": None, "removed": removed}
+
+
+def destroy_container(req: dict) -> dict:
+    root, pool = req["root"], _pool(req)
+    try:
+        cont = uuid_str(uuid_bytes(req["cont"]))
+    except (ValueError, TypeError):
+        raise BadRequest(f"cont {req['cont']!r} is not a uuid") from None
+    removed = []
+    for t, path in _targets(os.path.join(root, pool)).items():
+        with open_shard(path, write=True, db_root=root) as sh:
+            try:
+                sh.container(cont)
+            except NotFoundError:
+                continue
+            with Transaction(sh) as tx:
+                tx.delete_container(cont)
+        removed.append(t)
+    return {"ok": True, "error": None, "removed": removed}
+
+
+# --- the single-engine check ------------------------------------------------------------------
+
+def local_check(req: dict) -> dict:
+    from ..engine import Checker, Options
+    from ..problems import parse_action, parse_class
+    from ..querying import query
+    try:
+        policies = {parse_class(c): parse_action(a) for c, a in req.get("policies", {}).items()}
+    except ValueError as e:
+        raise BadRequest(str(e)) from None
+    opts = Options(dry_run=bool(req.get("dry_run")), auto=bool(req.get("auto")),
+                   failout=bool(req.get("failout")), reset=bool(req.get("reset")),
+                   policies=policies)
+    root = req["root"]
+    rc = Checker(root, (), opts).start()
+    q = query(root)
+    inst = q.get("instance", {})
+    return {"ok": True, "error": None, "exit": rc, "status": q["status"],
+            "counts": inst.get("counters", {})}
+
+
+# --- dispatch -------------------------------------------------------------------------------
+
+OPS = {"clues": clues, "destroy_pool": destroy_pool, "destroy_shards": destroy_shards,
+       "destroy_container": destroy_container, "local_check": local_check}
+
+
+def _pool(req: dict) -> str:
+    pool = req.get("pool")
+    if not isinstance(pool, str) or not is_pool_name(pool):
+        raise BadRequest(f"pool {pool!r} is not a pool uuid")
+    return pool.lower()
+
+
+def _failed(error: str, **more) -> dict:
+    return {"ok": False, "error": error, **more}
+
+
+def handle(request: dict) -> dict:
+    """Run one request on this rank; the response carries its ``op`` and ``rank``."""
+    op = request.get("op") if isinstance(request, dict) else None
+    rank = request.get("rank") if isinstance(request, dict) else None
+    base = {"op": op, "rank": rank}
+    try:
+        fn = OPS.get(op)
+        if fn is None:
+            raise BadRequest(f"unknown op {op!r} (give one of: {', '.join(OPS)})")
+        root = request.get("root")
+        if not isinstance(root, str) or type(rank) is not int:
+            raise BadRequest("a request needs the rank (an int) and its image root")
+        if not os.path.isdir(root):
+            return {**base, **_failed(f"{root}: rank {rank} has no image directory")}
+        out = fn(request)
+        return {**base, "ok": True, "error": None, **out}
+    except BadRequest as e:
+        return {**base, **_failed(f"bad request: {e}")}
+    except KeyError as e:
+        return {**base, **_failed(f"bad request: it lacks {e}")}
+    except (VosError, CheckError) as e:
+        return {**base, **_failed(str(e))}
+    except OSError as e:
+        return {**base, **_failed(f"{getattr(e, 'filename', '') or ''}: {e.strerror or e}")}
