@@ -1,0 +1,242 @@
+"""One run of the check leader: PREPARE, then each pool through phases 1-5 from its bookmark.
+
+Each pool's bookmark (its status and phase in the MS state) is written BEFORE
+the phase's work starts, so a leader that dies is resumed by the next run from
+that phase (the phase's passes are idempotent: they compare again and repair
+what is still wrong). A finding is decided by ``classes.decide`` with the run's
+policies and flags; an INTERACT one is recorded and its pool left PENDING
+while the other pools go on. A pool resumed after ``repair`` meets the same
+inconsistency again in its phase, finds the pending finding of that identity
+and the admin's answer, and applies it under the same seq (DAOS's second
+report). The MS's own findings (PREPARE) never block a pool.
+"""
+from __future__ import annotations
+
+import time
+
+from vosfmt.errors import VosError
+
+from ..errors import CheckError
+from ..problems import Action, Cls
+from ..report import Result
+from .classes import answer, decide, sys_class
+from .passes import (
+    NEXT,
+    SKIP,
+    Facts,
+    Inconsistency,
+    PoolPending,
+    cont_cleanup,
+    cont_list,
+    pool_cleanup,
+    pool_list,
+    pool_shards,
+)
+from .repairs import Repairer, fix_pool_label
+from .state import DONE_POOL, PHASES, CheckerState, seq_key
+
+POOL_PHASES = ("CSP_POOL_LIST", "CSP_POOL_MBS", "CSP_POOL_CLEANUP", "CSP_CONT_LIST",
+               "CSP_CONT_CLEANUP")
+DER_IO = -5             # what a failed repair's result says (DAOS's -DER_IO)
+
+
+class RunFailed(Exception):
+    """A repair failed with failout on: the instance and the pool end FAILED."""
+
+
+class RunStopped(Exception):
+    """``stop`` asked for the whole instance to end."""
+
+
+def report_where(inc: Inconsistency, leader: int | None) -> tuple:
+    """The report's (rank, target): the rank it concerns, else its reporter, else the leader."""
+    rank = inc.rank if inc.rank is not None else inc.reporter if inc.reporter is not None \
+        else leader
+    return rank, inc.target if inc.target is not None else 0
+
+
+def identity_of(report: dict) -> tuple:
+    return (report["class"], report["pool_uuid"] or None, report["rank"], report["target"],
+            report["cont_uuid"] or None)
+
+
+class Run:
+    """A run over ``store`` (the checker's MS rows). ``opts``: dry_run, auto, failout;
+    ``policies``: Cls -> Action for this run."""
+
+    def __init__(self, sys_root: str, store: CheckerState, transport, *, dry_run: bool,
+                 auto: bool, failout: bool, policies: dict):
+        self.sys_root = sys_root
+        self.store = store
+        self.transport = transport
+        self.dry_run, self.auto, self.failout = dry_run, auto, failout
+        self.policies = policies
+        self.facts: Facts | None = None
+        self.repairer: Repairer | None = None
+        self.counts = {"total": 0, "repaired": 0, "ignored": 0, "failed": 0, "pending": 0,
+                       "dry_run": 0}
+
+    @property
+    def state(self) -> dict:
+        return self.store.state
+
+    # --- PREPARE ---------------------------------------------------------------------------
+    def prepare(self) -> None:
+        """Every rank's clues; a rank whose engine fails is an error of the run."""
+        resp = self.transport.map({r: {"op": "clues"} for r in self.transport.ranks()})
+        bad = {r: x.get("error") for r, x in resp.items() if not x.get("ok")}
+        if bad:
+            raise CheckError("; ".join(f"rank {r}: {e}" for r, e in sorted(bad.items())))
+        self.facts = Facts(self.sys_root, resp)
+        self.repairer = Repairer(self.sys_root, self.facts, self.transport, self.store.pool)
+
+    def check_ms(self, found: list[Inconsistency]) -> None:
+        """The MS's own findings (surveyed before the run's first MS write, which skips the
+        replicas left behind until a TRUST_MS repair catches them up)."""
+        for inc in found:
+            d = self.handle(inc, blocking=False)
+            if inc.cls == Cls.MS_REPLICA_BEHIND and d.action == Action.TRUST_MS \
+                    and not self.dry_run:
+                self.store.skip.discard(inc.rank)
+
+    # --- pools -----------------------------------------------------------------------------
+    def run_pools(self, pools, stop_requested) -> None:
+        for uuid in pools:
+            bm = self.store.pool(uuid)
+            if bm is None or bm["status"] in DONE_POOL:
+                continue
+            request = stop_requested()
+            if request is not None and (not request or uuid in request):
+                if not request:
+                    raise RunStopped()
+                bm["status"] = "CPS_STOPPED"
+                self.store.save()
+                continue
+            self.run_pool(uuid)
+
+    def run_pool(self, uuid: str) -> None:
+        bm = self.store.pool(uuid)
+        bm["status"] = "CPS_CHECKING"
+        bm["start_time"] = bm.get("start_time") or time.time()
+        bm["label"] = self.facts.label(uuid) or bm.get("label")
+        start = POOL_PHASES.index(bm["phase"]) if bm["phase"] in POOL_PHASES else 0
+        began = time.monotonic()
+        try:
+            for phase in POOL_PHASES[start:]:
+                bm["phase"] = phase
+                bm["remaining"] = len(POOL_PHASES) - POOL_PHASES.index(phase)
+                self.store.save()                   # the bookmark, before the phase's work
+                if self._phase(phase, uuid) == SKIP:
+                    break
+        except PoolPending:
+            bm["status"] = "CPS_PENDING"
+            bm["elapsed"] = bm.get("elapsed", 0) + time.monotonic() - began
+            self.store.save()
+            return
+        except RunFailed:
+            bm["status"] = "CPS_FAILED"
+            self.store.save()
+            raise
+        bm.update(status="CPS_CHECKED", phase="CSP_DONE", remaining=0,
+                  elapsed=bm.get("elapsed", 0) + time.monotonic() - began)
+        self.store.save()
+
+    def _phase(self, phase: str, uuid: str) -> str:
+        f, h = self.facts, self.handle
+        if phase == "CSP_POOL_LIST":
+            return pool_list(f, uuid, h)
+        if phase == "CSP_POOL_MBS":
+            self.state["pools"][uuid]["rank_count"] = len(pool_shards(f, uuid))
+            return NEXT
+        if phase == "CSP_POOL_CLEANUP":
+            out = pool_cleanup(f, uuid, h)
+            bm = self.store.pool(uuid)
+            if bm.get("label_fix") is not None and not self.dry_run:
+                self._apply(lambda: fix_pool_label(self.repairer, uuid, bm["label_fix"]))
+                bm["label_fix"] = None
+            return out
+        if phase == "CSP_CONT_LIST":
+            cont_list(f, uuid)
+            return NEXT
+        return cont_cleanup(f, uuid, h)
+
+    # --- one finding -----------------------------------------------------------------------
+    def handle(self, inc: Inconsistency, blocking: bool = True):
+        """Decide, record and (unless a dry run) repair one inconsistency; returns the
+        Decision. An INTERACT one raises PoolPending (``blocking``) once recorded."""
+        leader = self.state.get("leader")
+        rank, target = report_where(inc, leader)
+        ident = (inc.cls.name, inc.pool, rank, target, inc.cont)
+        names = {"pool": (self.facts.label(inc.pool) if inc.pool else None) or inc.pool or "",
+                 "cont": inc.cont_label or inc.cont or ""}
+        pending = next((s for s, r in sorted(self.store.findings.items())
+                        if r["action"] == "INTERACT" and identity_of(r) == ident), None)
+        answers = self._answers(inc.pool)
+        chosen = answers.pop(seq_key(pending), None) if pending is not None else None
+        if chosen is not None:
+            d = answer(inc.cls, inc.situation, Action[chosen], dry_run=self.dry_run, names=names)
+        else:
+            d = decide(inc.cls, inc.situation, self.policies.get(inc.cls, Action.DEFAULT),
+                       auto=self.auto, dry_run=self.dry_run, names=names)
+        seq = pending if pending is not None else self.store.next_seq(inc.reporter)
+        result, error = d.result, None
+        if d.interact:
+            self._record(seq, inc, d, None, rank, target, names)
+            self.counts["pending"] += 1
+            self.store.save()
+            if blocking:
+                raise PoolPending()
+            return d
+        if result is None:
+            try:
+                self.repairer.apply(inc, d.action)
+                result = int(Result.REPAIRED)
+            except VosError as e:
+                result, error = DER_IO, str(e)
+        self._record(seq, inc, d, result, rank, target, names)
+        self.counts[{0: "repaired", 1: "dry_run", 2: "ignored"}.get(result, "failed")] += 1
+        self.store.save()
+        if error is not None and self.failout:
+            raise RunFailed(f"repair of finding 0x{seq:x} failed: {error}")
+        return d
+
+    def _answers(self, pool) -> dict:
+        if pool is None:
+            return self.state.setdefault("answers", {})
+        return self.store.pool(pool).setdefault("answers", {})
+
+    def _record(self, seq, inc, d, result, rank, target, names) -> None:
+        msg = sys_class(inc.cls).message(**{**_NAME_DEFAULTS, **inc.facts})
+        self.counts["total"] += 1
+        self.store.put_finding({
+            "seq": seq, "class": inc.cls.name, "action": d.action.name, "result": result,
+            "rank": rank, "target": target, "pool_uuid": inc.pool or "",
+            "pool_label": names["pool"] if inc.pool and names["pool"] != inc.pool else "",
+            "cont_uuid": inc.cont or "", "cont_label": inc.cont_label or "", "objid": "",
+            "dkey": "", "akey": "", "timestamp": time.ctime(), "msg": msg,
+            "act_choices": d.act_choices(), "act_details": d.act_details(),
+            "act_msgs": d.act_msgs()})
+
+    def _apply(self, fn) -> None:
+        try:
+            fn()
+        except VosError as e:
+            if self.failout:
+                raise RunFailed(str(e)) from None
+
+    # --- the end ---------------------------------------------------------------------------
+    def finish(self) -> str:
+        """The instance status after the run: RUNNING while a finding waits, else COMPLETED."""
+        pools = self.state["pools"].values()
+        waiting = any(p["status"] in ("CPS_PENDING", "CPS_CHECKING", "CPS_UNCHECKED")
+                      for p in pools) or any(r["action"] == "INTERACT"
+                                             for r in self.store.findings.values()
+                                             if not r["pool_uuid"])
+        phases = [p["phase"] for p in pools if p["status"] not in DONE_POOL]
+        self.state["phase"] = min(phases, key=PHASES.index) if phases else "CSP_DONE"
+        return "RUNNING" if waiting else "COMPLETED"
+
+
+_NAME_DEFAULTS = {"pool": "", "cont": "", "rank": "", "target": "", "what": "", "state": "",
+                  "ms_label": "", "ps_label": "", "cs_label": "", "prop_label": "", "index": "",
+                  "auth_index": "", "readable": "", "membership": ""}
