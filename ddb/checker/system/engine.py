@@ -24,6 +24,7 @@ from __future__ import annotations
 import os
 
 from vosfmt import VosError, open_shard
+from vosfmt.blob import blob_path, read_header
 from vosfmt.errors import NotFoundError
 from vosfmt.image import remove_shard
 from vosfmt.keys import uuid_bytes, uuid_str
@@ -35,7 +36,6 @@ from vosfmt.system import RDB_FILE, is_pool_name
 from vosfmt.txn import Transaction
 
 from ..errors import CheckError
-
 
 VOS = "vos-"
 
@@ -108,19 +108,32 @@ def _remove_target(root: str, path: str) -> None:
         remove_shard(sh)
 
 
-def _forget_smd_targets(root: str, pool: str, keep: set[int], only=None) -> list[int]:
-    """Drop the SMD rows of the pool's targets that have no shard any more (a removal
-    interrupted between its shard and its rows); the targets dropped."""
+def _finish_removed_targets(root: str, pool: str, keep: set[int], only=None) -> list[int]:
+    """The blobs and SMD rows of the pool's targets that have no shard any more (a removal
+    cut between its shard and the rest): each blob removed if its header confirms it is that
+    target's (else left), then the rows dropped. The targets finished."""
     if not sys_db_exists(root):
         return []
+    puuid = uuid_bytes(pool)
     with SysDb(root) as db:
-        row = db.pools().get(uuid_bytes(pool))
-    stale = [t for t in (row.tgts if row else []) if t not in keep
-             and (only is None or t in only)]
+        row = db.pools().get(puuid)
+        stale = [t for t in (row.tgts if row else []) if t not in keep
+                 and (only is None or t in only)]
+        blobs = {t: db.blob_location(puuid, t) for t in stale
+                 if row.blob_of(t) is not None and t in db.targets()}
+    for t, (dev, blob_id) in blobs.items():
+        path = blob_path(root, dev, blob_id)
+        try:
+            h = read_header(path) if os.path.isfile(path) and not os.path.islink(path) else None
+        except VosError:
+            h = None
+        if h is not None and (h.pool_uuid, h.vos_id, h.blob_id, h.dev_uuid) == \
+                (puuid, t, blob_id, dev):
+            unlink_file(root, path)
     if stale:
         with SysDb(root, write=True) as db:
             for t in stale:
-                db.remove_target(uuid_bytes(pool), t)
+                db.remove_target(puuid, t)
     return stale
 
 
@@ -131,7 +144,7 @@ def _destroy_targets(root: str, pool: str, pdir: str, which) -> list[int]:
         if which is None or t in which:
             _remove_target(root, path)
             removed.append(t)
-    _forget_smd_targets(root, pool, set(_targets(pdir)), which)
+    _finish_removed_targets(root, pool, set(_targets(pdir)), which)
     return removed
 
 
