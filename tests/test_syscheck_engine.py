@@ -92,9 +92,14 @@ def test_an_unreadable_replica_and_shard_are_reported_not_raised(system):
     assert p["rdb"]["meta"] is None and p["rdb"]["error"]
     assert "1" not in p["containers"] and p["targets"] == [0, 1]
     assert any(e.startswith(f"{pool}/vos-1: ") for e in c["errors"])
-    # a destroy order over a shard that cannot be opened fails as a response
-    d = t.call(1, {"op": "destroy_container", "pool": pool, "cont": p["containers"]["0"][0]})
-    assert d["ok"] is False and d["error"]
+    # an order over a shard that cannot be opened fails as a response; the others are done
+    cont = p["containers"]["0"][0]
+    d = t.call(1, {"op": "destroy_container", "pool": pool, "cont": cont})
+    assert d["ok"] is False and d["error"].startswith("vos-1: ") and d["removed"] == [0]
+    # the replica stays while a shard it describes remains
+    d = t.call(1, {"op": "destroy_pool", "pool": pool})
+    assert (d["ok"], d["removed"], d["rdb"]) == (False, [0], False)
+    assert sorted(os.listdir(pdir)) == ["rdb-pool", "vos-1"]
 
 
 def test_orphan_container_is_destroyed_on_every_shard_once(system):
@@ -210,6 +215,9 @@ def test_bad_requests_are_responses(system, request_, error):
 
 def test_missing_rank_or_pool(system):
     t = _serial(system)
+    os.mkdir(os.path.join(system, "rank-5"))
+    assert t.call(5, {"op": "local_check"})["status"] == "EMPTY"
+    assert t.call(5, {"op": "clues"})["pools"] == {}
     r = t.call(9, {"op": "clues"})
     assert r["ok"] is False and "rank 9 has no image directory" in r["error"]
     for op in ("destroy_pool", "destroy_container", "destroy_shards"):

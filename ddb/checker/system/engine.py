@@ -103,11 +103,6 @@ def clues(req: dict) -> dict:
 
 # --- destroying -----------------------------------------------------------------------------
 
-def _remove_target(root: str, path: str) -> None:
-    with open_shard(path, write=True, db_root=root) as sh:
-        remove_shard(sh)
-
-
 def _finish_removed_targets(root: str, pool: str, keep: set[int], only=None) -> list[int]:
     """The blobs and SMD rows of the pool's targets that have no shard any more (a removal
     cut between its shard and the rest): each blob removed if its header confirms it is that
@@ -137,29 +132,52 @@ def _finish_removed_targets(root: str, pool: str, keep: set[int], only=None) -> 
     return stale
 
 
-def _destroy_targets(root: str, pool: str, pdir: str, which) -> list[int]:
-    """Remove the pool's vos-N of ``which`` (None: all); the targets removed."""
-    removed = []
+def _each_target(pdir: str, which, fn) -> tuple[list[int], list[str]]:
+    """``fn(target, path)`` on the pool's vos-N of ``which`` (None: all), each on its own: one
+    that fails does not stop the others. (targets fn returned True for, errors)."""
+    done, errors = [], []
     for t, path in _targets(pdir).items():
-        if which is None or t in which:
-            _remove_target(root, path)
-            removed.append(t)
+        if which is not None and t not in which:
+            continue
+        try:
+            if fn(t, path):
+                done.append(t)
+        except (VosError, OSError) as e:
+            errors.append(f"vos-{t}: {e}")
+    return done, errors
+
+
+def _destroy_targets(root: str, pool: str, pdir: str, which) -> tuple[list[int], list[str]]:
+    """Remove the pool's vos-N of ``which`` (None: all), then finish earlier removals."""
+    def remove(t, path):
+        with open_shard(path, write=True, db_root=root) as sh:
+            remove_shard(sh)
+        return True
+
+    removed, errors = _each_target(pdir, which, remove)
     _finish_removed_targets(root, pool, set(_targets(pdir)), which)
-    return removed
+    return removed, errors
+
+
+def _done(errors: list[str], **out) -> dict:
+    return {"ok": not errors, "error": "; ".join(errors) or None, **out}
 
 
 def destroy_pool(req: dict) -> dict:
+    """The pool's shards, then (only when they are all gone) its rdb-pool and directory: a
+    replica is never removed while shards it describes remain."""
     root, pool = req["root"], _pool(req)
     pdir = os.path.join(root, pool)
-    removed = _destroy_targets(root, pool, pdir, None)
+    removed, errors = _destroy_targets(root, pool, pdir, None)
+    if errors:
+        return _done(errors, removed=removed, rdb=False)
     rdb = unlink_file(root, os.path.join(pdir, RDB_FILE))
     remove_dir(root, pdir)
     if os.path.lexists(pdir):
         left = sorted(os.listdir(pdir)) if os.path.isdir(pdir) else []
-        return _failed(f"pool directory {pdir} is not removed: it still holds "
-                       f"{', '.join(left) or 'something that is not a directory'}",
-                       removed=removed, rdb=rdb)
-    return {"ok": True, "error": None, "removed": removed, "rdb": rdb}
+        errors.append(f"pool directory {pdir} is not removed: it still holds "
+                      f"{', '.join(left) or 'something that is not a directory'}")
+    return _done(errors, removed=removed, rdb=rdb)
 
 
 def destroy_shards(req: dict) -> dict:
@@ -168,9 +186,9 @@ def destroy_shards(req: dict) -> dict:
     if not isinstance(targets, list) or not all(type(t) is int and t >= 0 for t in targets):
         raise BadRequest("targets must be a list of target indexes")
     pdir = os.path.join(root, pool)
-    removed = _destroy_targets(root, pool, pdir, set(targets))
+    removed, errors = _destroy_targets(root, pool, pdir, set(targets))
     remove_dir(root, pdir)          # only when nothing is left in it (no rdb-pool either)
-    return {"ok": True, "error": None, "removed": removed}
+    return _done(errors, removed=removed)
 
 
 def destroy_container(req: dict) -> dict:
@@ -179,23 +197,26 @@ def destroy_container(req: dict) -> dict:
         cont = uuid_str(uuid_bytes(req["cont"]))
     except (ValueError, TypeError):
         raise BadRequest(f"cont {req['cont']!r} is not a uuid") from None
-    removed = []
-    for t, path in _targets(os.path.join(root, pool)).items():
+
+    def delete(t, path):
         with open_shard(path, write=True, db_root=root) as sh:
             try:
                 sh.container(cont)
             except NotFoundError:
-                continue
+                return False
             with Transaction(sh) as tx:
                 tx.delete_container(cont)
-        removed.append(t)
-    return {"ok": True, "error": None, "removed": removed}
+        return True
+
+    removed, errors = _each_target(os.path.join(root, pool), None, delete)
+    return _done(errors, removed=removed)
 
 
 # --- the single-engine check ------------------------------------------------------------------
 
 def local_check(req: dict) -> dict:
     from ..engine import Checker, Options
+    from ..image import is_image
     from ..problems import parse_action, parse_class
     from ..querying import query
     try:
@@ -206,6 +227,8 @@ def local_check(req: dict) -> dict:
                    failout=bool(req.get("failout")), reset=bool(req.get("reset")),
                    policies=policies)
     root = req["root"]
+    if not is_image(root):          # a rank that holds nothing (yet): nothing to check
+        return {"ok": True, "error": None, "exit": 0, "status": "EMPTY", "counts": {}}
     rc = Checker(root, (), opts).start()
     q = query(root)
     inst = q.get("instance", {})
