@@ -22,6 +22,7 @@ Two classes are ours, numbered from 207 like the single-engine local classes:
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ..problems import Action, Cls
@@ -43,8 +44,8 @@ class SysClass:
     cls: Cls
     msg: str                                    # str.format template over the finding's names
     details: dict
-    order: object                               # situation -> tuple[Action, ...]
-    default_of: object                          # situation -> Action
+    order: Callable[[dict], tuple]              # situation -> the options, in index order
+    default_of: Callable[[dict], Action]        # situation -> the concrete default
     accepts: dict
     act_msgs: dict                              # action -> str.format template (pool, cont)
     needs: tuple = ()
