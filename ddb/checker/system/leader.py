@@ -103,7 +103,6 @@ class SystemChecker:
             if s["status"] == "RUNNING" and not s.get("active"):
                 raise CheckError("Operation already performed: the check is running, waiting "
                                  "for repair answers (repair, set-policy or stop it)")
-            st.skip = {i.rank for i in ms_found if i.cls == Cls.MS_REPLICA_BEHIND}
             prev = s["status"]
             pools = [p.lower() for p in pools]
             flags = s["flags"]
@@ -168,7 +167,7 @@ class SystemChecker:
         if s.get("stopped"):
             status, stopped = "STOPPED", True
         s.update(status=status, active=None, counters=run.counts)
-        st.save(edit=lambda ms: ms["checker"].pop(STOP_KEY, None))
+        st.save(edit=lambda ms: ms["checker"].pop(STOP_KEY, None))     # a stop is answered
         return _exit(run.counts, stopped, failed)
 
     def _pool_set(self, st, run: Run, pools, reset: bool, rescan: bool) -> list[str]:
@@ -222,8 +221,7 @@ class SystemChecker:
         st = self._state()
         pools = [p.lower() for p in pools]
         if self.leader_alive():
-            ManagementService(self.sys_root).update(
-                lambda ms: ms["checker"].__setitem__(STOP_KEY, {"pools": pools}), force=True)
+            st.put_row(STOP_KEY, {"pools": pools})
             deadline = time.monotonic() + STOP_WAIT
             while self.leader_alive() and not pools and time.monotonic() < deadline:
                 time.sleep(lock.POLL)

@@ -91,8 +91,8 @@ class Run:
         self.repairer = Repairer(self.sys_root, self.facts, self.transport, self.store.pool)
 
     def check_ms(self, found: list[Inconsistency]) -> None:
-        """The MS's own findings (surveyed before the run's first MS write, which skips the
-        replicas left behind until a TRUST_MS repair catches them up)."""
+        """The MS's own findings (surveyed before the run's first MS write; the checker's
+        writes skip the replicas left behind until a TRUST_MS repair catches them up)."""
         for inc in found:
             d = self.handle(inc, blocking=False)
             if inc.cls == Cls.MS_REPLICA_BEHIND and d.action == Action.TRUST_MS \

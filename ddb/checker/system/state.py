@@ -20,8 +20,9 @@ start, persisted (``seq_next``) so it never repeats across restarts.
 
 Every write is one MS update (one raft index on every reachable replica). The
 checker's own rows are written even without an MS quorum (to the readable
-replicas, forced) and never to ``skip`` replicas (an MS replica left behind
-stays behind until its MS_REPLICA_BEHIND finding is repaired).
+replicas, forced) and never to the replicas found behind (``skip``): an MS
+replica left behind stays behind until its MS_REPLICA_BEHIND finding is
+repaired (TRUST_MS) or another MS writer catches it up.
 """
 from __future__ import annotations
 
@@ -82,12 +83,13 @@ class CheckerState:
 
     def __init__(self, sys_root: str):
         self.ms = ManagementService(sys_root)
-        self.skip: set[int] = set()
+        self.skip: set[int] = set()         # MS replicas left behind: not written
         self.reload()
 
     def reload(self) -> None:
-        _verdict, st = self.ms.read()
-        st = st or {}
+        survey = self.ms.survey()
+        st = survey.state() or {}
+        self.skip = set(survey.verdict.behind)
         self.state = {**new_state(), **st.get("checker", {}).get("state", {})}
         self.findings = {int(k, 16): v for k, v in st.get("findings", {}).items()}
         self._dirty: set[int] = set()
@@ -114,8 +116,9 @@ class CheckerState:
 
     # --- writing -------------------------------------------------------------------
     def save(self, edit=None) -> None:
-        """Write the instance state and the changed findings as one MS update; ``edit``
-        (state -> None) changes other MS tables in the same update (a repair of the MS)."""
+        """Write the instance state and the changed findings as one MS update (forced: the
+        checker's own rows are kept even by an MS without quorum); ``edit`` (state -> None)
+        changes other checker rows in the same update (a stop request consumed)."""
         state = copy_state({"s": self.state})["s"]
         puts = {seq_key(s): dict(self.findings[s]) for s in self._dirty}
         dels = [seq_key(s) for s in self._deleted]
@@ -128,9 +131,19 @@ class CheckerState:
                 table.pop(k, None)
             if edit is not None:
                 edit(ms_state)
-        self._service().update(write, force=edit is None)
+        self._service().update(write, force=True)
         self._dirty.clear()
         self._deleted.clear()
+
+    def put_row(self, key: str, value) -> None:
+        """One other row of the checker table (a stop request), None deleting it."""
+        def write(ms_state):
+            table = ms_state.setdefault("checker", {})
+            if value is None:
+                table.pop(key, None)
+            else:
+                table[key] = value
+        self._service().update(write, force=True)
 
     def _service(self) -> ReplicatedService:
         if not self.skip:
