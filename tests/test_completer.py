@@ -126,7 +126,8 @@ def test_only_flags_the_command_has_and_has_not_been_given():
 
 def test_check_subcommands_and_their_flags():
     ctx = Context(TABLE)
-    assert texts("check ", ctx) == ["get-policy", "query", "repair", "set-policy", "start", "stop"]
+    assert texts("check ", ctx) == ["disable", "enable", "get-policy", "query", "repair", "set-policy",
+                                    "start", "stop"]
     assert texts("check st", ctx) == ["start", "stop"]
     query = texts("check query -", ctx)
     assert "--help" in query and "--yes" not in query          # query's own flags, not start's

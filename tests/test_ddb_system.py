@@ -1,5 +1,5 @@
 """ddb on a system image: rdb-pool files opened like vos-N, ``system_dump`` (goldens, damage),
-single-engine commands and ``check`` on rank-<R> folders, a system root refused by check."""
+single-engine commands and ``check`` on rank-<R> folders, a system root sent to the system checker."""
 from __future__ import annotations
 
 import json
@@ -250,14 +250,14 @@ def test_engine_commands_and_check_on_rank_folders(system):
     assert PoolService(system, pool).status().quorum
 
 
-def test_check_refuses_a_system_root(system):
+def test_check_on_a_system_root_is_the_system_checker(system):
+    """-D naming a system root goes to the system checker (issue 15), which refuses to start
+    while it is not enabled; neither writes anything."""
     before = file_state(system)
-    for sub in (("start", "-n"), ("query",)):
-        r = ddb("check", *sub, "-D", system)
-        assert r.exit_code == 8
-        assert r.stderr == (f"ERROR: ddb: {system} is a system image (ms/, rank-<R>/), not one "
-                            "engine's storage: give a rank-<R> directory with -D (checking a "
-                            "whole system is not built yet)\n")
+    r = ddb("check", "start", "-n", "-D", system)
+    assert r.exit_code == 8 and r.stderr == "ERROR: ddb: system checker is not enabled\n"
+    r = ddb("check", "query", "-D", system)
+    assert r.exit_code == 0 and r.stdout.startswith("DAOS System Checker Info\n  Current status: INIT")
     assert file_state(system) == before
 
 

@@ -7,6 +7,8 @@ DER_IO) plus two of ours; a finding still waiting for an answer has none
 from __future__ import annotations
 
 import enum
+import os
+import re
 import time
 
 from .finding import Finding, FindingSet
@@ -64,6 +66,26 @@ def finding_doc(seq: int, f: Finding, act: Action, result, err=None) -> dict:
             "details": [d for _, d in prob.choices] if pending else
             [d for a, d in prob.choices if a == act][:1],
             "report_only": prob.report_only, "ctx": f.ctx, "timestamp": time.time()}
+
+
+_TARGET = re.compile(r"vos-(\d+)$")
+
+
+def with_dmg_fields(doc: dict, rank: int | None) -> dict:
+    """A stored finding with dmg's CheckReport keys beside its own (``class`` and ``action``
+    keep their numbers; ``act_choices`` are the action names). The owner comes from the
+    context's VOS path: container uuid, oid, then dkey and akey as hex; a field the
+    finding does not name is empty (or None for a rank or target)."""
+    owner = doc["ctx"].get("path") if isinstance(doc["ctx"].get("path"), list) else []
+    shard = doc["shard"] or ""
+    target = _TARGET.search(os.path.basename(shard))
+    owner = [*owner, "", "", "", ""]
+    return {**doc, "rank": rank, "target": int(target.group(1)) if target else doc["ctx"].get("target"),
+            "pool_uuid": os.path.basename(os.path.dirname(shard)) if shard else doc["ctx"].get("pool", ""),
+            "pool_label": "", "cont_uuid": owner[0] or doc["ctx"].get("cont", ""), "cont_label": "",
+            "objid": owner[1], "dkey": owner[2], "akey": owner[3],
+            "act_choices": [Action(a).name for a in doc["choices"]],
+            "act_details": list(doc["details"]), "act_msgs": list(doc["details"])}
 
 
 def resolution(doc: dict) -> str:

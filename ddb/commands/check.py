@@ -17,6 +17,7 @@ from ..checker.exits import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_USAGE, MEANINGS
 from ..errors import DdbError, ExitCode, QuitRequested, user_error
 from ..registry import DdbGroup, DdbSubcommand
 from .check_report import print_blocks, print_run, print_tables
+from .check_system import SYSTEM_VERBS
 
 NO_TERMINAL_NOTE = ("ddb: no terminal to ask: checking read-only, as with -n "
                     "(give -y, -p or -a on|off to repair)")
@@ -55,6 +56,14 @@ class _Group(DdbGroup):
     usage error EXIT_USAGE, anything else (a bug included) EXIT_ERROR with one ``ERROR:``
     line (a traceback too with --debug), so EXIT_FIXED always means "repaired"."""
 
+    def resolve_command(self, ctx, args):
+        """A command line whose -D names a system root goes to the system scope's verb."""
+        from .check_system import routed
+        cmd = routed(ctx.obj, args)
+        if cmd is not None:
+            return args[0], cmd, args[1:]
+        return super().resolve_command(ctx, args)
+
     def invoke(self, ctx):
         from vosfmt import VosError
 
@@ -86,7 +95,12 @@ _HELP = (
     "<db>/daos_sys/check_db (a dry run's outside the image, in the user's state directory). "
     "Exit status (e2fsck's bits): " + ", ".join(f"{code} {what}" for code, what in MEANINGS)
     + ". Under ddb --dry-run nothing is written: start runs as -n, and repair, set-policy and "
-      "stop say what they would do.")
+      "stop say what they would do.\n\n"
+    "With -D naming a system root (ms/, rank-<R>/) the verbs are dmg check's over the whole "
+    "system: enable, disable, start [POOL...] (-n, -r, -f on|off, -a on|off, -O, -p "
+    "CLASS:ACTION,...), stop [POOL...], query [POOL...] [-v] [--json], repair SEQ IDX, "
+    "set-policy and get-policy [--last] [CLASS...]; pools by uuid or label. Its findings and "
+    "policies are kept in the MS.")
 
 
 @click.group("check", cls=_Group, help=_HELP,
@@ -94,6 +108,10 @@ _HELP = (
              context_settings={"help_option_names": ["-h", "--help"]})
 def check():
     pass
+
+
+check.add_command(SYSTEM_VERBS["enable"])
+check.add_command(SYSTEM_VERBS["disable"])
 
 
 class _StartCommand(DdbSubcommand):
