@@ -310,3 +310,29 @@ def test_golden_query_of_a_dry_run(system):
             f.write(text)
     with open(path) as f:
         assert f.read() == text
+
+
+def test_single_engine_query_reports_carry_dmgs_keys(image_copy, tmp_path, monkeypatch):
+    from ddb.checker.dryrun import STATE_ENV
+    from ddb.checker.problems import Code
+    from fixtures.corrupt import inject
+    monkeypatch.setenv(STATE_ENV, str(tmp_path / "state"))
+    root = image_copy("small")
+    inject(root, Code.VALUE_CSUM_MISMATCH, seed=0)
+    assert ddb("check", "start", "-n", "-D", root).exit_code == 4
+    (rep,) = query(root)["reports"]
+    assert {"seq", "class", "action", "result", "rank", "target", "pool_uuid", "pool_label", "cont_uuid",
+            "cont_label", "objid", "dkey", "akey", "timestamp", "msg", "act_choices", "act_details",
+            "act_msgs"} <= set(rep)
+    assert rep["class"] == Cls.CSUM_FAILURE and rep["action"] == Action.TRUST_TARGET    # numbers, as before
+    assert rep["pool_uuid"] in rep["shard"] and rep["cont_uuid"] and rep["objid"] and rep["dkey"]
+    assert rep["act_details"] == rep["act_msgs"] == rep["details"] and rep["rank"] is None
+
+
+def test_nothing_is_written_under_ddbs_dry_run(system):
+    from support import file_state
+    before = file_state(system)
+    for verb in (("start", "-n"), ("stop",), ("disable",), ("set-policy", "--reset-defaults")):
+        r = ddb("--dry-run", "check", *verb, "-D", system)
+        assert r.exit_code == 8 and "nothing was written" in r.stderr, verb
+    assert file_state(system) == before
