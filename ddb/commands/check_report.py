@@ -114,11 +114,11 @@ def sorted_reports(reports) -> list[dict]:
     return sorted(reports or [], key=lambda r: (_class_value(r["class"]), r["seq"]))
 
 
-def is_pending(r: dict) -> bool:
+def awaits_answer(r: dict) -> bool:
     return bare(r["action"], "CIA_") == "INTERACT"
 
 
-def resolution(r: dict) -> str:
+def dmg_resolution(r: dict) -> str:
     act = bare(r["action"], "CIA_")
     result = r.get("result") or 0
     if result == _RESULT_DRY_RUN:
@@ -164,11 +164,11 @@ def report_tables(reports) -> list[str]:
     def row(r, last):
         return [_seq(r), bare(r["class"], "CIC_"), _pool(r), *([_cont(r)] if with_cont else []), last]
     head = ["ID", "Class", "Pool", *(["Cont"] if with_cont else [])]
-    resolved = [r for r in reports if not is_pending(r)]
-    pending = [r for r in reports if is_pending(r)]
+    resolved = [r for r in reports if not awaits_answer(r)]
+    pending = [r for r in reports if awaits_answer(r)]
     out = []
     if resolved:
-        out += ["- Resolved:", *_table([row(r, resolution(r)) for r in resolved], head + ["Resolution"])]
+        out += ["- Resolved:", *_table([row(r, dmg_resolution(r)) for r in resolved], head + ["Resolution"])]
     if pending:
         rows = []
         for r in pending:
@@ -187,13 +187,13 @@ def report_blocks(reports) -> list[str]:
         out += [f"ID: {_seq(r)}", f"Class: {bare(r['class'], 'CIC_')}", f"Message: {r.get('msg', '')}"]
         out += [f"{what}: {_named(r, key)}" for what, key in (("Pool", "pool"), ("Container", "cont"))
                 if r.get(f"{key}_uuid") or r.get(f"{key}_label")]
-        if is_pending(r):
+        if awaits_answer(r):
             out.append("Potential resolution actions:")
             out += [f"  {i}: {text}" for i, text in enumerate(_options(r))]
         elif (r.get("result") or 0) == _RESULT_DRY_RUN:
             out.append(f"Resolution: {bare(r['action'], 'CIA_')} (dry run - not applied)")
         else:
-            out.append(f"Resolution: {resolution(r)}")
+            out.append(f"Resolution: {dmg_resolution(r)}")
         out.append("")
     return out[:-1]
 

@@ -19,7 +19,7 @@ import click
 from ..checker.exits import EXIT_ERROR
 from ..errors import DdbError, ExitCode
 from ..registry import DdbSubcommand
-from .check_report import bare, policy_lines, query_lines
+from .check_report import awaits_answer, bare, policy_lines, query_lines
 
 SYS_DB_HELP = "The system image (directory holding ms/ and rank-<R>/)."
 POOLS_HELP = {"pools": "Pools by uuid or label (default: every pool)."}
@@ -194,8 +194,11 @@ def start_cmd(s, dry_run, reset, failout, auto, find_orphans, policies, db, pool
     rc = checker.start(_pools(checker, pools), dry_run=dry_run, reset=reset, failout=failout,
                        auto=auto, find_orphans=find_orphans, policies=wanted)
     q = checker.query()
-    s.out.emit(f"Checker status: {bare(q.get('status'), 'CIS_')}; 'ddb check query' shows the reports",
-               {"status": q.get("status"), "exit_status": rc})
+    reports = q.get("reports") or []
+    pending = sum(1 for r in reports if awaits_answer(r))
+    s.out.emit(f"Checker status: {bare(q.get('status'), 'CIS_')}, {len(reports)} report(s) "
+               f"({pending} pending); 'ddb check query' shows them",
+               {"status": q.get("status"), "reports": len(reports), "pending": pending})
     raise ExitCode(rc)
 
 
