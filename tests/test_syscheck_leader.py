@@ -21,11 +21,13 @@ import pytest
 
 from ddb.checker.errors import CheckError
 from ddb.checker.problems import Action, Cls
+from ddb.checker.system import repairs
 from ddb.checker.system.leader import SystemChecker
 from ddb.checker.system.runner import Run
 from ddb.checker.system.transport import LocalTransport
 from fixtures import build
 from fixtures.system_injectors import inject_system
+from vosfmt.errors import VosError
 from vosfmt.safefs import remove_dir
 from vosfmt.sysdump import system_dump
 from vosfmt.system import ms_path, pools_on_engines, rank_dirs
@@ -332,6 +334,43 @@ def test_set_policy_during_a_run_answers_pending_findings(system):
     assert [(r["action"], r["result"]) for r in reports(c)] == [("TRUST_PS", 0)]
     assert c.query()["status"] == "COMPLETED"
     _cont_label_back(system, w, None)
+
+
+@pytest.mark.parametrize("failout", [True, False])
+def test_a_failing_repair_with_and_without_failout(system, monkeypatch, failout):
+    def broken(r, inc):
+        raise VosError("injected I/O error")
+    monkeypatch.setitem(repairs._REPAIRS, (Cls.CONT_BAD_LABEL, Action.TRUST_PS), broken)
+    c = checker(system)
+    c.enable()
+    w = inject_system(system, "CONT_BAD_LABEL")
+    rc = c.start(failout=failout)
+    q = c.query()
+    [r] = q["reports"]
+    assert (r["action"], r["result"]) == ("TRUST_PS", -5)
+    if failout:
+        assert rc == 4 | 8 and q["status"] == "FAILED"
+        assert q["pools"][w["pool"]]["status"] == "CPS_FAILED"
+    else:
+        assert rc == 4 and q["status"] == "COMPLETED"
+        assert q["pools"][w["pool"]]["status"] == "CPS_CHECKED"
+    assert c.get_policy()["checker_flags"] == ("FAILOUT" if failout else "NONE")
+
+
+def test_a_resumed_check_finds_a_new_orphan_only_with_find_orphans(system):
+    c = checker(system)
+    c.enable()
+    inject_system(system, "CONT_BAD_LABEL", pool="scratch")
+    c.set_policy(all_interactive=True)
+    assert c.start() == 4
+    c.stop()
+    w = inject_system(system, "POOL_NONEXIST_ON_MS", pool="tank")
+    assert c.start() == 4
+    assert [r["class"] for r in reports(c)] == ["CONT_BAD_LABEL"]
+    c.stop()
+    assert c.start(find_orphans=True) == 4
+    assert sorted(r["class"] for r in reports(c)) == ["CONT_BAD_LABEL", "POOL_NONEXIST_ON_MS"]
+    assert w["pool"] in c.query()["pools"]
 
 
 def test_dead_leader_is_paused_and_resumed_after_losing_an_ms_replica(system, monkeypatch):

@@ -114,7 +114,7 @@ class SystemChecker:
                        **dict(policies or {})}
             s["last_policies"] = {c.name: a.name for c, a in run_pol.items()}
             left = [u for u, p in s["pools"].items()
-                    if p["status"] not in DONE_POOL and (not pools or u in pools)]
+                    if p["status"] != "CPS_CHECKED" and (not pools or u in pools)]
             resetting = reset or prev in ("INIT", "COMPLETED", "FAILED") or was_dry or not left
             run = Run(self.sys_root, st, self.transport, dry_run=flags["dry_run"],
                       auto=flags["auto"], failout=flags["failout"], policies=run_pol)
@@ -146,19 +146,23 @@ class SystemChecker:
         names = self._pool_set(st, run, pools, reset, rescan)
         self._retire_findings(st, names, reset, pools)
         st.save()
-        run.check_ms(ms_found)
-        s["phase"] = "CSP_POOL_LIST"
-        st.save()
-        return self._go_on(st, run, names)
+        return self._go_on(st, run, names, ms_found)
 
-    def _go_on(self, st, run: Run, names) -> int:
+    def _go_on(self, st, run: Run, names, ms_found) -> int:
+        """The MS's findings, then the pools; the instance's status and exit bits after."""
         s = st.state
         stopped = failed = False
         try:
+            run.check_ms(ms_found)
+            s["phase"] = "CSP_POOL_LIST"
+            st.save()
             run.run_pools(names, lambda: self._stop_request(st))
             status = run.finish()
         except RunStopped:
             status, stopped = "STOPPED", True
+            for p in s["pools"].values():
+                if p["status"] not in DONE_POOL:
+                    p["status"] = "CPS_STOPPED"
         except RunFailed:
             status, failed = "FAILED", True
             for p in s["pools"].values():
@@ -171,27 +175,26 @@ class SystemChecker:
         return _exit(run.counts, stopped, failed)
 
     def _pool_set(self, st, run: Run, pools, reset: bool, rescan: bool) -> list[str]:
-        """The pools of this run, bookmarked: the named ones, else every known pool (the MS's
-        and the engines' when the pool list is rescanned, else those not done)."""
+        """The pools of this run, bookmarked: the named ones, else those not checked yet
+        (resumed from their phase); a rescan of the pool list adds every orphan pool (on the
+        engines, not on the MS), and without named pools every pool not bookmarked (all of
+        them after a reset)."""
         s = st.state
         if reset:
             for u in (pools or list(s["pools"])):
                 s["pools"].pop(u, None)
-        if pools:
-            names = list(pools)
-            if rescan:
-                names += sorted(u for u in run.facts.engine_pools()
-                                if u not in run.facts.ms_pools() and u not in names)
-        elif rescan:
-            names = sorted(set(run.facts.ms_pools()) | run.facts.engine_pools())
-        else:
-            names = sorted(u for u, p in s["pools"].items() if p["status"] not in DONE_POOL)
+        names = list(pools) or sorted(u for u, p in s["pools"].items()
+                                      if p["status"] != "CPS_CHECKED")
+        if rescan:
+            ms, engines = set(run.facts.ms_pools()), run.facts.engine_pools()
+            found = (engines - ms) | (set() if pools else (ms | engines) - set(s["pools"]))
+            names += sorted(u for u in found if u not in names)
         for u in names:
             bm = s["pools"].get(u)
-            if bm is None or bm["status"] in DONE_POOL:
+            if bm is None or bm["status"] == "CPS_CHECKED":
                 s["pools"][u] = new_pool(u, run.facts.label(u), len(run.facts.holders(u)))
             else:
-                bm["answers"] = {}
+                bm.update(status="CPS_UNCHECKED", answers={})
         return names
 
     def _retire_findings(self, st, names, reset: bool, pools) -> None:
@@ -293,8 +296,7 @@ class SystemChecker:
         s["active"] = lock.holder_details()
         st.save()
         run.prepare()
-        run.check_ms(self._answered_ms(st, s))
-        return self._go_on(st, run, pools)
+        return self._go_on(st, run, pools, self._answered_ms(st, s))
 
     def _answered_ms(self, st, s) -> list:
         """The MS findings an answer waits for, met again (their class's detection)."""
