@@ -389,6 +389,7 @@ def test_dead_leader_is_paused_and_resumed_after_losing_an_ms_replica(system, mo
     monkeypatch.setattr(Run, "_phase", real)
     q = c.query()
     assert (q["status"], q["leader"]) == ("PAUSED", 0)
+    assert q["pools"][w["pool"]]["status"] == "CPS_PAUSED"
     remove_dir(system, ms_path(system, 0), ("data.mdb", "lock.mdb"))   # the MS loses rank 0
     assert c.query()["leader"] == 0
     assert c.start() == 1

@@ -54,7 +54,11 @@ class SystemChecker:
 
     @contextmanager
     def _leading(self):
-        fd = os.open(self._ms_dir(), os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            fd = os.open(self._ms_dir(), os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        except OSError as e:
+            raise CheckError(f"{self.sys_root}: no management service to lead the check "
+                             f"from ({e.strerror})") from None
         try:
             if not lock.take(fd, exclusive=True):
                 raise CheckError("a system check leader is already running on this system")
@@ -118,7 +122,7 @@ class SystemChecker:
             resetting = reset or prev in ("INIT", "COMPLETED", "FAILED") or was_dry or not left
             run = Run(self.sys_root, st, self.transport, dry_run=flags["dry_run"],
                       auto=flags["auto"], failout=flags["failout"], policies=run_pol)
-            s.update(status="RUNNING", active=lock.holder_details(), stopped=False)
+            s.update(status="RUNNING", active=lock.holder_details())
             if resetting and not pools:
                 self._new_instance(st, pick_leader=reset)
             st.save()
@@ -168,8 +172,6 @@ class SystemChecker:
             for p in s["pools"].values():
                 if p["status"] not in DONE_POOL:
                     p["status"] = "CPS_IMPLICATED"
-        if s.get("stopped"):
-            status, stopped = "STOPPED", True
         s.update(status=status, active=None, counters=run.counts)
         st.save(edit=lambda ms: ms["checker"].pop(STOP_KEY, None))     # a stop is answered
         return _exit(run.counts, stopped, failed)
@@ -238,7 +240,7 @@ class SystemChecker:
                 if bm is not None and bm["status"] not in DONE_POOL:
                     bm["status"] = "CPS_STOPPED"
             if not pools and s["status"] in ("RUNNING", "PAUSED"):
-                s.update(status="STOPPED", active=None, stopped=True)
+                s.update(status="STOPPED", active=None)
             elif s["status"] == "RUNNING" and not any(
                     p["status"] not in DONE_POOL for p in s["pools"].values()):
                 s["status"] = "COMPLETED"
@@ -251,12 +253,13 @@ class SystemChecker:
         st = self._state(enabled=False)
         s = st.state
         pools = [p.lower() for p in pools]
-        shown = {u: _pool_doc(p) for u, p in sorted(s["pools"].items())
+        status = self._status(st)
+        shown = {u: _pool_doc(p, status) for u, p in sorted(s["pools"].items())
                  if not pools or u in pools}
         reports = [dict(r) for _seq, r in sorted(st.findings.items())
                    if not pools or r["pool_uuid"] in pools]
         reports.sort(key=lambda r: (_cls_value(r["class"]), r["seq"]))
-        return {"status": self._status(st), "scan_phase": s.get("phase"),
+        return {"status": status, "scan_phase": s.get("phase"),
                 "start_time": s.get("start_time"), "leader": s.get("leader"),
                 "pools": shown, "reports": reports or None}
 
@@ -335,9 +338,14 @@ class SystemChecker:
         return {"checker_flags": "|".join(flags) or "NONE", "policies": rows}
 
 
-def _pool_doc(p: dict) -> dict:
-    return {k: p.get(k) for k in ("uuid", "label", "status", "phase", "rank_count", "start_time",
-                                  "remaining", "elapsed")}
+def _pool_doc(p: dict, status: str) -> dict:
+    """A pool's query entry; a dead leader's unfinished pools show PAUSED, as DAOS rewrites
+    them at restart."""
+    doc = {k: p.get(k) for k in ("uuid", "label", "status", "phase", "rank_count", "start_time",
+                                 "remaining", "elapsed")}
+    if status == "PAUSED" and doc["status"] in ("CPS_CHECKING", "CPS_UNCHECKED"):
+        doc["status"] = "CPS_PAUSED"
+    return doc
 
 
 def _cls_value(name: str) -> int:

@@ -7,7 +7,7 @@ leader process and MS leadership changes like the rest of it:
                          "start_time", "active" (the leader process working now, else None),
                          "flags" {"dry_run", "auto", "failout"}, "policies" {CLASS: ACTION},
                          "last_policies", "pools" {uuid: POOL}, "counters", "seq_next",
-                         "stopped" (a whole-instance stop)}
+                         "answers" {seq hex: ACTION} (the MS findings' answers)}
              POOL = {"uuid", "label", "status" CPS_*, "phase" CSP_*, "rank_count",
                      "start_time", "remaining", "elapsed",
                      "answers" {seq hex: ACTION} (repair decisions not yet applied),
@@ -65,7 +65,7 @@ def new_state() -> dict:
             "start_time": None, "active": None, "flags": {"dry_run": False, "auto": False,
                                                           "failout": False},
             "policies": {}, "last_policies": {}, "pools": {}, "counters": {}, "seq_next": 0,
-            "stopped": False}
+            "answers": {}}
 
 
 def new_pool(uuid: str, label, rank_count: int) -> dict:
