@@ -348,13 +348,17 @@ def test_a_failing_repair_with_and_without_failout(system, monkeypatch, failout)
     q = c.query()
     [r] = q["reports"]
     assert (r["action"], r["result"]) == ("TRUST_PS", -5)
+    assert c.get_policy()["checker_flags"] == ("FAILOUT" if failout else "NONE")
     if failout:
         assert rc == 4 | 8 and q["status"] == "FAILED"
         assert q["pools"][w["pool"]]["status"] == "CPS_FAILED"
+        monkeypatch.undo()                  # the failed pool is resumed, its old report kept
+        assert c.start(failout=False) == 1
+        assert sorted(r["result"] for r in reports(c)) == [-5, 0]
+        assert c.query()["status"] == "COMPLETED"
     else:
         assert rc == 4 and q["status"] == "COMPLETED"
         assert q["pools"][w["pool"]]["status"] == "CPS_CHECKED"
-    assert c.get_policy()["checker_flags"] == ("FAILOUT" if failout else "NONE")
 
 
 def test_a_resumed_check_finds_a_new_orphan_only_with_find_orphans(system):

@@ -11,7 +11,8 @@ A RUNNING instance with no ``active`` leader waits for the admin (a pending
 finding): ``repair`` or ``set-policy`` answer it and the leader goes on.
 
 Starting (§1.9): resume is the default; a reset (asked, or automatic after a
-completed or dry run, or when nothing is left to resume) forgets the findings
+completed or dry run, when nothing is left to resume, or when the set of ranks
+changed) forgets the findings
 of the pools it resets; unresolved findings of pools not rescanned become
 STALE; ``-O`` rescans the pool list on a resumed instance. Dry runs write no
 engine file and no PS or MS state but the checker's own rows.
@@ -119,7 +120,10 @@ class SystemChecker:
             s["last_policies"] = {c.name: a.name for c, a in run_pol.items()}
             left = [u for u, p in s["pools"].items()
                     if p["status"] != "CPS_CHECKED" and (not pools or u in pools)]
-            resetting = reset or prev in ("INIT", "COMPLETED", "FAILED") or was_dry or not left
+            ranks = list(self.transport.ranks())
+            resetting = reset or prev in ("INIT", "COMPLETED") or was_dry or not left \
+                or s.get("ranks", ranks) != ranks
+            s["ranks"] = ranks
             run = Run(self.sys_root, st, self.transport, dry_run=flags["dry_run"],
                       auto=flags["auto"], failout=flags["failout"], policies=run_pol)
             s.update(status="RUNNING", active=lock.holder_details())

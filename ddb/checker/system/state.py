@@ -7,7 +7,8 @@ leader process and MS leadership changes like the rest of it:
                          "start_time", "active" (the leader process working now, else None),
                          "flags" {"dry_run", "auto", "failout"}, "policies" {CLASS: ACTION},
                          "last_policies", "pools" {uuid: POOL}, "counters", "seq_next",
-                         "answers" {seq hex: ACTION} (the MS findings' answers)}
+                         "answers" {seq hex: ACTION} (the MS findings' answers),
+                         "ranks" [R...] (the ranks the instance checks)}
              POOL = {"uuid", "label", "status" CPS_*, "phase" CSP_*, "rank_count",
                      "start_time", "remaining", "elapsed",
                      "answers" {seq hex: ACTION} (repair decisions not yet applied),
