@@ -24,6 +24,7 @@ from ddb.checker.problems import Action, Cls
 from ddb.checker.system import repairs
 from ddb.checker.system.leader import SystemChecker
 from ddb.checker.system.runner import Run
+from ddb.checker.system.state import CheckerState
 from ddb.checker.system.transport import LocalTransport
 from fixtures import build
 from fixtures.system_injectors import inject_system
@@ -56,11 +57,14 @@ def checker(root: str) -> SystemChecker:
     return SystemChecker(root, transport=LocalTransport(root, workers=1))
 
 
-def engine_files(root: str) -> dict:
-    """Every file under rank-*/: its bytes' digest and its mtime."""
+def engine_files(root: str, reports_too: bool = True) -> dict:
+    """Every file under rank-*/: its bytes' digest and its mtime (without the ranks' local
+    check report stores when ``reports_too`` is off)."""
     out = {}
     for rdir in rank_dirs(root).values():
         for d, _dirs, files in os.walk(rdir):
+            if not reports_too and d.endswith(os.path.join("daos_sys", "check_db")):
+                continue
             for f in files:
                 p = os.path.join(d, f)
                 with open(p, "rb") as fh:
@@ -196,7 +200,8 @@ def test_each_class_dry_run_interact_repair_clean(system, cls, inject, text, dry
     c.stop()
     assert c.start(auto=True) == 4
     assert [x["action"] for x in reports(c)] == ["IGNORE"]
-    assert engine_files(system) == files
+    assert engine_files(system, reports_too=False) == \
+        {k: v for k, v in files.items() if "check_db" not in k}
 
     c.set_policy(reset_defaults=True)
     assert c.start(auto=False) == fixed
@@ -418,4 +423,7 @@ def test_a_second_leader_is_refused_and_disabled_refuses(system):
         os.close(fd)
     assert c.start() == 0
     assert c.query()["status"] == "COMPLETED"
+    local = CheckerState(system).state["local"]            # every rank's own check ran
+    assert sorted(local) == [str(r) for r in rank_dirs(system)]
+    assert {(x["ok"], x["exit"], x["status"]) for x in local.values()} == {(True, 0, "COMPLETED")}
     assert c.get_policy()["policies"][0].startswith("POOL_LESS_SVC_WITHOUT_QUORUM:")

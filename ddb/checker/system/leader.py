@@ -24,7 +24,6 @@ import time
 from contextlib import contextmanager
 
 from vosfmt import lock
-from vosfmt.ms import ManagementService
 from vosfmt.system import MS_DIR
 
 from ..errors import CheckError
@@ -33,7 +32,8 @@ from ..problems import Action, Cls
 from .classes import SYSTEM_CLASSES
 from .passes import ms_findings
 from .runner import Run, RunFailed, RunStopped
-from .state import DONE_POOL, CheckerState, clock_seed, new_pool, seq_key
+from .starting import new_instance, pool_set, retire_findings
+from .state import DONE_POOL, CheckerState, seq_key
 from .transport import LocalTransport
 
 NOT_ENABLED = "system checker is not enabled"
@@ -128,19 +128,10 @@ class SystemChecker:
                       auto=flags["auto"], failout=flags["failout"], policies=run_pol)
             s.update(status="RUNNING", active=lock.holder_details())
             if resetting and not pools:
-                self._new_instance(st, pick_leader=reset)
+                new_instance(st, self.sys_root, pick_leader=reset)
             st.save()
             return self._run(st, run, pools, resetting,
                              find_orphans or (resetting and not pools), ms_found)
-
-    def _new_instance(self, st: CheckerState, *, pick_leader: bool) -> None:
-        s = st.state
-        s["instance"] = s.get("instance", 0) + 1
-        s["start_time"] = time.time()
-        if pick_leader or s.get("leader") is None:
-            membership = ManagementService(self.sys_root).status().membership
-            s["leader"] = min(membership) if membership else None
-        s["seq_next"] = max(s.get("seq_next") or 0, clock_seed())
 
     def _run(self, st, run: Run, pools, reset: bool, rescan: bool, ms_found) -> int:
         s = st.state
@@ -151,8 +142,8 @@ class SystemChecker:
             st.save()
             raise
         s["phase"] = "CSP_PREPARE"
-        names = self._pool_set(st, run, pools, reset, rescan)
-        self._retire_findings(st, names, reset, pools)
+        names = pool_set(st, run.facts, pools, reset, rescan)
+        retire_findings(st, names, reset, pools)
         st.save()
         return self._go_on(st, run, names, ms_found)
 
@@ -160,12 +151,14 @@ class SystemChecker:
         """The MS's findings, then the pools; the instance's status and exit bits after."""
         s = st.state
         stopped = failed = False
+        local = 0
         try:
             run.check_ms(ms_found)
             s["phase"] = "CSP_POOL_LIST"
             st.save()
             run.run_pools(names, lambda: self._stop_request(st))
             status = run.finish()
+            local = run.local_checks() if status == "COMPLETED" else 0
         except RunStopped:
             status, stopped = "STOPPED", True
             for p in s["pools"].values():
@@ -178,45 +171,7 @@ class SystemChecker:
                     p["status"] = "CPS_IMPLICATED"
         s.update(status=status, active=None, counters=run.counts)
         st.save(edit=lambda ms: ms["checker"].pop(STOP_KEY, None))     # a stop is answered
-        return _exit(run.counts, stopped, failed)
-
-    def _pool_set(self, st, run: Run, pools, reset: bool, rescan: bool) -> list[str]:
-        """The pools of this run, bookmarked: the named ones, else those not checked yet
-        (resumed from their phase); a rescan of the pool list adds every orphan pool (on the
-        engines, not on the MS), and without named pools every pool not bookmarked (all of
-        them after a reset)."""
-        s = st.state
-        if reset:
-            for u in (pools or list(s["pools"])):
-                s["pools"].pop(u, None)
-        names = list(pools) or sorted(u for u, p in s["pools"].items()
-                                      if p["status"] != "CPS_CHECKED")
-        if rescan:
-            ms, engines = set(run.facts.ms_pools()), run.facts.engine_pools()
-            found = (engines - ms) | (set() if pools else (ms | engines) - set(s["pools"]))
-            names += sorted(u for u in found if u not in names)
-        for u in names:
-            bm = s["pools"].get(u)
-            if bm is None or bm["status"] == "CPS_CHECKED":
-                s["pools"][u] = new_pool(u, run.facts.label(u), len(run.facts.holders(u)))
-            else:
-                bm.update(status="CPS_UNCHECKED", answers={})
-        return names
-
-    def _retire_findings(self, st, names, reset: bool, pools) -> None:
-        """DAOS's start: a reset deletes the findings of what it resets (every one, or the
-        named pools'); an unresolved (INTERACT or STALE) finding is deleted when its pool is
-        rescanned (the MS's are, always), else made STALE."""
-        for seq, r in list(st.findings.items()):
-            pool = r["pool_uuid"] or None
-            rescanned = pool is None or pool in names
-            if reset and (not pools or pool in pools):
-                st.delete_finding(seq)
-            elif r["action"] in ("INTERACT", "STALE"):
-                if rescanned:
-                    st.delete_finding(seq)
-                else:
-                    st.put_finding({**r, "action": "STALE", "act_choices": []})
+        return _exit(run.counts, stopped, failed, local)
 
     def _stop_request(self, st: CheckerState):
         """None, or the pools a stop asks for ([] for all), read from the MS."""
@@ -363,12 +318,14 @@ def _resolution(r: dict) -> str:
     return f"{r['action']} (dry run)" if r.get("result") == 1 else r["action"]
 
 
-def _exit(counts: dict, stopped: bool, failed: bool) -> int:
+def _exit(counts: dict, stopped: bool, failed: bool, local: int) -> int:
+    """e2fsck's bits of the system passes and the ranks' local checks (``local``) together:
+    anything left clears "fixed"."""
     left = counts["pending"] or counts["failed"] or counts["dry_run"] or counts["ignored"]
-    rc = (EXIT_LEFT if left else EXIT_FIXED if counts["repaired"] else EXIT_CLEAN)
+    rc = (EXIT_LEFT if left else EXIT_FIXED if counts["repaired"] else EXIT_CLEAN) | local
     if failed:
         rc |= EXIT_ERROR
     if stopped:
         rc |= EXIT_INTERRUPTED
-    return rc
+    return rc & ~EXIT_FIXED if rc & EXIT_LEFT else rc
 

@@ -8,7 +8,8 @@ policies and flags; an INTERACT one is recorded and its pool left PENDING
 while the other pools go on. A pool resumed after ``repair`` meets the same
 inconsistency again in its phase, finds the pending finding of that identity
 and the admin's answer, and applies it under the same seq (DAOS's second
-report). The MS's own findings (PREPARE) never block a pool.
+report). The MS's own findings (PREPARE) never block a pool. Once every pool
+is done, today's single-engine check runs on every rank's shards.
 """
 from __future__ import annotations
 
@@ -17,9 +18,10 @@ import time
 from vosfmt.errors import VosError
 
 from ..errors import CheckError
+from ..exits import EXIT_ERROR
 from ..problems import Action, Cls
 from ..report import Result
-from .classes import answer, decide, sys_class
+from .classes import CLASSES, answer, decide, sys_class
 from .passes import (
     NEXT,
     SKIP,
@@ -223,6 +225,23 @@ class Run:
         except VosError as e:
             if self.failout:
                 raise RunFailed(str(e)) from None
+
+    # --- the local passes ------------------------------------------------------------------
+    def local_checks(self) -> int:
+        """Today's single-engine check on every rank's shards (its report stays in that
+        rank's store; a dry run's outside the image), after the system passes; returns the
+        ranks' exit bits together, and keeps each rank's summary in the state's "local"."""
+        local = {c.name: a.name for c, a in self.policies.items() if c not in CLASSES}
+        req = {"op": "local_check", "dry_run": self.dry_run, "auto": self.auto,
+               "failout": self.failout, "policies": local}
+        resp = self.transport.map({r: req for r in self.transport.ranks()})
+        self.state["local"] = {str(r): {k: x.get(k) for k in ("ok", "error", "exit", "status",
+                                                              "counts")}
+                               for r, x in sorted(resp.items())}
+        bits = 0
+        for x in resp.values():
+            bits |= x.get("exit") or 0 if x.get("ok") else EXIT_ERROR
+        return bits
 
     # --- the end ---------------------------------------------------------------------------
     def finish(self) -> str:

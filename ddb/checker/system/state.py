@@ -8,7 +8,9 @@ leader process and MS leadership changes like the rest of it:
                          "flags" {"dry_run", "auto", "failout"}, "policies" {CLASS: ACTION},
                          "last_policies", "pools" {uuid: POOL}, "counters", "seq_next",
                          "answers" {seq hex: ACTION} (the MS findings' answers),
-                         "ranks" [R...] (the ranks the instance checks)}
+                         "ranks" [R...] (the ranks the instance checks),
+                         "local" {rank: {"ok", "error", "exit", "status", "counts"}} (the
+                         ranks' single-engine checks after the passes)}
              POOL = {"uuid", "label", "status" CPS_*, "phase" CSP_*, "rank_count",
                      "start_time", "remaining", "elapsed",
                      "answers" {seq hex: ACTION} (repair decisions not yet applied),
