@@ -37,6 +37,9 @@ class Repairer:
             return
         try:
             fn(self, inc)
+        except (KeyError, TypeError) as e:      # the state changed under the check
+            raise VosError(f"{inc.cls.name} {action.name}: what it repairs is no longer "
+                           f"there ({type(e).__name__}: {e})") from None
         finally:
             self.facts.changed(inc.pool)
 
