@@ -4,12 +4,10 @@ Plain helper functions live in support.py.
 """
 from __future__ import annotations
 
-import shutil
-
 import pytest
 
 from fixtures import build
-from support import shard_of
+from support import shard_of, sparse_copy
 
 
 @pytest.fixture(autouse=True)
@@ -37,7 +35,7 @@ def image_copy(built, tmp_path):
     """image_copy(name) -> a private copy of a preset image that a test may modify."""
     def get(name: str, scale: float = 1.0) -> str:
         dst = str(tmp_path / f"copy-{name}")
-        shutil.copytree(built(name, scale), dst)
+        sparse_copy(built(name, scale), dst)
         return dst
     return get
 

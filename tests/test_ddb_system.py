@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from ddb.cli import cli
-from support import file_state
+from support import file_state, sparse_copy
 from vosfmt.constants import RDB_TARGET
 from vosfmt.ms import ManagementService
 from vosfmt.rdb import RDB_CONT, PoolService, RdbReplica
@@ -34,7 +34,7 @@ def system(built):
 @pytest.fixture
 def copy(system, tmp_path):
     dst = str(tmp_path / "sys")
-    shutil.copytree(system, dst)
+    sparse_copy(system, dst)
     return dst
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 
 import click
 import pytest
@@ -21,6 +20,7 @@ from ddb.cli import cli
 from ddb.commands.check_report import policy_lines, query_lines
 from ddb.commands.check_system import on_off, parse_policies, parse_seq, pool_uuids
 from ddb.errors import DdbError
+from support import sparse_copy
 
 GOLDEN = os.path.join(os.path.dirname(__file__), "golden", "syscheck")
 U1 = "aaaaaaaa-0000-0000-0000-000000000001"
@@ -157,7 +157,7 @@ def built_system(tmp_path_factory):
 def system(built_system, tmp_path):
     """A private copy of the system preset, its checker enabled."""
     dst = str(tmp_path / "sys")
-    shutil.copytree(built_system, dst)
+    sparse_copy(built_system, dst)
     r = ddb("check", "enable", "-D", dst)
     assert (r.exit_code, r.stdout) == (0, "System checker enabled\n")
     return dst

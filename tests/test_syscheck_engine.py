@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 
 import pytest
 
@@ -13,6 +12,7 @@ from ddb.checker.system.engine import handle
 from ddb.checker.system.transport import LocalTransport, run_encoded
 from fixtures import build
 from fixtures.system_injectors import inject_system
+from support import sparse_copy
 from vosfmt.keys import uuid_bytes
 from vosfmt.rdb import PoolService
 from vosfmt.smd import SysDb
@@ -30,7 +30,7 @@ def built_system(tmp_path_factory):
 def system(built_system, tmp_path):
     """A private copy of the system preset."""
     dst = str(tmp_path / "sys")
-    shutil.copytree(built_system, dst)
+    sparse_copy(built_system, dst)
     return dst
 
 

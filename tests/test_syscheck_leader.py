@@ -15,7 +15,6 @@ import fcntl
 import hashlib
 import os
 import shutil
-import subprocess
 
 import pytest
 
@@ -28,6 +27,7 @@ from ddb.checker.system.state import CheckerState
 from ddb.checker.system.transport import LocalTransport
 from fixtures import build
 from fixtures.system_injectors import inject_system
+from support import sparse_copy
 from vosfmt.errors import VosError
 from vosfmt.safefs import remove_dir
 from vosfmt.sysdump import system_dump
@@ -48,7 +48,7 @@ def system(built_system, tmp_path):
     """A private copy of the system preset; sparse (its NVMe blobs are mostly holes), and
     removed after the test: a dense copy is hundreds of MiB."""
     dst = str(tmp_path / "sys")
-    subprocess.run(["cp", "-a", "--sparse=always", built_system, dst], check=True)
+    sparse_copy(built_system, dst)
     yield dst
     shutil.rmtree(dst, ignore_errors=True)
 

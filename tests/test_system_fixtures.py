@@ -23,6 +23,7 @@ from fixtures.spec_fields import SpecError
 from fixtures.system_export import diff_exports, export_system
 from fixtures.system_injectors import inject_system, system_problem_names
 from fixtures.system_spec import normalize_system
+from support import sparse_copy
 from vosfmt.sysdump import system_dump
 from vosfmt.system import ms_dirs, rank_dirs
 
@@ -115,11 +116,6 @@ def _hashes(root: str) -> dict:
     """Every file's digest but LMDB's lock files (not content: rewritten by any open)."""
     return {os.path.relpath(os.path.join(d, f), root): _digest(os.path.join(d, f))
             for d, _, files in os.walk(root) for f in files if f != "lock.mdb"}
-
-
-def _copy(src: str, dst: str) -> None:
-    """A copy that keeps the NVMe blobs sparse (shutil.copytree would write every hole)."""
-    subprocess.run(["cp", "-a", "--sparse=always", src, dst], check=True)
 
 
 def _covered(line: str, patterns) -> bool:
@@ -264,7 +260,7 @@ def test_injector_golden_and_nothing_else(name, built, tmp_path):
     transcript, modes = [], set()
     for i, kw in enumerate(CASES[name]):
         root = str(tmp_path / f"case-{i}")
-        _copy(base, root)
+        sparse_copy(base, root)
         where = inject_system(root, name, **kw)
         modes.add(json.dumps({k: where.get(k) for k in ("mode", "side", "pool")}))
         after = export_system(root)
@@ -305,7 +301,7 @@ def test_copy_to_a_rank_without_nvme(tmp_path):
 
 def test_pool_by_label_and_refusals(built, tmp_path):
     root = str(tmp_path / "sys")
-    _copy(built("system"), root)
+    sparse_copy(built("system"), root)
     where = inject_system(root, "ENGINE_DOWN_IN_MAP", pool="tank")
     assert where["label"] == "tank"
     for name, kw, message in [
