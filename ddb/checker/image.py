@@ -28,8 +28,8 @@ def require_image(db_root: str) -> None:
         return
     if is_system_root(db_root):
         raise CheckError(f"{db_root} is a system image (ms/, rank-<R>/), not one engine's storage: "
-                         "give a rank-<R> directory with -D (checking a whole system is not "
-                         "built yet)")
+                         "give a rank-<R> directory with -D, or check the whole system with "
+                         "the system verbs (ddb check start -D SYSTEM)")
     raise CheckError(f"{db_root} is not a storage image: it has neither {SYS_DB_DIR} nor pool "
                      "directories with vos-N shards")
 
