@@ -1,4 +1,4 @@
-"""Benchmark: build a many-rank system image, then ``ddb system_dump`` it (text and JSON).
+"""Benchmark: build a many-rank system image, ``ddb system_dump`` it, check it whole.
 
     python -m bench.system [--ranks 16] [--targets 8] [--pools 4] [--objects 20]
 
@@ -6,8 +6,11 @@ Each figure sits beside a baseline measured in the same run on the same
 files: the build beside ``cp -a`` of the image it wrote (the bytes a build
 must at least put down), ``system_dump`` beside a raw sequential read of
 every file it has to read (each MS replica's ``data.mdb`` and every
-``rdb-pool``) in a fresh process, so start-up is on both sides. Peak memory
-is VmHWM of the child process.
+``rdb-pool``) in a fresh process, so start-up is on both sides, and the
+system check (``ddb check start -n -D SYS``: passes 0-5, then the local check
+of every rank in parallel processes) beside the sum of the per-rank local
+checks (``ddb check start -n -D SYS/rank-R``, one after another). Peak memory
+is VmHWM of the child process (the system check's workers are not counted).
 """
 from __future__ import annotations
 
@@ -59,6 +62,16 @@ def _dump(root: str, json_out: bool) -> tuple[float, float]:
     return _child(code)
 
 
+def _check(root: str) -> tuple[float, float]:
+    """``ddb check start -n -D root`` in a fresh process: (seconds, peak MiB)."""
+    code = ("from ddb.cli import main\n"
+            "import io, contextlib\n"
+            "with contextlib.redirect_stdout(io.StringIO()):\n"
+            "    rc = main(['check', 'start', '-n', '-D', sys.argv[1]])\n"
+            "assert rc in (0, 4), rc\n")
+    return _child(code, root)
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench.system", description=__doc__.splitlines()[0])
     ap.add_argument("--ranks", type=int, default=16)
@@ -67,6 +80,7 @@ def main(argv=None) -> int:
     ap.add_argument("--objects", type=int, default=20, help="objects per container")
     args = ap.parse_args(argv)
     work = tempfile.mkdtemp(prefix="ddb-bench-")
+    os.environ["DDB_STATE_DIR"] = os.path.join(work, "state")     # dry runs' reports
     rows = []
     try:
         root = os.path.join(work, "system")
@@ -101,6 +115,15 @@ def main(argv=None) -> int:
                          f"raw read of its {len(files)} files"))
             rows.append((f"  {name} peak memory", m_dump, m_raw, m_dump / m_raw, "MiB",
                          "the raw read's"))
+
+        _child("from ddb.cli import main\nmain(['check', 'enable', '-D', sys.argv[1]])\n", root)
+        t_sys, m_sys = _check(root)
+        local = [_check(os.path.join(root, f"rank-{r}")) for r in range(args.ranks)]
+        t_local, m_local = sum(t for t, _ in local), max(m for _, m in local)
+        rows.append(("check start -n, the whole system", t_sys, t_local, t_sys / t_local, "s",
+                     f"sum of the {args.ranks} per-rank checks"))
+        rows.append(("  peak memory (leader process)", m_sys, m_local, m_sys / m_local, "MiB",
+                     "the largest per-rank check"))
     finally:
         shutil.rmtree(work, ignore_errors=True)
     print(f"{'benchmark':58} {'ours':>9} {'baseline':>9} {'ratio':>8}  unit  baseline is")
