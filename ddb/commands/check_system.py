@@ -7,6 +7,9 @@ with dmg check's flags (pools by uuid or label instead of shard targets).
 point a remote leader runs where the storage is: one JSON request on stdin,
 its response on stdout. The query text is check_report's (``query_lines``),
 from SystemChecker.query()'s document, dmg's JSON.
+With ``--hosts HOSTLIST --root PATH`` the ranks' engines run on those hosts
+(``ddb check engine`` over ClusterShell, ``ddb.checker.system.remote``); -D
+then names the leader's side (its ms/).
 The checker itself (``ddb.checker.system``) is loaded on first use.
 """
 from __future__ import annotations
@@ -22,6 +25,9 @@ from ..registry import DdbSubcommand
 from .check_report import awaits_answer, bare, policy_lines, query_lines
 
 SYS_DB_HELP = "The system image (directory holding ms/ and rank-<R>/)."
+HOSTS_HELP = ("The hosts holding the ranks (a ClusterShell node set, e.g. node[01-16]): their "
+              "engines run there, over ssh; -D then holds the MS (ms/) only.")
+ROOT_HELP = "With --hosts: the directory holding the rank-<R>/ folders on each host (%h: the host)."
 POOLS_HELP = {"pools": "Pools by uuid or label (default: every pool)."}
 NOT_UNDER_DRY_RUN = ("ddb --dry-run: 'check {}' on a system writes the checker's rows in the MS; "
                      "nothing was written ('check start -n' without --dry-run scans without "
@@ -123,9 +129,15 @@ def routed(s, args):
 
 # --- the verbs ----------------------------------------------------------------------------------
 
-def _checker(s, db: str):
+def _checker(s, db: str, hosts: str | None = None, root: str | None = None):
+    """The leader over the system under ``db``: its ranks local, or on ``hosts``."""
     from ..checker.system.leader import SystemChecker
-    return SystemChecker(s.system_root(db))
+    if (hosts is None) != (root is None):
+        raise click.UsageError("--hosts and --root go together")
+    if hosts is None:
+        return SystemChecker(s.system_root(db))
+    from ..checker.system.remote import ClusterShellTransport
+    return SystemChecker(s.system_root(db), ClusterShellTransport(hosts, root))
 
 
 def _pools(checker, names) -> list[str]:
@@ -153,6 +165,13 @@ def _verb(name: str, **kwargs):
 
 def _db_option(fn):
     return click.option("-D", "--db", default="", help=SYS_DB_HELP)(fn)
+
+
+def _remote_options(fn):
+    """--hosts and --root: the verbs that reach the ranks' engines (or name them, for the
+    same command line to work with every verb)."""
+    fn = click.option("--root", default=None, help=ROOT_HELP)(fn)
+    return click.option("--hosts", default=None, help=HOSTS_HELP)(fn)
 
 
 @_verb("enable")
@@ -184,13 +203,14 @@ def disable_cmd(s, db):
               help="Rescan the pool list for orphan pools, even on a resumed check.")
 @click.option("-p", "--policies", multiple=True, default=None, help="CLASS:ACTION,... for this run only.")
 @_db_option
+@_remote_options
 @click.argument("pools", nargs=-1)
-def start_cmd(s, dry_run, reset, failout, auto, find_orphans, policies, db, pools):
+def start_cmd(s, dry_run, reset, failout, auto, find_orphans, policies, db, hosts, root, pools):
     """Start (or resume) the system check of every pool, or of the POOLs."""
     failout, auto = on_off(failout, "--failout"), on_off(auto, "--auto")
     wanted = parse_policies(policies)
     _refuse_dry_run(s, "start")
-    checker = _checker(s, db)
+    checker = _checker(s, db, hosts, root)
     rc = checker.start(_pools(checker, pools), dry_run=dry_run, reset=reset, failout=failout,
                        auto=auto, find_orphans=find_orphans, policies=wanted)
     q = checker.query()
@@ -204,11 +224,12 @@ def start_cmd(s, dry_run, reset, failout, auto, find_orphans, policies, db, pool
 
 @_verb("stop", args_help=POOLS_HELP)
 @_db_option
+@_remote_options
 @click.argument("pools", nargs=-1)
-def stop_cmd(s, db, pools):
+def stop_cmd(s, db, hosts, root, pools):
     """Stop the system check (of the POOLs only: the others go on); start resumes it."""
     _refuse_dry_run(s, "stop")
-    checker = _checker(s, db)
+    checker = _checker(s, db, hosts, root)
     checker.stop(_pools(checker, pools))
     status = checker.query().get("status")
     s.out.emit(f"Checker status: {bare(status, 'CIS_')}", {"status": status})
@@ -218,10 +239,11 @@ def stop_cmd(s, db, pools):
 @click.option("-v", "--verbose", is_flag=True, help="Per-pool lines, and one block per report.")
 @click.option("--json", "as_json", is_flag=True, help="dmg's JSON document.")
 @_db_option
+@_remote_options
 @click.argument("pools", nargs=-1)
-def query_cmd(s, verbose, as_json, db, pools):
+def query_cmd(s, verbose, as_json, db, hosts, root, pools):
     """Show the system checker's status, its pools and its reports."""
-    checker = _checker(s, db)
+    checker = _checker(s, db, hosts, root)
     q = checker.query(_pools(checker, pools))
     if as_json or s.out.json:
         s.out.document(q)
@@ -234,9 +256,10 @@ def query_cmd(s, verbose, as_json, db, pools):
                args_help={"seq": "The finding's sequence number (decimal or 0x hex, as query shows).",
                           "idx": "The index of the chosen option (0: suggested)."})
 @_db_option
+@_remote_options
 @click.argument("seq")
 @click.argument("idx")
-def repair_cmd(s, db, seq, idx):
+def repair_cmd(s, db, hosts, root, seq, idx):
     """Answer a pending finding with its option IDX; its pool's check goes on."""
     n = parse_seq(seq)
     try:
@@ -244,7 +267,7 @@ def repair_cmd(s, db, seq, idx):
     except ValueError:
         raise click.UsageError(f"invalid action index '{idx}'") from None
     _refuse_dry_run(s, "repair")
-    _checker(s, db).repair(n, i)
+    _checker(s, db, hosts, root).repair(n, i)
     s.out.emit("Repair request sent", {"seq": n, "index": i})
 
 
@@ -253,8 +276,9 @@ def repair_cmd(s, db, seq, idx):
 @click.option("--reset-defaults", is_flag=True, help="Every class back to DEFAULT.")
 @click.option("--all-interactive", is_flag=True, help="Every class to INTERACT.")
 @_db_option
+@_remote_options
 @click.argument("policies", nargs=-1)
-def set_policy_cmd(s, reset_defaults, all_interactive, db, policies):
+def set_policy_cmd(s, reset_defaults, all_interactive, db, hosts, root, policies):
     """Set CLASS:ACTION policies, stored in the MS for later starts (and a running check)."""
     if sum((reset_defaults, all_interactive, bool(policies))) > 1:
         raise click.UsageError("--reset-defaults, --all-interactive and a policy list cannot be combined")
@@ -262,7 +286,7 @@ def set_policy_cmd(s, reset_defaults, all_interactive, db, policies):
         raise click.UsageError("give CLASS:ACTION policies, --reset-defaults or --all-interactive")
     wanted = parse_policies(policies)
     _refuse_dry_run(s, "set-policy")
-    checker = _checker(s, db)
+    checker = _checker(s, db, hosts, root)
     checker.set_policy(wanted, reset_defaults=reset_defaults, all_interactive=all_interactive)
     if s.out.json:
         s.out.emit(None, checker.get_policy())

@@ -11,6 +11,16 @@ rank's image (``root``: its ``rank-<R>`` directory) and an ``op``:
     destroy_shards     the named vos-N of a pool (its rdb-pool stays)
     destroy_container  the container in every vos-N of the pool, one Transaction per shard
     local_check        the single-engine checker over the rank's image
+    replica_exists     whether the rank holds the pool's PS replica (rdb-pool)
+    replica_load       that replica's raft meta and state (``RdbReplica.load``)
+    replica_store      one atomic write of a raft meta and changed keys to it
+    replica_create     a whole new replica (``RdbReplica.create``)
+
+and one op about a host rather than a rank, ``ranks`` (``root``: the
+directory holding that host's ``rank-<R>`` folders), which a remote leader
+sends first to learn where each rank is. The replica ops are a PS replica
+backend at a distance (``remote.RemoteReplica``): the PS of a remote system
+is read and written where its rdb-pool files are.
 
 Every response has ``ok`` and ``error``; an expected failure (a shard that
 cannot be opened, a refused removal) is ``ok: False`` with the reason, never
@@ -29,10 +39,11 @@ from vosfmt.errors import NotFoundError
 from vosfmt.image import remove_shard
 from vosfmt.keys import uuid_bytes, uuid_str
 from vosfmt.paths import is_shard_name
+from vosfmt.raft import RaftMeta
 from vosfmt.rdb import RdbReplica
 from vosfmt.safefs import remove_dir, unlink_file
 from vosfmt.smd import SysDb, sys_db_exists
-from vosfmt.system import RDB_FILE, is_pool_name
+from vosfmt.system import RDB_FILE, is_pool_name, rank_dirs
 from vosfmt.txn import Transaction
 
 from ..errors import CheckError
@@ -236,10 +247,70 @@ def local_check(req: dict) -> dict:
             "counts": inst.get("counters", {})}
 
 
+# --- the PS replica of a pool on this rank ---------------------------------------------------
+
+def _replica(req: dict) -> RdbReplica:
+    root, pool = req["root"], _pool(req)
+    return RdbReplica(os.path.join(root, pool, RDB_FILE), rank=req["rank"], pool_uuid=pool)
+
+
+def _meta(req: dict) -> RaftMeta:
+    try:
+        return RaftMeta.from_json(req["meta"])
+    except (ValueError, TypeError, AttributeError) as e:
+        raise BadRequest(f"meta is not a raft meta ({e})") from None
+
+
+def _keyed(rows, what: str) -> list[tuple]:
+    """[[table, key, ...], ...] -> tuples (JSON has no tuple keys: puts and deletes travel
+    as lists)."""
+    if not isinstance(rows, list) or not all(
+            isinstance(r, list) and len(r) >= 2 and all(isinstance(x, str) for x in r[:2])
+            for r in rows):
+        raise BadRequest(f"{what} must be a list of [table, key, ...] rows")
+    return [tuple(r) for r in rows]
+
+
+def replica_exists(req: dict) -> dict:
+    return {"exists": _replica(req).exists()}
+
+
+def replica_load(req: dict) -> dict:
+    meta, state = _replica(req).load()
+    return {"meta": meta.to_json(), "state": state}
+
+
+def replica_store(req: dict) -> dict:
+    puts = {(t, k): v for t, k, v in _keyed(req["puts"], "puts")}
+    deletes = {(t, k) for t, k in _keyed(req["deletes"], "deletes")}
+    _replica(req).store(_meta(req), puts, deletes)
+    return {}
+
+
+def replica_create(req: dict) -> dict:
+    state = req["state"]
+    if not isinstance(state, dict):
+        raise BadRequest("state must be an object of tables")
+    _replica(req).create(_meta(req), state)
+    return {}
+
+
+def ranks(request: dict) -> dict:
+    """The ranks whose ``rank-<R>`` folder is under the request's root (a host's answer)."""
+    root = request.get("root")
+    if not isinstance(root, str):
+        raise BadRequest("a ranks request needs the root holding the rank-<R> folders")
+    if not os.path.isdir(root):
+        return _failed(f"{root}: no such directory (it should hold rank-<R> folders)")
+    return {"ok": True, "error": None, "ranks": list(rank_dirs(root))}
+
+
 # --- dispatch -------------------------------------------------------------------------------
 
 OPS = {"clues": clues, "destroy_pool": destroy_pool, "destroy_shards": destroy_shards,
-       "destroy_container": destroy_container, "local_check": local_check}
+       "destroy_container": destroy_container, "local_check": local_check,
+       "replica_exists": replica_exists, "replica_load": replica_load,
+       "replica_store": replica_store, "replica_create": replica_create}
 
 
 def _pool(req: dict) -> str:
@@ -259,9 +330,11 @@ def handle(request: dict) -> dict:
     rank = request.get("rank") if isinstance(request, dict) else None
     base = {"op": op, "rank": rank}
     try:
+        if op == "ranks":
+            return {**base, **ranks(request)}
         fn = OPS.get(op)
         if fn is None:
-            raise BadRequest(f"unknown op {op!r} (give one of: {', '.join(OPS)})")
+            raise BadRequest(f"unknown op {op!r} (give one of: ranks, {', '.join(OPS)})")
         root = request.get("root")
         if not isinstance(root, str) or type(rank) is not int:
             raise BadRequest("a request needs the rank (an int) and its image root")

@@ -21,7 +21,6 @@ from dataclasses import dataclass, field
 from vosfmt.errors import VosError
 from vosfmt.ms import ManagementService
 from vosfmt.raft import decide
-from vosfmt.rdb import PoolService
 from vosfmt.system import rank_root
 
 from ..problems import Cls
@@ -55,11 +54,13 @@ class Inconsistency:
 
 class Facts:
     """What the passes read: the clues of every rank, and the MS and PS states (cached,
-    dropped by ``changed`` after a repair)."""
+    dropped by ``changed`` after a repair). The PS replicas live with the ranks' storage:
+    they are read through the transport's ``pool_service``."""
 
-    def __init__(self, sys_root: str, clues: dict):
+    def __init__(self, sys_root: str, clues: dict, transport):
         self.sys_root = sys_root
         self.clues = clues
+        self.transport = transport
         self._ps: dict = {}
         self._ms = None
 
@@ -93,7 +94,7 @@ class Facts:
         them, so the replicas themselves are read)."""
         if pool not in self._ps:
             try:
-                survey = PoolService(self.sys_root, pool).survey()
+                survey = self.transport.pool_service(pool).survey()
                 self._ps[pool] = (survey.verdict, survey.state())
             except VosError:
                 self._ps[pool] = (decide({}), None)

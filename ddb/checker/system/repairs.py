@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from vosfmt.errors import VosError
 from vosfmt.ms import ManagementService
-from vosfmt.rdb import PoolService, map_key
+from vosfmt.rdb import map_key
 
 from ..problems import Action, Cls
 from .passes import Facts, Inconsistency
@@ -59,7 +59,7 @@ class Repairer:
         ManagementService(self.sys_root).update(edit)
 
     def ps_update(self, pool: str, edit) -> None:
-        PoolService(self.sys_root, pool).update(edit)
+        self.transport.pool_service(pool).update(edit)
 
 
 # --- pools --------------------------------------------------------------------------------
@@ -72,7 +72,7 @@ def _svc_discard(r: Repairer, inc):
 def _svc_dictate(r: Repairer, inc):
     """The best replica dictates; the service gets back its replica count on ranks that hold
     the pool (readable replicas first, then the old members, then other holders)."""
-    ps = PoolService(r.sys_root, inc.pool)
+    ps = r.transport.pool_service(inc.pool)
     survey = ps.survey()
     old = list(survey.verdict.membership)
     ms_entry = r.facts.ms_pools().get(inc.pool) or {}

@@ -89,7 +89,7 @@ class Run:
         bad = {r: x.get("error") for r, x in resp.items() if not x.get("ok")}
         if bad:
             raise CheckError("; ".join(f"rank {r}: {e}" for r, e in sorted(bad.items())))
-        self.facts = Facts(self.sys_root, resp)
+        self.facts = Facts(self.sys_root, resp, self.transport)
         self.repairer = Repairer(self.sys_root, self.facts, self.transport, self.store.pool)
 
     def check_ms(self, found: list[Inconsistency]) -> None:

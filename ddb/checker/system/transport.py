@@ -1,12 +1,14 @@
 """How the leader reaches the ranks' check engines: requests out, responses back, as JSON.
 
-A ``Transport`` is anything with these three methods (the leader uses nothing else, so a
-ClusterShell one that runs ``ddb check engine`` over ssh on the hosts holding the ranks can
-replace the local one):
+A ``Transport`` is anything with these four methods (the leader uses nothing else, so
+``remote.ClusterShellTransport``, which runs ``ddb check engine`` over ssh on the hosts
+holding the ranks, replaces the local one):
 
     ranks() -> [R, ...]                  the ranks whose storage it reaches, sorted
     call(rank, request) -> response      one request (``engine.handle``'s) on one rank
     map({rank: request}) -> {rank: response}   one request per rank, run side by side
+    pool_service(pool) -> ReplicatedService    a pool's PS over its rdb-pool replicas,
+                                         which live with the ranks' storage
 
 It fills in each request's ``rank`` and ``root`` (the rank's image: the leader
 never builds engine paths) and sends only JSON (the request is encoded and
@@ -31,6 +33,8 @@ import os
 from concurrent.futures import ProcessPoolExecutor
 from typing import Protocol
 
+from vosfmt.rdb import PoolService
+from vosfmt.replicated import ReplicatedService
 from vosfmt.system import rank_dirs, rank_root
 
 from .engine import handle
@@ -42,6 +46,8 @@ class Transport(Protocol):
     def call(self, rank: int, request: dict) -> dict: ...
 
     def map(self, requests: dict[int, dict]) -> dict[int, dict]: ...
+
+    def pool_service(self, pool: str) -> ReplicatedService: ...
 
 
 def run_encoded(request: str) -> str:
@@ -69,6 +75,9 @@ class LocalTransport:
 
     def ranks(self) -> list[int]:
         return list(rank_dirs(self.sys_root))
+
+    def pool_service(self, pool: str) -> ReplicatedService:
+        return PoolService(self.sys_root, pool)
 
     def _encode(self, rank: int, request: dict) -> str:
         return json.dumps({**request, "rank": rank, "root": rank_root(self.sys_root, rank)})
