@@ -24,6 +24,7 @@ import time
 from contextlib import contextmanager
 
 from vosfmt import lock
+from vosfmt.replicated import state_diff
 from vosfmt.system import MS_DIR
 
 from ..errors import CheckError
@@ -121,17 +122,23 @@ class SystemChecker:
             left = [u for u, p in s["pools"].items()
                     if p["status"] != "CPS_CHECKED" and (not pools or u in pools)]
             ranks = list(self.transport.ranks())
-            resetting = reset or prev in ("INIT", "COMPLETED") or was_dry or not left \
-                or s.get("ranks", ranks) != ranks
+            resetting = reset or prev in ("INIT", "COMPLETED") or was_dry \
+                or (not left and prev != "RUNNING") or s.get("ranks", ranks) != ranks
             s["ranks"] = ranks
             run = Run(self.sys_root, st, self.transport, dry_run=flags["dry_run"],
                       auto=flags["auto"], failout=flags["failout"], policies=run_pol)
             s.update(status="RUNNING", active=lock.holder_details())
-            if resetting and not pools:
+            fresh = resetting and not pools
+            ms_found = _own_lag(st, ms_found, resuming=not fresh)
+            relist = not s.get("listed", True) and prev == "RUNNING"   # died before its list
+            if fresh:
                 new_instance(st, self.sys_root, pick_leader=reset)
+                s["ms_behind"] = [i.rank for i in ms_found if i.cls == Cls.MS_REPLICA_BEHIND]
+            if fresh or relist:
+                s["listed"] = False
             st.save()
-            return self._run(st, run, pools, resetting,
-                             find_orphans or (resetting and not pools), ms_found)
+            return self._run(st, run, pools, resetting or relist,
+                             find_orphans or ((resetting or relist) and not pools), ms_found)
 
     def _run(self, st, run: Run, pools, reset: bool, rescan: bool, ms_found) -> int:
         s = st.state
@@ -144,6 +151,7 @@ class SystemChecker:
         s["phase"] = "CSP_PREPARE"
         names = pool_set(st, run.facts, pools, reset, rescan)
         retire_findings(st, names, reset, pools)
+        s["listed"] = True
         st.save()
         return self._go_on(st, run, names, ms_found)
 
@@ -256,6 +264,7 @@ class SystemChecker:
                   auto=flags["auto"], failout=flags["failout"],
                   policies={Cls[k]: Action[v] for k, v in s["last_policies"].items()})
         s["active"] = lock.holder_details()
+        _own_lag(st, [], resuming=True)
         st.save()
         run.prepare()
         return self._go_on(st, run, pools, self._answered_ms(st, s))
@@ -295,6 +304,28 @@ class SystemChecker:
         flags = [k.upper() for k, v in s["flags"].items() if v]
         rows = [f"{c.name}:{pol.get(c.name, 'DEFAULT')}" for c in sorted(SYSTEM_CLASSES)]
         return {"checker_flags": "|".join(flags) or "NONE", "policies": rows}
+
+
+def _own_lag(st: CheckerState, found: list, *, resuming: bool) -> list:
+    """``found`` without the MS replicas the checker's own interrupted writes left behind (a
+    leader died between two replicas of one update): behind now but not at the instance's
+    start, and either the instance goes on or they lack only the checker's rows. The
+    checker's next write catches them up instead of reporting them."""
+    before = set(st.state.get("ms_behind") or [])
+    lagging = st.skip - before
+    if lagging and not resuming:
+        survey = st.ms.survey()
+        auth = survey.state() or {}
+        lagging = {r for r in lagging if r in survey.states
+                   and _checker_rows_only(survey.states[r], auth)}
+    st.skip -= lagging
+    return [i for i in found if i.cls != Cls.MS_REPLICA_BEHIND or i.rank not in lagging]
+
+
+def _checker_rows_only(old: dict, new: dict) -> bool:
+    puts, deletes = state_diff(old, new)
+    tables = {t for t, _k in puts} | {t for t, _k in deletes}
+    return bool(tables) and tables <= {"checker", "findings"}
 
 
 def _pool_doc(p: dict, status: str) -> dict:

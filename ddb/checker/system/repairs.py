@@ -61,6 +61,15 @@ class Repairer:
     def ps_update(self, pool: str, edit) -> None:
         self.transport.pool_service(pool).update(edit)
 
+    def catch_up(self, pool: str) -> None:
+        """The pool's PS replicas left behind by an interrupted update get its state (a no-op
+        update writes every reachable replica)."""
+        ps = self.transport.pool_service(pool)
+        v = ps.status()
+        if v.quorum and v.behind:
+            ps.update(lambda s: None)
+            self.facts.changed(pool)
+
 
 # --- pools --------------------------------------------------------------------------------
 

@@ -57,6 +57,14 @@ def report_where(inc: Inconsistency, leader: int | None) -> tuple:
     return rank, inc.target if inc.target is not None else 0
 
 
+def unfinished(report: dict) -> bool:
+    """Waiting for the admin (INTERACT), or decided and reported but its repair's result
+    not recorded (the leader died while acting on it: the resumed phase acts on it again,
+    under the same seq, or ``settle`` finds it done)."""
+    return report["action"] == "INTERACT" or (
+        report["result"] is None and report["action"] != "STALE")
+
+
 def identity_of(report: dict) -> tuple:
     return (report["class"], report["pool_uuid"] or None, report["rank"], report["target"],
             report["cont_uuid"] or None)
@@ -100,6 +108,23 @@ class Run:
             if inc.cls == Cls.MS_REPLICA_BEHIND and d.action == Action.TRUST_MS \
                     and not self.dry_run:
                 self.store.skip.discard(inc.rank)
+        self.settle(None)
+
+    def settle(self, pool: str | None) -> None:
+        """The repairs a dead leader was making (of ``pool``, None: the MS's) that its resumed
+        phase did not meet again were done: REPAIRED, and the pool's PS replicas the crash
+        left behind caught up."""
+        done = [q for q, r in self.store.findings.items() if r["action"] != "INTERACT"
+                and unfinished(r) and (r["pool_uuid"] or None) == pool]
+        if not done:
+            return
+        for q in done:
+            self.store.put_finding({**self.store.findings[q], "result": int(Result.REPAIRED)})
+            self.counts["total"] += 1
+            self.counts["repaired"] += 1
+        if pool is not None:
+            self._apply(lambda: self.repairer.catch_up(pool))
+        self.store.save()
 
     # --- pools -----------------------------------------------------------------------------
     def run_pools(self, pools, stop_requested) -> None:
@@ -128,7 +153,9 @@ class Run:
                 bm["phase"] = phase
                 bm["remaining"] = len(POOL_PHASES) - POOL_PHASES.index(phase)
                 self.store.save()                   # the bookmark, before the phase's work
-                if self._phase(phase, uuid) == SKIP:
+                out = self._phase(phase, uuid)
+                self.settle(uuid)
+                if out == SKIP:
                     break
         except PoolPending:
             bm["status"] = "CPS_PENDING"
@@ -172,9 +199,12 @@ class Run:
         names = {"pool": (self.facts.label(inc.pool) if inc.pool else None) or inc.pool or "",
                  "cont": inc.cont_label or inc.cont or ""}
         pending = next((s for s, r in sorted(self.store.findings.items())
-                        if r["action"] == "INTERACT" and identity_of(r) == ident), None)
+                        if unfinished(r) and identity_of(r) == ident), None)
         answers = self._answers(inc.pool)
         chosen = answers.pop(seq_key(pending), None) if pending is not None else None
+        if chosen is None and pending is not None \
+                and self.store.findings[pending]["action"] != "INTERACT":
+            chosen = self.store.findings[pending]["action"]     # decided before a crash
         if chosen is not None:
             d = answer(inc.cls, inc.situation, Action[chosen], dry_run=self.dry_run, names=names)
         else:
@@ -184,18 +214,22 @@ class Run:
         result, error = d.result, None
         if d.interact:
             self._record(seq, inc, d, None, rank, target, names)
+            self.counts["total"] += 1
             self.counts["pending"] += 1
             self.store.save()
             if blocking:
                 raise PoolPending()
             return d
         if result is None:
+            self._record(seq, inc, d, None, rank, target, names)
+            self.store.save()       # reported before acted on: a resumed leader acts on it
             try:
                 self.repairer.apply(inc, d.action)
                 result = int(Result.REPAIRED)
             except VosError as e:
                 result, error = DER_IO, str(e)
         self._record(seq, inc, d, result, rank, target, names)
+        self.counts["total"] += 1
         self.counts[{0: "repaired", 1: "dry_run", 2: "ignored"}.get(result, "failed")] += 1
         self.store.save()
         if error is not None and self.failout:
@@ -209,7 +243,6 @@ class Run:
 
     def _record(self, seq, inc, d, result, rank, target, names) -> None:
         msg = sys_class(inc.cls).message(**{**_NAME_DEFAULTS, **inc.facts})
-        self.counts["total"] += 1
         self.store.put_finding({
             "seq": seq, "class": inc.cls.name, "action": d.action.name, "result": result,
             "rank": rank, "target": target, "pool_uuid": inc.pool or "",

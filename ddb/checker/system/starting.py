@@ -13,19 +13,21 @@ import time
 from vosfmt.ms import ManagementService
 
 from .passes import Facts
-from .state import CheckerState, clock_seed, new_pool
+from .state import SEQ_COUNTER_MASK, CheckerState, clock_seed, new_pool
 
 
 def new_instance(st: CheckerState, sys_root: str, *, pick_leader: bool) -> None:
     """A new instance number and start time; the leader picked again when asked (or when
-    none is recorded): the lowest MS member; the seq counter past the clock."""
+    none is recorded): the lowest MS member; the seq counter past the clock and every
+    stored finding's."""
     s = st.state
     s["instance"] = s.get("instance", 0) + 1
     s["start_time"] = time.time()
     if pick_leader or s.get("leader") is None:
         membership = ManagementService(sys_root).status().membership
         s["leader"] = min(membership) if membership else None
-    s["seq_next"] = max(s.get("seq_next") or 0, clock_seed())
+    stored = max((q & SEQ_COUNTER_MASK for q in st.findings), default=0)
+    s["seq_next"] = max(s.get("seq_next") or 0, clock_seed(), stored + 1)
 
 
 def pool_set(st: CheckerState, facts: Facts, pools, reset: bool, rescan: bool) -> list[str]:

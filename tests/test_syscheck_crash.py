@@ -1,0 +1,206 @@
+"""Kill -9 of the system check leader at every point of a repair, then resume.
+
+The harness: this file is also the child's script. ``python test_syscheck_crash.py ROOT
+KILL_AT ARGS`` runs ``SystemChecker.start`` with every write the leader makes wrapped
+(monkeypatched in the child only): each MS or PS replica ``store``/``create`` (one replica
+of one raft index), each engine order sent over the transport (``destroy_*``,
+``local_check``) and each shard an order removes. Before the KILL_AT-th write the child
+SIGKILLs itself (no ``finally``, no atexit: what a dead leader leaves); KILL_AT past the
+last write kills it after ``start`` returned, before exit. With KILL_AT 0 it runs to the
+end and prints the number of writes it made (the points of the uninterrupted run).
+
+For each kill point the test then runs ``start`` again (until the instance is no longer
+RUNNING) and checks: ``query`` worked in between (a dead RUNNING instance shows
+PAUSED), the findings table holds exactly the uninterrupted run's findings (by class,
+pool, rank, target, container: each once, with the same final action and result), the
+system (``system_dump`` without raft positions and times) and every engine file but the
+replicas and the ranks' own check stores are those of the uninterrupted run, and the next
+dry run is clean.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+
+import pytest
+
+import shutil
+
+from ddb.checker.problems import Action, Cls
+from ddb.checker.system.leader import SystemChecker
+from ddb.checker.system.transport import LocalTransport
+from fixtures import build
+from fixtures.system_injectors import inject_system
+from support import sparse_copy
+from vosfmt.sysdump import system_dump
+from vosfmt.system import rank_dirs
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(HERE)
+
+
+
+VOLATILE = {"term", "last_index", "start_time", "elapsed", "timestamp", "seq", "counters",
+            "findings", "vote", "seq_next"}
+
+
+def run_child(root: str, kill_at: int, args: dict | None = None) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([REPO, HERE])}
+    return subprocess.run([sys.executable, os.path.abspath(__file__), root, str(kill_at),
+                           json.dumps(args or {})], env=env, capture_output=True, text=True,
+                          timeout=300)
+
+
+def stable(doc):
+    """``doc`` without raft positions, times, seqs and counters (what differs between an
+    interrupted and an uninterrupted run that reach the same state)."""
+    if isinstance(doc, dict):
+        return {k: stable(v) for k, v in doc.items() if k not in VOLATILE}
+    if isinstance(doc, list):
+        return [stable(v) for v in doc]
+    return doc
+
+
+def engine_digests(root: str) -> dict:
+    """Every engine file's digest but the PS replicas (raft positions differ) and the ranks'
+    own check stores (their times differ)."""
+    out = {}
+    for rdir in rank_dirs(root).values():
+        for d, _dirs, files in os.walk(rdir):
+            if d.endswith(os.path.join("daos_sys", "check_db")):
+                continue
+            for f in files:
+                if f == "rdb-pool":
+                    continue
+                p = os.path.join(d, f)
+                with open(p, "rb") as fh:
+                    out[os.path.relpath(p, root)] = hashlib.sha1(fh.read()).hexdigest()
+    return out
+
+
+def finding_rows(c: SystemChecker) -> list[tuple]:
+    return sorted((r["class"], r["pool_uuid"], r["rank"], r["target"], r["cont_uuid"],
+                   r["action"], r["result"]) for r in (c.query()["reports"] or []))
+
+
+def outcome(root: str) -> dict:
+    """The run's findings and engine files, then (after the next dry run, which must be
+    clean and converges what is left of the checker's own writes) the system."""
+    c = SystemChecker(root, transport=LocalTransport(root, workers=1))
+    out = {"findings": finding_rows(c), "files": engine_digests(root),
+           "status": c.query()["status"]}
+    out["dry_run"] = c.start(dry_run=True)
+    out["dump"] = stable(system_dump(root))
+    return out
+
+
+@pytest.fixture(scope="module")
+def base(tmp_path_factory):
+    root = str(tmp_path_factory.mktemp("base") / "sys")
+    build("system", root, seed=0)
+    SystemChecker(root).enable()
+    return root
+
+
+class Scenario:
+    """One injected system, its uninterrupted default run (the reference), and a fresh copy
+    per kill point."""
+
+    def __init__(self, base: str, where: str, injects, args: dict | None = None):
+        self.where = where
+        self.damaged = os.path.join(where, "damaged")
+        sparse_copy(base, self.damaged)
+        for cls, kw in injects:
+            inject_system(self.damaged, cls, **kw)
+        self.args = args or {}
+        ref = self.copy("reference")
+        done = run_child(ref, 0, self.args)
+        assert done.returncode == 0, done.stderr
+        out = json.loads(done.stdout)
+        self.points, self.labels, self.rc = out["points"], out["labels"], out["rc"]
+        self.expected = outcome(ref)
+        shutil.rmtree(ref)
+
+    def copy(self, name: str) -> str:
+        dst = os.path.join(self.where, name)
+        sparse_copy(self.damaged, dst)
+        return dst
+
+    def kill_and_resume(self, n: int) -> None:
+        root = self.copy(f"kill-{n}")
+        try:
+            killed = run_child(root, n, self.args)
+            assert killed.returncode == -signal.SIGKILL, (n, killed.stdout, killed.stderr)
+            what = killed.stderr.strip().splitlines()[-1]
+            c = SystemChecker(root, transport=LocalTransport(root, workers=1))
+            status = c.query()["status"]                 # never fails on a dead leader's state
+            assert status != "RUNNING", (what, status)
+            for _ in range(3):                           # start again while it is not done
+                if c.query()["status"] == "COMPLETED":
+                    break
+                c.start(**self.args_for_start())
+            got = outcome(root)
+            assert got["status"] == "COMPLETED", what
+            assert got["findings"] == self.expected["findings"], what
+            assert got["files"] == self.expected["files"], what
+            assert got["dry_run"] == 0, what
+            assert got["dump"] == self.expected["dump"], what
+        finally:
+            shutil.rmtree(root, ignore_errors=True)
+
+    def args_for_start(self) -> dict:
+        return {"policies": {Cls[k]: Action[v] for k, v in self.args.get("policies", {}).items()}}
+
+# --- the child ------------------------------------------------------------------------------
+
+def _child(root: str, kill_at: int, args: dict) -> None:
+    from ddb.checker.problems import Action, Cls
+    from ddb.checker.system import engine
+    from ddb.checker.system.leader import SystemChecker
+    from ddb.checker.system.transport import LocalTransport
+    from vosfmt.ms import MsReplica
+    from vosfmt.rdb import RdbReplica
+
+    count = [0]
+    labels = []
+
+    def point(what: str) -> None:
+        count[0] += 1
+        labels.append(what)
+        if count[0] == kill_at:
+            sys.stderr.write(f"killed before write {kill_at}: {what}\n")
+            sys.stderr.flush()
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    def wrap(owner, name, what, setter=setattr):
+        real = owner[name] if isinstance(owner, dict) else getattr(owner, name)
+
+        def wrapped(*a, **kw):
+            point(f"{what} {a[0] if a else ''}")
+            return real(*a, **kw)
+        if isinstance(owner, dict):
+            owner[name] = wrapped
+        else:
+            setattr(owner, name, wrapped)
+
+    for cls, label in ((MsReplica, "ms"), (RdbReplica, "rdb")):
+        wrap(cls, "store", f"{label} store")
+        wrap(cls, "create", f"{label} create")
+    for op in ("destroy_pool", "destroy_shards", "destroy_container", "local_check"):
+        wrap(engine.OPS, op, f"engine {op}")
+    wrap(engine, "remove_shard", "remove_shard")
+
+    c = SystemChecker(root, transport=LocalTransport(root, workers=1))
+    policies = {Cls[k]: Action[v] for k, v in args.get("policies", {}).items()}
+    rc = c.start(dry_run=args.get("dry_run", False), policies=policies)
+    point("after start")
+    print(json.dumps({"rc": rc, "points": count[0], "labels": labels}))
+
+
+if __name__ == "__main__":
+    _child(sys.argv[1], int(sys.argv[2]), json.loads(sys.argv[3]))
+    sys.exit(0)
