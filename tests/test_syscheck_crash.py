@@ -66,15 +66,15 @@ def stable(doc):
 
 
 def engine_digests(root: str) -> dict:
-    """Every engine file's digest but the PS replicas (raft positions differ) and the ranks'
-    own check stores (their times differ)."""
+    """Every engine file's digest but the PS replicas (raft positions differ), LMDB lock
+    files and the ranks' own check stores (their times differ)."""
     out = {}
     for rdir in rank_dirs(root).values():
         for d, _dirs, files in os.walk(rdir):
             if d.endswith(os.path.join("daos_sys", "check_db")):
                 continue
             for f in files:
-                if f == "rdb-pool":
+                if f in ("rdb-pool", "lock.mdb"):     # LMDB's lock file holds pids
                     continue
                 p = os.path.join(d, f)
                 with open(p, "rb") as fh:
@@ -85,6 +85,17 @@ def engine_digests(root: str) -> dict:
 def finding_rows(c: SystemChecker) -> list[tuple]:
     return sorted((r["class"], r["pool_uuid"], r["rank"], r["target"], r["cont_uuid"],
                    r["action"], r["result"]) for r in (c.query()["reports"] or []))
+
+
+def sample(labels: list[str]) -> list[int]:
+    """The kill points around every change of kind of write (an MS save, a PS write, an
+    engine order): the first and the last of each run of one kind, and the end."""
+    kinds = [" ".join(x.split()[:2]) for x in labels]
+    out = set()
+    for i, k in enumerate(kinds):
+        if i == 0 or kinds[i - 1] != k:
+            out.update((i, i + 1))
+    return sorted(n for n in out | {len(labels)} if n >= 1)
 
 
 def outcome(root: str) -> dict:
@@ -154,6 +165,28 @@ class Scenario:
 
     def args_for_start(self) -> dict:
         return {"policies": {Cls[k]: Action[v] for k, v in self.args.get("policies", {}).items()}}
+
+# --- the tests --------------------------------------------------------------------------------
+
+# classes whose default repair survives a kill at every point (see the module docstring)
+EXHAUSTIVE = [("CONT_NONEXIST_ON_PS", {}), ("POOL_NONEXIST_ON_MS", {})]
+
+
+@pytest.mark.parametrize("cls,kw", EXHAUSTIVE, ids=[c for c, _ in EXHAUSTIVE])
+def test_kill_at_the_points_around_each_kind_of_write(base, tmp_path, cls, kw):
+    sc = Scenario(base, str(tmp_path), [(cls, kw)])
+    assert sc.rc == 1 and [f[0] for f in sc.expected["findings"]] == [cls]
+    for n in sample(sc.labels):
+        sc.kill_and_resume(n)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("cls,kw", EXHAUSTIVE, ids=[c for c, _ in EXHAUSTIVE])
+def test_kill_at_every_point(base, tmp_path, cls, kw):
+    sc = Scenario(base, str(tmp_path), [(cls, kw)])
+    for n in range(1, sc.points + 1):
+        sc.kill_and_resume(n)
+
 
 # --- the child ------------------------------------------------------------------------------
 
