@@ -3,7 +3,7 @@
 The harness: this file is also the child's script. ``python test_syscheck_crash.py ROOT
 KILL_AT ARGS`` runs ``SystemChecker.start`` with every write the leader makes wrapped
 (monkeypatched in the child only): each MS or PS replica ``store``/``create`` (one replica
-of one raft index), each engine order sent over the transport (``destroy_*``,
+of one raft index; an MS store is labelled by whether it holds only the checker's rows), each engine order sent over the transport (``destroy_*``,
 ``local_check``) and each shard an order removes. Before the KILL_AT-th write the child
 SIGKILLs itself (no ``finally``, no atexit: what a dead leader leaves); KILL_AT past the
 last write kills it after ``start`` returned, before exit. With KILL_AT 0 it runs to the
@@ -15,20 +15,19 @@ PAUSED), the findings table holds exactly the uninterrupted run's findings (by c
 pool, rank, target, container: each once, with the same final action and result), the
 system (``system_dump`` without raft positions and times) and every engine file but the
 replicas and the ranks' own check stores are those of the uninterrupted run, and the next
-dry run is clean.
+dry run finds what the uninterrupted run's does (nothing, or what it left: an IGNORE).
 """
 from __future__ import annotations
 
 import hashlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
 
 import pytest
-
-import shutil
 
 from ddb.checker.problems import Action, Cls
 from ddb.checker.system.leader import SystemChecker
@@ -87,15 +86,29 @@ def finding_rows(c: SystemChecker) -> list[tuple]:
                    r["action"], r["result"]) for r in (c.query()["reports"] or []))
 
 
+def kinds(labels: list[str]) -> list[str]:
+    return [" ".join(x.split()[:2]) for x in labels]
+
+
 def sample(labels: list[str]) -> list[int]:
-    """The kill points around every change of kind of write (an MS save, a PS write, an
-    engine order): the first and the last of each run of one kind, and the end."""
-    kinds = [" ".join(x.split()[:2]) for x in labels]
-    out = set()
-    for i, k in enumerate(kinds):
-        if i == 0 or kinds[i - 1] != k:
+    """The kill points around every change of kind of write (the checker's MS rows, a
+    repair's MS, PS or engine writes, the ranks' local checks): the first of each run of
+    one kind and the one before it, and the end."""
+    k = kinds(labels)
+    out = {len(labels)}
+    for i in range(1, len(k)):
+        if k[i - 1] != k[i]:
             out.update((i, i + 1))
-    return sorted(n for n in out | {len(labels)} if n >= 1)
+    return sorted(out)
+
+
+def repair_window(labels: list[str]) -> list[int]:
+    """The kill points of the repairs: every write that is not the checker's own rows or a
+    local check, and the checker's write just after each run of them."""
+    k = kinds(labels)
+    ours = [i + 1 for i, x in enumerate(k) if x not in ("ms checker", "engine local_check",
+                                                         "after start")]
+    return sorted(set(ours) | {n + 1 for n in ours})
 
 
 def outcome(root: str) -> dict:
@@ -141,7 +154,9 @@ class Scenario:
         sparse_copy(self.damaged, dst)
         return dst
 
-    def kill_and_resume(self, n: int) -> None:
+    def kill_and_resume(self, n: int, between=None) -> None:
+        """Kill the leader before write ``n``, ``between(root)`` (the MS losing a replica...),
+        start again until done, and compare with the uninterrupted run."""
         root = self.copy(f"kill-{n}")
         try:
             killed = run_child(root, n, self.args)
@@ -150,6 +165,8 @@ class Scenario:
             c = SystemChecker(root, transport=LocalTransport(root, workers=1))
             status = c.query()["status"]                 # never fails on a dead leader's state
             assert status != "RUNNING", (what, status)
+            if between is not None:
+                between(root, self)
             for _ in range(3):                           # start again while it is not done
                 if c.query()["status"] == "COMPLETED":
                     break
@@ -158,7 +175,7 @@ class Scenario:
             assert got["status"] == "COMPLETED", what
             assert got["findings"] == self.expected["findings"], what
             assert got["files"] == self.expected["files"], what
-            assert got["dry_run"] == 0, what
+            assert got["dry_run"] == self.expected["dry_run"], what
             assert got["dump"] == self.expected["dump"], what
         finally:
             shutil.rmtree(root, ignore_errors=True)
@@ -168,22 +185,47 @@ class Scenario:
 
 # --- the tests --------------------------------------------------------------------------------
 
-# classes whose default repair survives a kill at every point (see the module docstring)
-EXHAUSTIVE = [("CONT_NONEXIST_ON_PS", {}), ("POOL_NONEXIST_ON_MS", {})]
+# every class's default repair (the injector arguments of test_syscheck_leader's CASES)
+EVERY_CLASS = [
+    ("POOL_NONEXIST_ON_MS", {}), ("POOL_NONEXIST_ON_ENGINE", {}),
+    ("POOL_BAD_LABEL", {"side": "ms"}), ("POOL_BAD_LABEL", {"side": "ps"}),
+    ("POOL_LESS_SVC_WITHOUT_QUORUM", {"seed": 1}), ("POOL_LESS_SVC_WITHOUT_QUORUM", {"seed": 0}),
+    ("ENGINE_NONEXIST_IN_MAP", {}), ("ENGINE_HAS_NO_STORAGE", {"seed": 0}),
+    ("ENGINE_HAS_NO_STORAGE", {"seed": 1}), ("ENGINE_DOWN_IN_MAP", {}),
+    ("CONT_NONEXIST_ON_PS", {}), ("CONT_BAD_LABEL", {}), ("MS_REPLICA_BEHIND", {}),
+]
+# several classes in one run, in three pools and the MS
+MULTI = [("POOL_NONEXIST_ON_MS", {"pool": "scratch"}), ("CONT_NONEXIST_ON_PS", {"pool": "tank"}),
+         ("POOL_BAD_LABEL", {"pool": "archive", "side": "ps"}), ("MS_REPLICA_BEHIND", {})]
+# exhaustively: a repair through engine orders, through the MS, through a PS dictate
+EXHAUSTIVE = [[("CONT_NONEXIST_ON_PS", {})], [("POOL_NONEXIST_ON_MS", {})],
+              [("POOL_LESS_SVC_WITHOUT_QUORUM", {"seed": 1})], MULTI]
 
 
-@pytest.mark.parametrize("cls,kw", EXHAUSTIVE, ids=[c for c, _ in EXHAUSTIVE])
-def test_kill_at_the_points_around_each_kind_of_write(base, tmp_path, cls, kw):
-    sc = Scenario(base, str(tmp_path), [(cls, kw)])
-    assert sc.rc == 1 and [f[0] for f in sc.expected["findings"]] == [cls]
+def _ids(cases):
+    return ["+".join(f"{c}{'-' + '-'.join(map(str, kw.values())) if kw else ''}"
+                     for c, kw in case) for case in cases]
+
+
+@pytest.mark.parametrize("injects", [[c] for c in EVERY_CLASS], ids=_ids([[c] for c in EVERY_CLASS]))
+def test_kill_during_each_class_repair(base, tmp_path, injects):
+    sc = Scenario(base, str(tmp_path), injects)
+    assert [f[0] for f in sc.expected["findings"]] == [injects[0][0]]
+    for n in repair_window(sc.labels):
+        sc.kill_and_resume(n)
+
+
+def test_kill_around_each_kind_of_write_of_several_classes(base, tmp_path):
+    sc = Scenario(base, str(tmp_path), MULTI)
+    assert sorted({f[0] for f in sc.expected["findings"]}) == sorted(c for c, _ in MULTI)
     for n in sample(sc.labels):
         sc.kill_and_resume(n)
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("cls,kw", EXHAUSTIVE, ids=[c for c, _ in EXHAUSTIVE])
-def test_kill_at_every_point(base, tmp_path, cls, kw):
-    sc = Scenario(base, str(tmp_path), [(cls, kw)])
+@pytest.mark.parametrize("injects", EXHAUSTIVE, ids=_ids(EXHAUSTIVE))
+def test_kill_at_every_point(base, tmp_path, injects):
+    sc = Scenario(base, str(tmp_path), injects)
     for n in range(1, sc.points + 1):
         sc.kill_and_resume(n)
 
@@ -220,9 +262,16 @@ def _child(root: str, kill_at: int, args: dict) -> None:
         else:
             setattr(owner, name, wrapped)
 
-    for cls, label in ((MsReplica, "ms"), (RdbReplica, "rdb")):
-        wrap(cls, "store", f"{label} store")
-        wrap(cls, "create", f"{label} create")
+    real_store = MsReplica.store
+
+    def ms_store(self, meta, puts, deletes):        # the checker's own rows, or a repair's
+        tables = {t for t, _k in puts} | {t for t, _k in deletes}
+        point(f"ms {'checker' if tables <= {'checker', 'findings'} else 'repair'} {self!r}")
+        return real_store(self, meta, puts, deletes)
+    MsReplica.store = ms_store
+    wrap(MsReplica, "create", "ms create")
+    wrap(RdbReplica, "store", "rdb store")
+    wrap(RdbReplica, "create", "rdb create")
     for op in ("destroy_pool", "destroy_shards", "destroy_container", "local_check"):
         wrap(engine.OPS, op, f"engine {op}")
     wrap(engine, "remove_shard", "remove_shard")

@@ -51,6 +51,17 @@ class Inconsistency:
         """What makes it the same finding when a resumed pass meets it again."""
         return (self.cls.name, self.pool, self.rank, self.target, self.cont)
 
+    def to_json(self) -> dict:
+        """What the leader keeps in the MS of a repair it begins (to complete it if it dies)."""
+        return {**{k: getattr(self, k) for k in _INC_FIELDS}, "cls": self.cls.name}
+
+    @classmethod
+    def from_json(cls, doc: dict) -> Inconsistency:
+        return cls(Cls[doc["cls"]], **{k: doc[k] for k in _INC_FIELDS})
+
+
+_INC_FIELDS = ("situation", "pool", "rank", "target", "cont", "cont_label", "reporter", "facts")
+
 
 class Facts:
     """What the passes read: the clues of every rank, and the MS and PS states (cached,

@@ -61,15 +61,6 @@ class Repairer:
     def ps_update(self, pool: str, edit) -> None:
         self.transport.pool_service(pool).update(edit)
 
-    def catch_up(self, pool: str) -> None:
-        """The pool's PS replicas left behind by an interrupted update get its state (a no-op
-        update writes every reachable replica)."""
-        ps = self.transport.pool_service(pool)
-        v = ps.status()
-        if v.quorum and v.behind:
-            ps.update(lambda s: None)
-            self.facts.changed(pool)
-
 
 # --- pools --------------------------------------------------------------------------------
 
@@ -83,7 +74,8 @@ def _svc_dictate(r: Repairer, inc):
     the pool (readable replicas first, then the old members, then other holders)."""
     ps = r.transport.pool_service(inc.pool)
     survey = ps.survey()
-    old = list(survey.verdict.membership)
+    # the membership the finding saw: a dictate resumed after a crash finds a sole member
+    old = list(inc.facts.get("membership") or survey.verdict.membership)
     ms_entry = r.facts.ms_pools().get(inc.pool) or {}
     count = len(old) or len(ms_entry.get("svc_ranks") or []) or 1
     holders = list(r.facts.holders(inc.pool))
@@ -142,14 +134,19 @@ def _down_rank_discard(r: Repairer, inc):
 
 
 def _dangling_map_down(r: Repairer, inc):
+    """The map version goes up only with a change: a resumed repair whose new map reached
+    the PS writes it again as it is (catching up the replicas the crash left behind)."""
     def edit(s):
         entry = s["pool_map"][map_key(inc.rank)]
+        changed = inc.target is None and entry.get("state") != "DOWN"
         if inc.target is None:
             entry["state"] = "DOWN"
         for t in entry.get("targets", []):
-            if inc.target is None or t.get("index") == inc.target:
+            if (inc.target is None or t.get("index") == inc.target) and t.get("state") != "DOWN":
                 t["state"] = "DOWN"
-        s["pool_map"]["version"] = s["pool_map"].get("version", 0) + 1
+                changed = True
+        if changed:
+            s["pool_map"]["version"] = s["pool_map"].get("version", 0) + 1
     r.ps_update(inc.pool, edit)
 
 

@@ -57,14 +57,6 @@ def report_where(inc: Inconsistency, leader: int | None) -> tuple:
     return rank, inc.target if inc.target is not None else 0
 
 
-def unfinished(report: dict) -> bool:
-    """Waiting for the admin (INTERACT), or decided and reported but its repair's result
-    not recorded (the leader died while acting on it: the resumed phase acts on it again,
-    under the same seq, or ``settle`` finds it done)."""
-    return report["action"] == "INTERACT" or (
-        report["result"] is None and report["action"] != "STALE")
-
-
 def identity_of(report: dict) -> tuple:
     return (report["class"], report["pool_uuid"] or None, report["rank"], report["target"],
             report["cont_uuid"] or None)
@@ -103,28 +95,52 @@ class Run:
     def check_ms(self, found: list[Inconsistency]) -> None:
         """The MS's own findings (surveyed before the run's first MS write; the checker's
         writes skip the replicas left behind until a TRUST_MS repair catches them up)."""
+        completed = {i.identity() for i, _d in self.complete(None)}
         for inc in found:
+            if inc.identity() in completed:
+                continue
             d = self.handle(inc, blocking=False)
             if inc.cls == Cls.MS_REPLICA_BEHIND and d.action == Action.TRUST_MS \
                     and not self.dry_run:
                 self.store.skip.discard(inc.rank)
-        self.settle(None)
 
-    def settle(self, pool: str | None) -> None:
-        """The repairs a dead leader was making (of ``pool``, None: the MS's) that its resumed
-        phase did not meet again were done: REPAIRED, and the pool's PS replicas the crash
-        left behind caught up."""
-        done = [q for q, r in self.store.findings.items() if r["action"] != "INTERACT"
-                and unfinished(r) and (r["pool_uuid"] or None) == pool]
-        if not done:
-            return
-        for q in done:
-            self.store.put_finding({**self.store.findings[q], "result": int(Result.REPAIRED)})
+    # --- a dead leader's repairs -----------------------------------------------------------
+    def _acting(self, pool: str | None) -> dict:
+        """seq hex -> {"action", "inc"}: the repairs reported and begun, not yet recorded done
+        (of ``pool``; None: the MS's)."""
+        where = self.state if pool is None else self.store.pool(pool)
+        return where.setdefault("acting", {})
+
+    def complete(self, pool: str | None) -> list:
+        """The repairs a dead leader was making (of ``pool``; None: the MS's), applied again
+        before the passes meet their half-done work as other inconsistencies (each repair is
+        idempotent: it finds its work half or fully done and completes it); their findings'
+        results recorded, under their seqs. The engines' clues are read again after. Returns
+        the (Inconsistency, Decision) completed."""
+        acting = self._acting(pool)
+        if not acting:
+            return []
+        done, error = [], None
+        for key, a in sorted(acting.items()):
+            inc = Inconsistency.from_json(a["inc"])
+            d = answer(inc.cls, inc.situation, Action[a["action"]])
+            result = int(Result.REPAIRED)
+            try:
+                self.repairer.apply(inc, d.action)
+            except VosError as e:
+                result, error = DER_IO, str(e)
+            r = self.store.findings.get(int(key, 16))
+            if r is not None:
+                self.store.put_finding({**r, "result": result})
             self.counts["total"] += 1
-            self.counts["repaired"] += 1
-        if pool is not None:
-            self._apply(lambda: self.repairer.catch_up(pool))
+            self.counts["repaired" if result == 0 else "failed"] += 1
+            del acting[key]
+            done.append((inc, d))
         self.store.save()
+        if error is not None and self.failout:
+            raise RunFailed(f"a resumed repair failed: {error}")
+        self.prepare()
+        return done
 
     # --- pools -----------------------------------------------------------------------------
     def run_pools(self, pools, stop_requested) -> None:
@@ -149,13 +165,13 @@ class Run:
         start = POOL_PHASES.index(bm["phase"]) if bm["phase"] in POOL_PHASES else 0
         began = time.monotonic()
         try:
+            if any(d.skips_pool for _i, d in self.complete(uuid)):
+                start = len(POOL_PHASES)
             for phase in POOL_PHASES[start:]:
                 bm["phase"] = phase
                 bm["remaining"] = len(POOL_PHASES) - POOL_PHASES.index(phase)
                 self.store.save()                   # the bookmark, before the phase's work
-                out = self._phase(phase, uuid)
-                self.settle(uuid)
-                if out == SKIP:
+                if self._phase(phase, uuid) == SKIP:
                     break
         except PoolPending:
             bm["status"] = "CPS_PENDING"
@@ -199,12 +215,9 @@ class Run:
         names = {"pool": (self.facts.label(inc.pool) if inc.pool else None) or inc.pool or "",
                  "cont": inc.cont_label or inc.cont or ""}
         pending = next((s for s, r in sorted(self.store.findings.items())
-                        if unfinished(r) and identity_of(r) == ident), None)
+                        if r["action"] == "INTERACT" and identity_of(r) == ident), None)
         answers = self._answers(inc.pool)
         chosen = answers.pop(seq_key(pending), None) if pending is not None else None
-        if chosen is None and pending is not None \
-                and self.store.findings[pending]["action"] != "INTERACT":
-            chosen = self.store.findings[pending]["action"]     # decided before a crash
         if chosen is not None:
             d = answer(inc.cls, inc.situation, Action[chosen], dry_run=self.dry_run, names=names)
         else:
@@ -222,12 +235,14 @@ class Run:
             return d
         if result is None:
             self._record(seq, inc, d, None, rank, target, names)
-            self.store.save()       # reported before acted on: a resumed leader acts on it
+            self._acting(inc.pool)[seq_key(seq)] = {"action": d.action.name, "inc": inc.to_json()}
+            self.store.save()       # reported before acted on: a resumed leader completes it
             try:
                 self.repairer.apply(inc, d.action)
                 result = int(Result.REPAIRED)
             except VosError as e:
                 result, error = DER_IO, str(e)
+        self._acting(inc.pool).pop(seq_key(seq), None)
         self._record(seq, inc, d, result, rank, target, names)
         self.counts["total"] += 1
         self.counts[{0: "repaired", 1: "dry_run", 2: "ignored"}.get(result, "failed")] += 1
