@@ -35,8 +35,10 @@ from ddb.checker.system.transport import LocalTransport
 from fixtures import build
 from fixtures.system_injectors import inject_system
 from support import sparse_copy
+from vosfmt.ms import ManagementService
+from vosfmt.safefs import remove_dir
 from vosfmt.sysdump import system_dump
-from vosfmt.system import rank_dirs
+from vosfmt.system import ms_path, rank_dirs
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
@@ -154,7 +156,7 @@ class Scenario:
         sparse_copy(self.damaged, dst)
         return dst
 
-    def kill_and_resume(self, n: int, between=None) -> None:
+    def kill_and_resume(self, n: int, between=None, *, ms_too: bool = True) -> None:
         """Kill the leader before write ``n``, ``between(root)`` (the MS losing a replica...),
         start again until done, and compare with the uninterrupted run."""
         root = self.copy(f"kill-{n}")
@@ -172,6 +174,9 @@ class Scenario:
                     break
                 c.start(**self.args_for_start())
             got = outcome(root)
+            assert c.query()["leader"] == 0
+            if not ms_too:
+                got["dump"]["ms"] = None
             assert got["status"] == "COMPLETED", what
             assert got["findings"] == self.expected["findings"], what
             assert got["files"] == self.expected["files"], what
@@ -220,6 +225,40 @@ def test_kill_around_each_kind_of_write_of_several_classes(base, tmp_path):
     assert sorted({f[0] for f in sc.expected["findings"]}) == sorted(c for c, _ in MULTI)
     for n in sample(sc.labels):
         sc.kill_and_resume(n)
+
+
+def _lose_ms_replica(rank: int):
+    def between(root, sc):
+        remove_dir(root, ms_path(root, rank), ("data.mdb", "lock.mdb"))
+        q = SystemChecker(root).query()
+        assert (q["status"], q["leader"]) == ("PAUSED", 0)
+    return between
+
+
+def _ms_replica_0_behind(root, sc):
+    """Replica 0 back to what it held before the check: 1 and 2 (a majority, ahead) are
+    authoritative."""
+    shutil.copyfile(os.path.join(ms_path(sc.damaged, 0), "data.mdb"),
+                    os.path.join(ms_path(root, 0), "data.mdb"))
+    v = ManagementService(root).status()
+    assert v.authoritative in (1, 2) and 0 in v.behind
+    q = SystemChecker(root).query()
+    assert (q["status"], q["leader"]) == ("PAUSED", 0)
+
+
+@pytest.mark.parametrize("between,same_ms", [(_lose_ms_replica(0), False),
+                                             (_lose_ms_replica(2), False),
+                                             (_ms_replica_0_behind, True)],
+                         ids=["leader-rank-replica-lost", "other-replica-lost",
+                              "replica-0-behind-1-2-ahead"])
+def test_the_leader_rank_survives_the_ms_losing_a_replica(base, tmp_path, between, same_ms):
+    """Killed during a repair; the MS then loses a replica (or another one is authoritative):
+    the next start resumes with the same leader rank, no finding lost or doubled."""
+    sc = Scenario(base, str(tmp_path), [("CONT_NONEXIST_ON_PS", {})])
+    if not same_ms:                     # the MS keeps a replica missing: compare the rest
+        sc.expected["dump"]["ms"] = None
+    n = repair_window(sc.labels)[1]
+    sc.kill_and_resume(n, between, ms_too=same_ms)
 
 
 @pytest.mark.slow

@@ -28,6 +28,7 @@ def new_instance(st: CheckerState, sys_root: str, *, pick_leader: bool) -> None:
         s["leader"] = min(membership) if membership else None
     stored = max((q & SEQ_COUNTER_MASK for q in st.findings), default=0)
     s["seq_next"] = max(s.get("seq_next") or 0, clock_seed(), stored + 1)
+    s["acting"] = {}            # an older instance's MS repair is not completed by this one
 
 
 def pool_set(st: CheckerState, facts: Facts, pools, reset: bool, rescan: bool) -> list[str]:

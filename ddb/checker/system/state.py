@@ -8,18 +8,29 @@ leader process and MS leadership changes like the rest of it:
                          "flags" {"dry_run", "auto", "failout"}, "policies" {CLASS: ACTION},
                          "last_policies", "pools" {uuid: POOL}, "counters", "seq_next",
                          "answers" {seq hex: ACTION} (the MS findings' answers),
+                         "acting" {seq hex: ACTING} (the MS findings' repairs begun),
                          "ranks" [R...] (the ranks the instance checks),
+                         "listed" (False from a new instance's first write until its
+                         pool list is made: a leader dead before it lists them again),
+                         "ms_behind" [R...] (the MS replicas behind at the instance's
+                         start: any other one behind was left by the checker's own
+                         interrupted write, and is caught up, not reported),
                          "local" {rank: {"ok", "error", "exit", "status", "counts"}} (the
                          ranks' single-engine checks after the passes)}
              POOL = {"uuid", "label", "status" CPS_*, "phase" CSP_*, "rank_count",
                      "start_time", "remaining", "elapsed",
                      "answers" {seq hex: ACTION} (repair decisions not yet applied),
+                     "acting" {seq hex: ACTING} (repairs begun, not recorded done),
                      "label_fix" (the MS label a TRUST_MS POOL_BAD_LABEL writes in phase 3)}
+             ACTING = {"action", "inc" (the Inconsistency, ``to_json``)}: written with the
+                     finding's report (its result still None) before the repair starts, and
+                     removed with its result; a resumed leader applies it again first
     findings seq as 16 hex digits -> dmg's CheckReport fields, nothing else
 
 Sequence numbers follow DAOS: bit 63 zero, bits 40-62 the reporting rank (the
 leader's all ones), the low 40 bits a counter seeded from the clock at instance
-start, persisted (``seq_next``) so it never repeats across restarts.
+start and past every stored finding's, persisted (``seq_next``) in the same MS write as
+the first finding that uses it, so it never repeats across restarts.
 
 Every write is one MS update (one raft index on every reachable replica). The
 checker's own rows are written even without an MS quorum (to the readable
