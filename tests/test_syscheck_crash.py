@@ -30,12 +30,15 @@ import sys
 import pytest
 
 from ddb.checker.problems import Action, Cls
+from ddb.checker.system import engine
 from ddb.checker.system.leader import SystemChecker
+from ddb.checker.system.state import SEQ_COUNTER_MASK, CheckerState
 from ddb.checker.system.transport import LocalTransport
 from fixtures import build
 from fixtures.system_injectors import inject_system
 from support import sparse_copy
-from vosfmt.ms import ManagementService
+from vosfmt.ms import ManagementService, MsReplica
+from vosfmt.rdb import RdbReplica
 from vosfmt.safefs import remove_dir
 from vosfmt.sysdump import system_dump
 from vosfmt.system import ms_path, rank_dirs
@@ -113,6 +116,12 @@ def repair_window(labels: list[str]) -> list[int]:
     return sorted(set(ours) | {n + 1 for n in ours})
 
 
+def assert_seqs_not_reused(root: str) -> None:
+    """The stored counter is past every stored finding's: no seq is handed out twice."""
+    st = CheckerState(root)
+    assert all(q & SEQ_COUNTER_MASK < st.state["seq_next"] for q in st.findings)
+
+
 def outcome(root: str) -> dict:
     """The run's findings and engine files, then (after the next dry run, which must be
     clean and converges what is left of the checker's own writes) the system."""
@@ -143,6 +152,10 @@ class Scenario:
         for cls, kw in injects:
             inject_system(self.damaged, cls, **kw)
         self.args = args or {}
+        if "repair" in self.args:           # the killed leader answers a pending finding
+            c = SystemChecker(self.damaged, transport=LocalTransport(self.damaged, workers=1))
+            c.set_policy(all_interactive=True)
+            assert c.start() == 4
         ref = self.copy("reference")
         done = run_child(ref, 0, self.args)
         assert done.returncode == 0, done.stderr
@@ -166,13 +179,22 @@ class Scenario:
             what = killed.stderr.strip().splitlines()[-1]
             c = SystemChecker(root, transport=LocalTransport(root, workers=1))
             status = c.query()["status"]                 # never fails on a dead leader's state
-            assert status != "RUNNING", (what, status)
+            assert status in ("INIT", "PAUSED", "COMPLETED") or \
+                (status == "RUNNING" and "repair" in self.args), (what, status)
+            assert status != "INIT" or n == 1, what
+            assert_seqs_not_reused(root)
             if between is not None:
                 between(root, self)
             for _ in range(3):                           # start again while it is not done
-                if c.query()["status"] == "COMPLETED":
+                q = c.query()
+                if q["status"] == "COMPLETED":
                     break
-                c.start(**self.args_for_start())
+                if q["status"] == "RUNNING":            # the answer died with the leader
+                    seq = next(r["seq"] for r in q["reports"] if r["action"] == "INTERACT")
+                    c.repair(seq, self.args["repair"])
+                else:
+                    c.start(**self.args_for_start())
+            assert_seqs_not_reused(root)
             got = outcome(root)
             assert c.query()["leader"] == 0
             if not ms_too:
@@ -261,6 +283,20 @@ def test_the_leader_rank_survives_the_ms_losing_a_replica(base, tmp_path, betwee
     sc.kill_and_resume(n, between, ms_too=same_ms)
 
 
+@pytest.mark.parametrize("injects,idx", [([("CONT_BAD_LABEL", {})], 2),
+                                         ([("POOL_NONEXIST_ON_MS", {})], 1),
+                                         ([("MS_WITHOUT_QUORUM", {})], 0)],
+                         ids=["CONT_BAD_LABEL-TRUST_TARGET", "POOL_NONEXIST_ON_MS-DISCARD",
+                              "MS_WITHOUT_QUORUM-TRUST_MS"])
+def test_kill_during_the_repair_of_an_answered_finding(base, tmp_path, injects, idx):
+    """``repair SEQ IDX`` killed: the next start acts on the answer under the same seq (or,
+    killed before the answer was kept, the admin answers again); exactly one finding."""
+    sc = Scenario(base, str(tmp_path), injects, {"repair": idx})
+    assert [f[0] for f in sc.expected["findings"]] == [injects[0][0]]
+    for n in sample(sc.labels):
+        sc.kill_and_resume(n)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("injects", EXHAUSTIVE, ids=_ids(EXHAUSTIVE))
 def test_kill_at_every_point(base, tmp_path, injects):
@@ -272,13 +308,6 @@ def test_kill_at_every_point(base, tmp_path, injects):
 # --- the child ------------------------------------------------------------------------------
 
 def _child(root: str, kill_at: int, args: dict) -> None:
-    from ddb.checker.problems import Action, Cls
-    from ddb.checker.system import engine
-    from ddb.checker.system.leader import SystemChecker
-    from ddb.checker.system.transport import LocalTransport
-    from vosfmt.ms import MsReplica
-    from vosfmt.rdb import RdbReplica
-
     count = [0]
     labels = []
 
@@ -290,7 +319,7 @@ def _child(root: str, kill_at: int, args: dict) -> None:
             sys.stderr.flush()
             os.kill(os.getpid(), signal.SIGKILL)
 
-    def wrap(owner, name, what, setter=setattr):
+    def wrap(owner, name, what):
         real = owner[name] if isinstance(owner, dict) else getattr(owner, name)
 
         def wrapped(*a, **kw):
@@ -316,8 +345,12 @@ def _child(root: str, kill_at: int, args: dict) -> None:
     wrap(engine, "remove_shard", "remove_shard")
 
     c = SystemChecker(root, transport=LocalTransport(root, workers=1))
-    policies = {Cls[k]: Action[v] for k, v in args.get("policies", {}).items()}
-    rc = c.start(dry_run=args.get("dry_run", False), policies=policies)
+    if "repair" in args:
+        seq = next(r["seq"] for r in c.query()["reports"] if r["action"] == "INTERACT")
+        rc = c.repair(seq, args["repair"])
+    else:
+        policies = {Cls[k]: Action[v] for k, v in args.get("policies", {}).items()}
+        rc = c.start(dry_run=args.get("dry_run", False), policies=policies)
     point("after start")
     print(json.dumps({"rc": rc, "points": count[0], "labels": labels}))
 

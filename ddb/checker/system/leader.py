@@ -138,9 +138,13 @@ class SystemChecker:
                 s["listed"] = False
             st.save()
             return self._run(st, run, pools, resetting or relist,
-                             find_orphans or ((resetting or relist) and not pools), ms_found)
+                             find_orphans or ((resetting or relist) and not pools), ms_found,
+                             keep_answers=prev == "RUNNING")
 
-    def _run(self, st, run: Run, pools, reset: bool, rescan: bool, ms_found) -> int:
+    def _run(self, st, run: Run, pools, reset: bool, rescan: bool, ms_found, *,
+             keep_answers: bool = False) -> int:
+        """``keep_answers``: a dead leader's instance goes on with its admin's answers (their
+        findings kept, met again and acted on under their seqs)."""
         s = st.state
         try:
             run.prepare()
@@ -149,7 +153,7 @@ class SystemChecker:
             st.save()
             raise
         s["phase"] = "CSP_PREPARE"
-        names = pool_set(st, run.facts, pools, reset, rescan)
+        names = pool_set(st, run.facts, pools, reset, rescan, keep_answers=keep_answers)
         retire_findings(st, names, reset, pools)
         s["listed"] = True
         st.save()

@@ -181,7 +181,9 @@ def _ms_catch_up(r: Repairer, inc):
 
 
 def _ms_dictate(r: Repairer, inc):
-    ManagementService(r.sys_root).dictate()
+    """Back to the membership the finding saw (a dictate resumed after a crash finds a sole
+    member)."""
+    ManagementService(r.sys_root).dictate(members=inc.facts.get("membership") or None)
 
 
 def _ms_key(state: dict, pool: str) -> str:

@@ -13,7 +13,7 @@ import time
 from vosfmt.ms import ManagementService
 
 from .passes import Facts
-from .state import SEQ_COUNTER_MASK, CheckerState, clock_seed, new_pool
+from .state import SEQ_COUNTER_MASK, CheckerState, clock_seed, new_pool, seq_key
 
 
 def new_instance(st: CheckerState, sys_root: str, *, pick_leader: bool) -> None:
@@ -31,7 +31,8 @@ def new_instance(st: CheckerState, sys_root: str, *, pick_leader: bool) -> None:
     s["acting"] = {}            # an older instance's MS repair is not completed by this one
 
 
-def pool_set(st: CheckerState, facts: Facts, pools, reset: bool, rescan: bool) -> list[str]:
+def pool_set(st: CheckerState, facts: Facts, pools, reset: bool, rescan: bool, *,
+             keep_answers: bool = False) -> list[str]:
     """The pools of this run, bookmarked: the named ones, else those not checked yet
     (resumed from their phase); a rescan of the pool list adds every orphan pool (on the
     engines, not on the MS), and without named pools every pool not bookmarked (all of
@@ -51,20 +52,30 @@ def pool_set(st: CheckerState, facts: Facts, pools, reset: bool, rescan: bool) -
         if bm is None or bm["status"] == "CPS_CHECKED":
             s["pools"][u] = new_pool(u, facts.label(u), len(facts.holders(u)))
         else:
-            bm.update(status="CPS_UNCHECKED", answers={})
+            bm.update(status="CPS_UNCHECKED",
+                      answers=bm.get("answers", {}) if keep_answers else {})
     return names
+
 
 def retire_findings(st: CheckerState, names, reset: bool, pools) -> None:
     """DAOS's start: a reset deletes the findings of what it resets (every one, or the
     named pools'); an unresolved (INTERACT or STALE) finding is deleted when its pool is
-    rescanned (the MS's are, always), else made STALE."""
+    rescanned (the MS's are, always), else made STALE, unless the admin's answer to it
+    waits (a dead leader's instance going on)."""
     for seq, r in list(st.findings.items()):
         pool = r["pool_uuid"] or None
         rescanned = pool is None or pool in names
         if reset and (not pools or pool in pools):
             st.delete_finding(seq)
         elif r["action"] in ("INTERACT", "STALE"):
+            if seq_key(seq) in _answers(st, pool):
+                continue                    # answered: met again and acted on under its seq
             if rescanned:
                 st.delete_finding(seq)
             else:
                 st.put_finding({**r, "action": "STALE", "act_choices": []})
+
+
+def _answers(st: CheckerState, pool: str | None) -> dict:
+    where = st.state if pool is None else st.state["pools"].get(pool) or {}
+    return where.get("answers") or {}
