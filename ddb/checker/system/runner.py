@@ -75,6 +75,7 @@ class Run:
         self.policies = policies
         self.facts: Facts | None = None
         self.repairer: Repairer | None = None
+        self.completed: dict = {}          # identity -> Decision: a dead leader's repairs done
         self.counts = {"total": 0, "repaired": 0, "ignored": 0, "failed": 0, "pending": 0,
                        "dry_run": 0}
 
@@ -95,14 +96,18 @@ class Run:
     def check_ms(self, found: list[Inconsistency]) -> None:
         """The MS's own findings (surveyed before the run's first MS write; the checker's
         writes skip the replicas left behind until a TRUST_MS repair catches them up)."""
-        completed = {i.identity() for i, _d in self.complete(None)}
+        self.complete(None)
         for inc in found:
-            if inc.identity() in completed:
-                continue
-            d = self.handle(inc, blocking=False)
-            if inc.cls == Cls.MS_REPLICA_BEHIND and d.action == Action.TRUST_MS \
-                    and not self.dry_run:
-                self.store.skip.discard(inc.rank)
+            self.handle(inc, blocking=False)
+
+    def _repaired(self, inc: Inconsistency, action: Action) -> None:
+        """What a repair changes in the checker's own rows, saved with its result: an MS
+        replica caught up is written again by the checker (and no longer counted behind
+        at the instance's start)."""
+        if inc.cls == Cls.MS_REPLICA_BEHIND and action == Action.TRUST_MS:
+            self.store.skip.discard(inc.rank)
+            behind = self.state.get("ms_behind") or []
+            self.state["ms_behind"] = [r for r in behind if r != inc.rank]
 
     # --- a dead leader's repairs -----------------------------------------------------------
     def _acting(self, pool: str | None) -> dict:
@@ -116,7 +121,8 @@ class Run:
         before the passes meet their half-done work as other inconsistencies (each repair is
         idempotent: it finds its work half or fully done and completes it); their findings'
         results recorded, under their seqs. The engines' clues are read again after. Returns
-        the (Inconsistency, Decision) completed."""
+        the (Inconsistency, Decision) completed; the run's passes that meet one of them again
+        (a repair deferred to a later phase) take it as handled."""
         acting = self._acting(pool)
         if not acting:
             return []
@@ -127,6 +133,7 @@ class Run:
             result = int(Result.REPAIRED)
             try:
                 self.repairer.apply(inc, d.action)
+                self._repaired(inc, d.action)
             except VosError as e:
                 result, error = DER_IO, str(e)
             r = self.store.findings.get(int(key, 16))
@@ -136,6 +143,7 @@ class Run:
             self.counts["repaired" if result == 0 else "failed"] += 1
             del acting[key]
             done.append((inc, d))
+            self.completed[inc.identity()] = d
         self.store.save()
         if error is not None and self.failout:
             raise RunFailed(f"a resumed repair failed: {error}")
@@ -209,6 +217,8 @@ class Run:
     def handle(self, inc: Inconsistency, blocking: bool = True):
         """Decide, record and (unless a dry run) repair one inconsistency; returns the
         Decision. An INTERACT one raises PoolPending (``blocking``) once recorded."""
+        if inc.identity() in self.completed:
+            return self.completed[inc.identity()]
         leader = self.state.get("leader")
         rank, target = report_where(inc, leader)
         ident = (inc.cls.name, inc.pool, rank, target, inc.cont)
@@ -239,6 +249,7 @@ class Run:
             self.store.save()       # reported before acted on: a resumed leader completes it
             try:
                 self.repairer.apply(inc, d.action)
+                self._repaired(inc, d.action)
                 result = int(Result.REPAIRED)
             except VosError as e:
                 result, error = DER_IO, str(e)
