@@ -224,6 +224,10 @@ class Run:
         ident = (inc.cls.name, inc.pool, rank, target, inc.cont)
         names = {"pool": (self.facts.label(inc.pool) if inc.pool else None) or inc.pool or "",
                  "cont": inc.cont_label or inc.cont or ""}
+        done = next((r for r in self.store.findings.values()
+                     if r["result"] == Result.REPAIRED and identity_of(r) == ident), None)
+        if done is not None:        # met again by a resumed phase: its deferred part is to come
+            return answer(inc.cls, inc.situation, Action[done["action"]], names=names)
         pending = next((s for s, r in sorted(self.store.findings.items())
                         if r["action"] == "INTERACT" and identity_of(r) == ident), None)
         answers = self._answers(inc.pool)
