@@ -8,7 +8,10 @@ policies and flags; an INTERACT one is recorded and its pool left PENDING
 while the other pools go on. A pool resumed after ``repair`` meets the same
 inconsistency again in its phase, finds the pending finding of that identity
 and the admin's answer, and applies it under the same seq (DAOS's second
-report). The MS's own findings (PREPARE) never block a pool. Once every pool
+report). A repair is reported (result pending) and kept as "acting" in the same MS
+write before it starts: a leader killed during it is resumed by ``complete``, which
+applies it again (every repair is idempotent) before the passes run, so the finding is
+acted on once and never reported twice. The MS's own findings (PREPARE) never block a pool. Once every pool
 is done, today's single-engine check runs on every rank's shards.
 """
 from __future__ import annotations
