@@ -145,19 +145,11 @@ def test_parse_flags_policies_seqs_and_pools():
 
 # --- through the ddb command, on the system preset ------------------------------------------------
 
-@pytest.fixture(scope="module")
-def built_system(tmp_path_factory):
-    from fixtures import build
-    root = str(tmp_path_factory.mktemp("sys") / "sys")
-    build("system", root, seed=0)
-    return root
-
-
 @pytest.fixture
-def system(built_system, tmp_path):
+def system(built, tmp_path):
     """A private copy of the system preset, its checker enabled."""
     dst = str(tmp_path / "sys")
-    sparse_copy(built_system, dst)
+    sparse_copy(built("system"), dst)
     r = ddb("check", "enable", "-D", dst)
     assert (r.exit_code, r.stdout) == (0, "System checker enabled\n")
     return dst

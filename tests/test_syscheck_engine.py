@@ -10,7 +10,6 @@ import pytest
 
 from ddb.checker.system.engine import handle
 from ddb.checker.system.transport import LocalTransport, run_encoded
-from fixtures import build
 from fixtures.system_injectors import inject_system
 from support import sparse_copy
 from vosfmt.keys import uuid_bytes
@@ -19,18 +18,11 @@ from vosfmt.smd import SysDb
 from vosfmt.system import pools_on_engines, rank_root
 
 
-@pytest.fixture(scope="module")
-def built_system(tmp_path_factory):
-    root = str(tmp_path_factory.mktemp("sys") / "sys")
-    build("system", root, seed=0)
-    return root
-
-
 @pytest.fixture
-def system(built_system, tmp_path):
+def system(built, tmp_path):
     """A private copy of the system preset."""
     dst = str(tmp_path / "sys")
-    sparse_copy(built_system, dst)
+    sparse_copy(built("system"), dst)
     return dst
 
 

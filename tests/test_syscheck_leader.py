@@ -25,7 +25,6 @@ from ddb.checker.system.leader import SystemChecker
 from ddb.checker.system.runner import Run
 from ddb.checker.system.state import CheckerState
 from ddb.checker.system.transport import LocalTransport
-from fixtures import build
 from fixtures.system_injectors import inject_system
 from support import sparse_copy
 from vosfmt.errors import VosError
@@ -36,19 +35,12 @@ from vosfmt.system import ms_path, pools_on_engines, rank_dirs
 ORPHAN_POOL = "Check leader detects orphan pool."
 
 
-@pytest.fixture(scope="module")
-def built_system(tmp_path_factory):
-    root = str(tmp_path_factory.mktemp("sys") / "sys")
-    build("system", root, seed=0)
-    return root
-
-
 @pytest.fixture
-def system(built_system, tmp_path):
+def system(built, tmp_path):
     """A private copy of the system preset; sparse (its NVMe blobs are mostly holes), and
     removed after the test: a dense copy is hundreds of MiB."""
     dst = str(tmp_path / "sys")
-    sparse_copy(built_system, dst)
+    sparse_copy(built("system"), dst)
     yield dst
     shutil.rmtree(dst, ignore_errors=True)
 

@@ -27,7 +27,6 @@ from ddb.checker.system.engine import handle
 from ddb.checker.system.leader import SystemChecker
 from ddb.checker.system.remote import ClusterShellTransport
 from ddb.checker.system.transport import LocalTransport
-from fixtures import build
 from fixtures.system_injectors import inject_system
 from support import sparse_copy
 from vosfmt.sysdump import system_dump
@@ -38,13 +37,6 @@ ENGINE = f"{sys.executable} -m ddb check engine"
 BIN = os.path.dirname(sys.executable)
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def built_system(tmp_path_factory):
-    root = str(tmp_path_factory.mktemp("sys") / "sys")
-    build("system", root, seed=0)
-    return root
 
 
 class Split:
@@ -90,11 +82,11 @@ class Split:
 
 
 @pytest.fixture
-def split(built_system, tmp_path):
+def split(built, tmp_path):
     made = []
 
     def make(problem=None, **inject) -> Split:
-        s = Split(built_system, str(tmp_path), problem, **inject)
+        s = Split(built("system"), str(tmp_path), problem, **inject)
         made.append(s)
         return s
     yield make
