@@ -115,6 +115,10 @@ def _ms_quorum_default(s):
 
 POOL_IGNORE = "Ignore the pool finding"
 
+#: an orphan shard (outside the map, or on a DOWN rank): the same policies and messages
+_SHARD_ACCEPTS = {A.DISCARD: A.DISCARD, A.TRUST_PS: A.DISCARD, A.IGNORE: A.IGNORE}
+_SHARD_MSGS = {A.DISCARD: "Discard the orphan shard", A.IGNORE: "Ignore the shard finding"}
+
 ROWS = [
     SysClass(
         Cls.POOL_LESS_SVC_WITHOUT_QUORUM, "Check leader detects corrupted pool without quorum.",
@@ -164,8 +168,7 @@ ROWS = [
         {A.DISCARD: "Discard the orphan pool shard to release space.",
          A.IGNORE: "Keep the orphan pool shard on engine, repair nothing."},
         _fixed(A.DISCARD, A.IGNORE), lambda s: A.DISCARD,
-        {A.DISCARD: A.DISCARD, A.TRUST_PS: A.DISCARD, A.IGNORE: A.IGNORE},
-        {A.DISCARD: "Discard the orphan shard", A.IGNORE: "Ignore the shard finding"}),
+        _SHARD_ACCEPTS, _SHARD_MSGS),
     SysClass(
         Cls.ENGINE_DOWN_IN_MAP,
         "Check engine detects orphan {what} entry in pool map for pool {pool}, rank {rank}, "
@@ -173,8 +176,7 @@ ROWS = [
         {A.IGNORE: "Keep the shard of the down rank so that it can be reintegrated.",
          A.DISCARD: "Discard the shard of the down rank to release space."},
         _fixed(A.IGNORE, A.DISCARD), lambda s: A.IGNORE,
-        {A.DISCARD: A.DISCARD, A.TRUST_PS: A.DISCARD, A.IGNORE: A.IGNORE},
-        {A.DISCARD: "Discard the orphan shard", A.IGNORE: "Ignore the shard finding"}),
+        _SHARD_ACCEPTS, _SHARD_MSGS),
     SysClass(
         Cls.ENGINE_HAS_NO_STORAGE,
         "Check engine detects dangling {what} entry in pool map for pool {pool}, rank {rank}, "
