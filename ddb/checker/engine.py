@@ -42,6 +42,7 @@ class Options:
     failout: bool = False
     reset: bool = False
     policies: dict = field(default_factory=dict)      # Cls -> Action for this run
+    jobs: int | None = None         # processes for the first scan (None: one per core; 1: none)
 
 
 def _acting(act: Action) -> bool:
@@ -137,8 +138,7 @@ class Checker:
         totals = new_counts()
         halted = stopped = None
         try:
-            self._first = scan_in_parallel(self.db_root, todo, self.stop_watch.base) \
-                if len(todo) > 1 else {}
+            self._first = scan_in_parallel(self.db_root, todo, self.stop_watch.base, self.opt.jobs)
             for i, path in enumerate(shards):
                 if path not in todo:
                     continue

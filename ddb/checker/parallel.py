@@ -1,8 +1,12 @@
-"""The first scan of several shards, one process per core.
+"""The first scan of several shards, one process per core (or per ``check start -j``).
 
-Scans only read; repairs and the report store stay in the leader process.
-Each worker returns its shard's findings, or why it could not scan it; a
-stop request ends every worker's scan and is raised in the leader.
+Only the first round runs here: it reads every shard and is nearly all of a
+check's time. What stays in the leader, in order: deciding, repairing and
+recording (the report store and its sequence numbers have one writer), the
+rescans that verify a shard's repairs (each follows its own repair and
+decides the next round), and P6 (SMD and one blob header per shard: a few
+reads). Each worker returns its shard's findings, or why it could not scan
+it; a stop request ends every worker's scan and is raised in the leader.
 """
 from __future__ import annotations
 
@@ -14,6 +18,20 @@ from .scan import ShardScan, unreadable_finding
 from .stopping import CheckStopped, StopWatch
 
 FOUND, FAILED, STOPPED = "found", "failed", "stopped"
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (its affinity mask, not the machine's count)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:          # no affinity call on this platform
+        return os.cpu_count() or 1
+
+
+def worker_count(jobs: int | None, shards: int) -> int:
+    """Processes scanning ``shards`` shards: ``jobs`` (None: one per usable core), never more
+    than there are shards; under 2 the leader scans them itself."""
+    return min(shards, jobs or usable_cores())
 
 
 def _scan_one(args):
@@ -34,16 +52,28 @@ def _scan_one(args):
         return path, (STOPPED, None)
 
 
-def scan_in_parallel(db_root: str, paths: list[str], stop_base=None) -> dict:
-    """path -> (FOUND, findings) or (FAILED, error text) of each shard; {} when there are
-    not two cores or no fork (the leader then scans them one by one)."""
+def _size(path: str) -> int:
+    try:
+        return os.path.getsize(path)
+    except OSError:
+        return 0
+
+
+def scan_in_parallel(db_root: str, paths: list[str], stop_base=None, jobs: int | None = None) -> dict:
+    """path -> (FOUND, findings) or (FAILED, error text) of each shard; {} when fewer than two
+    workers would run or there is no fork (the leader then scans them one by one).
+
+    The biggest shards are handed out first, so a big one is not left alone at the end
+    while the other workers idle.
+    """
     import multiprocessing as mp
-    workers = min(len(paths), os.cpu_count() or 1)
+    workers = worker_count(jobs, len(paths))
     if workers < 2:
         return {}
+    order = sorted(paths, key=_size, reverse=True)
     try:
         with mp.get_context("fork").Pool(workers) as pool:
-            out = dict(pool.map(_scan_one, [(db_root, p, stop_base) for p in paths]))
+            out = dict(pool.imap_unordered(_scan_one, [(db_root, p, stop_base) for p in order]))
     except (OSError, ValueError):
         return {}
     if any(kind == STOPPED for kind, _ in out.values()):

@@ -141,6 +141,12 @@ def _onoff(ctx, param, value):
     return value == "on"
 
 
+def _at_least_one(ctx, param, value):
+    if value is not None and value < 1:
+        raise click.BadParameter(f"{value} processes: give 1 or more")
+    return value
+
+
 def _policies(text: str) -> dict:
     from ..checker import parse_action, parse_class
     out = {}
@@ -164,10 +170,13 @@ def _policies(text: str) -> dict:
 @click.option("-a", "--auto", callback=_onoff, default=None,
               help="on|off: never ask; interactions become IGNORE.")
 @click.option("--policies", default="", help="CLASS:ACTION,... for this run (also -p CLASS:ACTION).")
+@click.option("-j", "--jobs", type=int, callback=_at_least_one, default=None, metavar="N",
+              help="Scan up to N shards at once, one process each (default: one per core; "
+                   "1: all in this process).")
 @click.option("-D", "--db", default="", help=DB_HELP)
 @click.argument("targets", nargs=-1)
 @click.pass_obj
-def start(s, dry_run, yes, preen, reset, failout, auto, policies, db, targets):
+def start(s, dry_run, yes, preen, reset, failout, auto, policies, jobs, db, targets):
     """Run the checker over every shard (or the TARGETs: shard files, pool directories)."""
     from ..checker import Checker, Options, dry_run_path, query, stored_policies
     if sum((dry_run, yes, preen)) > 1:
@@ -180,7 +189,7 @@ def start(s, dry_run, yes, preen, reset, failout, auto, policies, db, targets):
     if failout is None:             # -f is sticky (DAOS): the last run's value when none is given
         failout = bool(stored_policies(root)[1].get("failout"))
     opts = Options(dry_run=dry_run, mode=mode, auto=bool(auto) or yes, failout=failout,
-                   reset=reset, policies=_policies(policies))
+                   reset=reset, policies=_policies(policies), jobs=jobs)
     t0 = time.time()
     progress = _progress(s) if sys.stderr.isatty() else None
     rc = Checker(root, targets, opts, ask=_asker(s) if mode == "interactive" else None,

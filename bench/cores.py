@@ -1,0 +1,83 @@
+"""Benchmark of all cores: ``check start -n`` of a several-shard image, -j1 against every core.
+
+    python -m bench.cores [--scale 0.25] [--targets 4] [--runs 3]
+
+The image holds the ``large`` preset's content (four containers of 16-byte
+values) dealt over ``targets`` shards, each container on one target, so the
+shards are of equal size. Each timing is a fresh ``ddb check start -n``
+process (start-up included, as an operator sees it), the median of
+``runs``; -j1 and -jN (N: this process's usable cores) are measured in the
+same run, alternately, so the ratio holds on a busy machine.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import tempfile
+
+from ddb.checker.dryrun import STATE_ENV
+from ddb.checker.parallel import usable_cores
+from fixtures import build, preset
+from vosfmt.image import list_shards
+
+from .build_walk import walk
+from .common import ddb_cmd, timed
+
+
+def build_multi_shard_large(root: str, scale: float, targets: int) -> int:
+    """Build ``large`` x``scale`` with its containers dealt over ``targets`` shards; returns
+    the image's value records."""
+    spec = preset("large", scale=scale)
+    spec["targets"] = targets
+    for i, c in enumerate(spec["containers"]):
+        c["target"] = i % targets
+    build(spec, root)
+    return sum(walk(p) for p in list_shards(root))
+
+
+def check_seconds(root: str, jobs: list[int], runs: int, state_dir: str) -> dict[int, float]:
+    """jobs -> median seconds of ``ddb check start -n -j JOBS`` over ``runs`` fresh processes
+    (the job counts taking turns); the dry-run report goes to ``state_dir``."""
+    env = {**os.environ, STATE_ENV: state_dir}
+    times: dict[int, list[float]] = {j: [] for j in jobs}
+    for _ in range(runs):
+        for j in jobs:
+            times[j].append(timed(ddb_cmd() + ["check", "start", "-n", "-j", str(j), "-D", root],
+                                  env=env))
+    return {j: statistics.median(ts) for j, ts in times.items()}
+
+
+def measure(work: str, scale: float, targets: int, runs: int = 3) -> dict:
+    """records, cores, and seconds by job count (1 and every core) for the image built in ``work``."""
+    root = os.path.join(work, "shards")
+    records = build_multi_shard_large(root, scale, targets)
+    cores = usable_cores()
+    seconds = check_seconds(root, sorted({1, cores}), runs, os.path.join(work, "state"))
+    return {"records": records, "shards": len(list_shards(root)), "cores": cores,
+            "seconds": seconds}
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m bench.cores", description=__doc__.splitlines()[0])
+    ap.add_argument("--scale", type=float, default=0.25, help="fraction of the large preset")
+    ap.add_argument("--targets", type=int, default=4, help="shards to deal its containers over")
+    ap.add_argument("--runs", type=int, default=3)
+    args = ap.parse_args(argv)
+    work = tempfile.mkdtemp(prefix="ddb-bench-")
+    try:
+        m = measure(work, args.scale, args.targets, args.runs)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    print(f"check start -n, large x{args.scale} over {m['shards']} shards: {m['records']:,} value "
+          f"records, {m['cores']} usable cores, median of {args.runs} fresh processes")
+    for j, t in m["seconds"].items():
+        print(f"  -j{j}: {t:8.2f} s {m['records'] / t:12,.0f} records/s")
+    one, every = m["seconds"][1], m["seconds"][m["cores"]]
+    print(f"  speed-up with every core: {one / every:.2f}x (ideal {min(m['cores'], m['shards'])}x)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
