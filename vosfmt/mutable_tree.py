@@ -4,7 +4,9 @@
 ``flush`` writes every touched node to a fresh page (never over a live one),
 splitting any node that outgrew a page and dropping emptied ones, and
 returns the new root descriptor. A single-leaf tree that fits the room its
-parent record can spare is embedded in that record instead.
+parent record can spare is embedded in that record instead. How nodes are cut
+(``pack_nodes``, ``stack_levels``) and when a tree is embedded (``embeddable``)
+are functions the bulk loader (``vosfmt.bulkload``) shares.
 """
 from __future__ import annotations
 
@@ -33,8 +35,6 @@ class PageWriter:
 
 class MutableTree:
     """An editable view of one tree inside a transaction (copy-on-write)."""
-
-    EMBED_MAX = 1024
 
     def __init__(self, reader: TreeReader, root: TreeRoot, path: str | None = None):
         self.reader = reader
@@ -175,19 +175,13 @@ class MutableTree:
                     w.free_page(root.page)
                 return d
             body = leaf_body(root.keys, root.vals)
-            if len(body) <= min(budget, self.EMBED_MAX):
+            if embeddable(len(body), budget):
                 if root.page:
                     w.free_page(root.page)
                 d.count, d.flags, d.embed = len(root.keys), RootFlags.EMBEDDED, body
                 return d
-        pieces = self._flush_node(root, w, b"")
-        level = root.level
-        while len(pieces) > 1:
-            level += 1
-            pieces = self._write_branches(pieces, level, w)
-        _key, d.page, d.count = pieces[0]
-        d.depth = level
-        return d
+        return stack_levels(w, self.reader.page_size, d, self._flush_node(root, w, b""),
+                            root.level)
 
     def _prune(self, node: Node, w: PageWriter) -> None:
         """Drop in-memory children emptied by deletions (freeing their pages)."""
@@ -214,7 +208,8 @@ class MutableTree:
             w.free_page(node.page)
         if node.leaf:
             entries = [(k, v, 1) for k, v in zip(node.keys, node.vals)]
-            return self._pack(entries, 0, w, leaf=True, first_key=sep)
+            return pack_nodes(w, self.reader.page_size, self.tclass, entries, 0, leaf=True,
+                              first_key=sep)
         entries = []
         for k, kid, cnt in zip(node.keys, node.kids, node.counts):
             if isinstance(kid, Node):
@@ -222,46 +217,73 @@ class MutableTree:
                     entries.append((k if j == 0 else pk, pg, pc))
             else:
                 entries.append((k, kid, cnt))
-        return self._pack(entries, node.level, w, leaf=False, first_key=sep)
+        return pack_nodes(w, self.reader.page_size, self.tclass, entries, node.level,
+                          leaf=False, first_key=sep)
 
     def _count_of(self, node: Node) -> int:
         return len(node.keys) if node.leaf else sum(node.counts)
 
-    def _write_branches(self, pieces, level: int, w: PageWriter):
-        return self._pack(pieces, level, w, leaf=False, first_key=pieces[0][0])
 
-    def _pack(self, entries, level: int, w: PageWriter, *, leaf: bool, first_key: bytes):
-        """Cut entries into page-sized nodes, write them; return their pieces."""
-        ps = self.reader.page_size
-        cap = ps - HDR_SIZE
-        if leaf:
-            sizes = [LEAF_OVERHEAD + len(k) + len(v) for k, v, _ in entries]
-        else:
-            sizes = [BRANCH_OVERHEAD + len(k) for k, _, _ in entries]
-        total = sum(sizes)
-        npages = max(1, -(-total // cap))
-        target = -(-total // npages)
-        groups, cur, cur_size = [], [], 0
-        for e, s in zip(entries, sizes):
-            if cur and (cur_size + s > cap or cur_size >= target):
-                groups.append(cur)
-                cur, cur_size = [], 0
-            cur.append(e)
-            cur_size += s
-        if cur:
+
+# --- node packing, shared with the bulk loader (vosfmt.bulkload) -------------------------
+
+EMBED_MAX = 1024            # an embedded single-leaf tree never takes more than this
+
+
+def embeddable(body_size: int, budget: int) -> bool:
+    """Whether a single-leaf tree whose leaf body is ``body_size`` bytes is embedded in its
+    parent record, which can spare ``budget`` bytes for it."""
+    return body_size <= min(budget, EMBED_MAX)
+
+
+def pack_nodes(w: PageWriter, page_size: int, tclass: int, entries, level: int, *, leaf: bool,
+               first_key: bytes):
+    """Cut entries into nodes filled evenly (as few pages as fit), write them; return their
+    pieces [(lower-bound key, page, count)].
+
+    Entries are (key, value, 1) for a leaf level, (key, child page, count) for a branch level.
+    """
+    cap = page_size - HDR_SIZE
+    if leaf:
+        sizes = [LEAF_OVERHEAD + len(k) + len(v) for k, v, _ in entries]
+    else:
+        sizes = [BRANCH_OVERHEAD + len(k) for k, _, _ in entries]
+    total = sum(sizes)
+    npages = max(1, -(-total // cap))
+    target = -(-total // npages)
+    groups, cur, cur_size = [], [], 0
+    for e, s in zip(entries, sizes):
+        if cur and (cur_size + s > cap or cur_size >= target):
             groups.append(cur)
-        pieces = []
-        flags = NodeFlags.LEAF if leaf else 0
-        for gi, g in enumerate(groups):
-            page = w.alloc_page()
-            if leaf:
-                body = leaf_body([k for k, _, _ in g], [v for _, v, _ in g])
-                count = len(g)
-            else:
-                body = branch_body([k for k, _, _ in g], [pg for _, pg, _ in g],
-                                   [c for _, _, c in g])
-                count = sum(c for _, _, c in g)
-            w.write_page(page, build_page(ps, page, self.tclass, level, flags, w.generation,
-                                          len(g), body))
-            pieces.append((first_key if gi == 0 else g[0][0], page, count))
-        return pieces
+            cur, cur_size = [], 0
+        cur.append(e)
+        cur_size += s
+    if cur:
+        groups.append(cur)
+    pieces = []
+    flags = NodeFlags.LEAF if leaf else 0
+    for gi, g in enumerate(groups):
+        page = w.alloc_page()
+        if leaf:
+            body = leaf_body([k for k, _, _ in g], [v for _, v, _ in g])
+            count = len(g)
+        else:
+            body = branch_body([k for k, _, _ in g], [pg for _, pg, _ in g],
+                               [c for _, _, c in g])
+            count = sum(c for _, _, c in g)
+        w.write_page(page, build_page(page_size, page, tclass, level, flags, w.generation,
+                                      len(g), body))
+        pieces.append((first_key if gi == 0 else g[0][0], page, count))
+    return pieces
+
+
+def stack_levels(w: PageWriter, page_size: int, d: TreeRoot, pieces, level: int) -> TreeRoot:
+    """Write branch levels over the nodes ``pieces`` of ``level`` until one node is left, and
+    fill the descriptor ``d`` with that root."""
+    while len(pieces) > 1:
+        level += 1
+        pieces = pack_nodes(w, page_size, d.tclass, pieces, level, leaf=False,
+                            first_key=pieces[0][0])
+    _key, d.page, d.count = pieces[0]
+    d.depth = level
+    return d
