@@ -33,11 +33,11 @@ from vosfmt.image import list_shards
 t = time.perf_counter()
 rc = Checker(sys.argv[1], (), Options(dry_run=True)).start()
 t = time.perf_counter() - t
+hwm = [l.split()[1] for l in open('/proc/self/status') if l.startswith('VmHWM')][0]
 recs = vb = 0
-for p in list_shards(sys.argv[1]):
+for p in list_shards(sys.argv[1]) if sys.argv[2] == "count" else ():
     with open_shard(p, db_root=sys.argv[1]) as sh:
         s = ShardScan(sh); s.run(); recs += s.facts.records; vb += s.facts.value_bytes
-hwm = [l.split()[1] for l in open('/proc/self/status') if l.startswith('VmHWM')][0]
 print(json.dumps(dict(rc=rc, seconds=t, records=recs, value_bytes=vb, peak_mib=int(hwm) / 1024)))
 """
 
@@ -45,16 +45,19 @@ print(json.dumps(dict(rc=rc, seconds=t, records=recs, value_bytes=vb, peak_mib=i
 def measure(root: str, runs: int = 3) -> dict:
     """``check start -n`` of the image at ``root``, each run in a fresh process.
 
-    Returns the median run's rc, seconds, records, value_bytes (checksummed)
-    and peak_mib, with raw_seconds: the best of three sequential reads of the
-    image's shards and blobs.
+    Returns the median run's rc, seconds and peak_mib (the check's, before
+    anything else runs in its process), the image's records and value_bytes
+    (checksummed; the first run counts them, after its check), with
+    raw_seconds: the best of three sequential reads of the image's shards and
+    blobs.
     """
     results = []
-    for _ in range(runs):
-        p = subprocess.run([sys.executable, "-c", _CHILD, root], capture_output=True, text=True,
-                           check=True)
+    for i in range(runs):
+        p = subprocess.run([sys.executable, "-c", _CHILD, root, "count" if i == 0 else ""],
+                           capture_output=True, text=True, check=True)
         results.append(json.loads(p.stdout.splitlines()[-1]))
-    out = sorted(results, key=lambda r: r["seconds"])[len(results) // 2]
+    out = dict(sorted(results, key=lambda r: r["seconds"])[len(results) // 2],
+               records=results[0]["records"], value_bytes=results[0]["value_bytes"])
     files = [os.path.join(d, f) for d, _, fs in os.walk(root) for f in fs
              if f.startswith(("vos-", "blob-"))]
     out["bytes"] = sum(os.path.getsize(f) for f in files)

@@ -59,6 +59,16 @@ def measure(work: str, scale: float, targets: int, runs: int = 3) -> dict:
             "seconds": seconds}
 
 
+def row(work: str, scale: float, targets: int = 4, runs: int = 3) -> tuple:
+    """The bench table's row (operation, size, ours, baseline, ratio, target, peak MiB)."""
+    m = measure(work, scale, targets, runs)
+    one, every = m["seconds"][1], m["seconds"][m["cores"]]
+    return ("check start -n, every core", f"large x{scale:g} over {m['shards']} shards",
+            f"-j{m['cores']} {every:.2f} s ({m['records'] / every:,.0f} records/s)",
+            f"-j1 {one:.2f} s", one / every, f"speed-up ~{min(m['cores'], m['shards'])}x "
+            f"({m['cores']} cores)", None)
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench.cores", description=__doc__.splitlines()[0])
     ap.add_argument("--scale", type=float, default=0.25, help="fraction of the large preset")

@@ -1,18 +1,21 @@
 """One table of every benchmark: our figure, the baseline measured in the same run, the ratio.
 
-    python -m bench [--scale 0.1] [--value-mib 256] [--akeys 100000]
+    python -m bench [--scale 0.1] [--value-mib 256] [--akeys 100000] [--scales 0.1,1]
+                    [--cores-scale 0.25]
 
 Baselines: a raw sequential read of the same file, ``cp`` of a file of the
 same size, ``python -c "import click, construct"`` for start-up, and, when
 e2fsprogs is installed, ``e2fsck -fn`` and ``debugfs -R "ls -l"`` on an ext4
 image built with ``mke2fs -d`` holding one small file per object (a directory
 per container), and for a per-record view an image of one file per record
-checked (at most 20,000).
+checked (at most 20,000). The scale rows (``bench.scale``: walk and check of
+``large`` at each of ``--scales``, cost per record and memory between them;
+``--scales 0.1,1,10`` for the 10-million-record row) and the all-cores row
+(``bench.cores``: -j1 against every core) close the table.
 """
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import subprocess
@@ -29,19 +32,13 @@ from vosfmt.txn import Transaction
 from .build_walk import raw_read
 from .check import measure
 from .common import big_value_setup, ddb_cmd, timed
+from .cores import row as cores_row
 from .ddb_cmds import _lines_per_s, _walls
+from .scale import measure_walk, parse_scales
+from .scale import rows as scale_rows
 from .write import small_commits
 
 PY = sys.executable
-
-
-def _child(code: str, *args) -> list:
-    """Run ``code`` in a fresh process; it prints a JSON list; VmHWM (MiB) is appended."""
-    wrap = code + ("\nhwm = [l.split()[1] for l in open('/proc/self/status') if l.startswith('VmHWM')][0]\n"
-                   "print(json.dumps(OUT + [int(hwm) / 1024]))\n")
-    p = subprocess.run([PY, "-c", "import json, sys, time\n" + wrap, *args], capture_output=True,
-                       text=True, check=True)
-    return json.loads(p.stdout.splitlines()[-1])
 
 
 def _e2fsck(work: str, dirs: list[int]) -> float:
@@ -98,10 +95,8 @@ def rows(scale: float, value_mib: int, akeys: int, work: str) -> list[tuple]:
     rate, n, rss = _lines_per_s(lshard, ["ls", "-r"])
     out.append(("ls -r", f"large x{scale} ({n:,} lines)", f"{rate:,.0f} lines/s", "", None,
                 ">= 250,000, <= 100 MiB", rss))
-    recs, t, hwm = _child("import statistics\nfrom bench.build_walk import walk\nts = []\n"
-                          "for _ in range(3):\n    t = time.perf_counter()\n    r = walk(sys.argv[1])\n"
-                          "    ts.append(time.perf_counter() - t)\n"
-                          "OUT = [r, statistics.median(ts)]", lshard)
+    w = measure_walk(lshard)
+    recs, t, hwm = w["records"], w["seconds"], w["peak_mib"]
     out.append(("full read-only walk", f"{size >> 20} MiB, {recs:,} records", f"{recs / t:,.0f} records/s",
                 f"raw read {size / t_raw / 2**20:,.0f} MiB/s", t / t_raw, ">= 500,000 records/s", hwm))
     m = measure(large)
@@ -166,10 +161,16 @@ def main(argv=None) -> int:
     ap.add_argument("--scale", type=float, default=0.1, help="fraction of the large preset")
     ap.add_argument("--value-mib", type=int, default=256, help="size of the big value")
     ap.add_argument("--akeys", type=int, default=100_000)
+    ap.add_argument("--scales", type=parse_scales, default=[0.1, 1.0],
+                    help="scales of the large preset for the scale rows (0.1,1,10: up to 10M records)")
+    ap.add_argument("--cores-scale", type=float, default=0.25,
+                    help="fraction of the large preset spread over 4 shards for the all-cores row")
     args = ap.parse_args(argv)
     work = tempfile.mkdtemp(prefix="ddb-bench-")
     try:
         table = rows(args.scale, args.value_mib, args.akeys, work)
+        table += scale_rows(args.scales, work)
+        table.append(cores_row(work, args.cores_scale))
     finally:
         shutil.rmtree(work, ignore_errors=True)
     from tabulate import tabulate

@@ -1,12 +1,14 @@
 """The first scan of several shards, one process per core (or per ``check start -j``).
 
 Only the first round runs here: it reads every shard and is nearly all of a
-check's time. What stays in the leader, in order: deciding, repairing and
-recording (the report store and its sequence numbers have one writer), the
-rescans that verify a shard's repairs (each follows its own repair and
-decides the next round), and P6 (SMD and one blob header per shard: a few
-reads). Each worker returns its shard's findings, or why it could not scan
-it; a stop request ends every worker's scan and is raised in the leader.
+check's time (all of a dry run's). What stays in the leader, in order:
+deciding, repairing and recording (the report store and its sequence
+numbers have one writer, and an answer for "all of this class" carries on
+to the next shard), the rescans that verify a shard's repairs (only of
+shards with findings; each follows its own repair and decides the next
+round), and P6 (SMD and one blob header per shard: milliseconds). Each
+worker returns its shard's findings, or why it could not scan it; a stop
+request ends every worker's scan and is raised in the leader.
 """
 from __future__ import annotations
 
