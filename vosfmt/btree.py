@@ -72,6 +72,31 @@ class TreeReader:
         return n
 
     def _read_node(self, page: int, tclass: int, path: str | None) -> Node:
+        buf, leaf, level, nkeys, used, bad = self._checked_page(page, tclass, path)
+        try:
+            if leaf:
+                keys, vals, pos = parse_leaf_body(buf, HDR_SIZE, HDR_SIZE + used, nkeys)
+                node = Node(True, 0, keys, vals, page=page)
+            else:
+                keys, kids, counts, pos = parse_branch_body(buf, HDR_SIZE, HDR_SIZE + used, nkeys)
+                node = Node(False, level, keys, kids=kids, counts=counts, page=page)
+        except struct.error as e:
+            raise bad(f"malformed node ({e})") from None
+        if pos != HDR_SIZE + used:
+            raise bad("node entries do not fill its used area")
+        return node
+
+    def leaf_page(self, page: int, tclass: int, path: str | None = None):
+        """(page bytes, nkeys, end of the used area) of the leaf at ``page``, its header
+        checked as ``node`` checks it but its entries left to the caller (leaf-at-a-time
+        decoders, ``vosfmt.leafrows``); None if the page is a branch. Not cached: the
+        callers read each leaf once."""
+        buf, leaf, _level, nkeys, used, _bad = self._checked_page(page, tclass, path)
+        return (buf, nkeys, HDR_SIZE + used) if leaf else None
+
+    def _checked_page(self, page: int, tclass: int, path: str | None):
+        """Read a node page and check its header: (buf, leaf, level, nkeys, used, bad), where
+        ``bad(msg)`` makes the error for what the caller finds wrong in the entries."""
         ps = self.page_size
         off = page * ps
         name = "leaf_node"
@@ -104,18 +129,9 @@ class TreeReader:
                       f"{self.generation} (the shard changed while open?)")
         if HDR_SIZE + used > ps or leaf != (level == 0):
             raise bad("node header is inconsistent")
-        try:
-            if leaf:
-                keys, vals, pos = parse_leaf_body(buf, HDR_SIZE, HDR_SIZE + used, nkeys)
-                node = Node(True, 0, keys, vals, page=page)
-            else:
-                keys, kids, counts, pos = parse_branch_body(buf, HDR_SIZE, HDR_SIZE + used, nkeys)
-                node = Node(False, level, keys, kids=kids, counts=counts, page=page)
-        except struct.error as e:
-            raise bad(f"malformed node ({e})") from None
-        if pos != HDR_SIZE + used or (nkeys == 0):
-            raise bad("node entries do not fill its used area" if nkeys else "empty node")
-        return node
+        if nkeys == 0:
+            raise bad("empty node")
+        return buf, leaf, level, nkeys, used, bad
 
     # --- whole-tree reads -----------------------------------------------------
 

@@ -35,6 +35,8 @@ _EXTB = fast(L.ext_bytes_fixed)
 _CONT = fast(L.container_rec_fixed)
 _OBJ = fast(L.object_rec_fixed)
 _VEA = fast(L.vea_rec)
+#: one incarnation-log entry: (epoch, tx_id, punch_minor, update_minor)
+ILOG_ENTRY = _ILOG_ENT.struct
 
 
 # --- building blocks ------------------------------------------------------------

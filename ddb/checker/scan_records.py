@@ -30,6 +30,7 @@ from . import fields
 from .finding import owner_label
 from .problems import Action, Code
 from .scan_dtx import check_active_dtx
+from .scan_leaf import LeafPass
 
 _ARTICLE_TREE = {TreeClass.AKEY: "an akey", TreeClass.SINGV: "a single-value",
                  TreeClass.EVT: "an extent"}
@@ -54,6 +55,7 @@ class RecordPass:
         self.findings = scan.findings
         self._stable = 0                # the container's stable epoch (orphan local ids)
         self._blob_ok = None            # the NVMe blob opened and is ours (None: not yet tried)
+        self.leaves = LeafPass(scan)
 
     def run(self) -> None:
         for ck, _cv, c in self.scan.walk(self.sb.cont_root, [], "cont_root") or []:
@@ -93,7 +95,7 @@ class RecordPass:
     def object(self, o, oid, cu: str, active: dict) -> None:
         """P1-P3 below one object: the hot loop of the check (one pass per value)."""
         owner = [cu, str(oid)]
-        walk, check_ilog, value = self.scan.walk, self.check_ilog, self.value
+        walk, check_ilog, value, leaves = self.scan.walk, self.check_ilog, self.value, self.leaves
         newest = check_ilog([(e.epoch, e.tx_id, e.punch_minor, e.update_minor)
                              for e in o.ilog.entries], owner, active,
                             (RecType.ILOG, oid, b"", b"", b""))
@@ -110,6 +112,13 @@ class RecordPass:
             if n > newest:
                 newest = n
             akind = d.child_root.key_kind
+            if akind == want_a and d.child_root.tclass == TreeClass.AKEY:
+                n = leaves.akeys(d.child_root, downer, akind)
+                if n is not None:               # every akey clean, checked a leaf at a time
+                    self.key_flags(d, downer, True)
+                    if n > newest:
+                        newest = n
+                    continue
             found = len(self.findings)
             akeys = walk(d.child_root, downer, "child_root")
             self.key_flags(d, downer, len(self.findings) == found)

@@ -1,0 +1,140 @@
+"""The check's hot loop, a leaf at a time: a dkey's akeys that each hold one inline value.
+
+That is most of a real shard (DAOS writes a value per akey, and a tree of
+one record is embedded in its akey), and checked record by record
+(``scan_records``) each costs four decoders, four objects and a dozen
+calls. Here the akey leaf is decoded in one pass into rows
+(``vosfmt.leafrows``) and every row is held against what makes the
+record-by-record pass find nothing and record no fact beyond counts: a
+single-value akey (its flags say so), a committed incarnation log with
+sound minors, one value stored inline without address flags or a pending
+local id, its checksum right. The facts such a tree adds are then the
+same in bulk: its node page, the records and checksummed bytes, the newest
+epoch.
+
+Anything else — a leaf of another shape, a branch, one row that would be
+a finding — returns None before a fact is recorded, and the caller checks
+the tree record by record, which names what is wrong. So the findings of
+a check never depend on which path ran (tests/test_scan_leaf.py runs every
+damage both ways).
+"""
+from __future__ import annotations
+
+import os
+from operator import itemgetter, lt
+
+from vosfmt import CorruptionError
+from vosfmt.checksum import csum_of
+from vosfmt.constants import (
+    DTX_LID_ABORTED,
+    DTX_LID_COMMITTED,
+    DTX_LID_FIRST,
+    DTX_LID_SOLO_FLAG,
+    KeyKind,
+    RootFlags,
+    TreeClass,
+)
+from vosfmt.keys import epoch_from_key
+from vosfmt.leafrows import F, key_value_rows
+from vosfmt.node import HDR_SIZE
+from vosfmt.records import ILOG_ENTRY, key_flags_for
+
+#: DDB_LEAF_DECODE=0 turns this path off (the record-by-record pass checks everything): the
+#: suite can run on both paths, and a user can rule it out when a result looks wrong
+ENABLED = os.environ.get("DDB_LEAF_DECODE", "1") != "0"
+
+#: what a row of a clean single-value akey reads, in _CLEAN's order
+_CLEAN = itemgetter(F.flags, F.root_tclass, F.embed_klen, F.sv_aflags)
+_WANT = (key_flags_for(TreeClass.SINGV), int(TreeClass.SINGV), 8, 0)
+_KEYS, _VKEYS, _ILOGS = itemgetter(F.key), itemgetter(F.vkey), itemgetter(F.ilog)
+_LID, _SIZE, _CT, _CSUM, _DATA = (itemgetter(i) for i in (F.sv_dtx_lid, F.sv_size,
+                                                          F.sv_csum_type, F.csum, F.data))
+_ILOG_CACHE_MAX = 1024
+_SETTLED = (DTX_LID_COMMITTED, DTX_LID_ABORTED)     # log ids that record no DTX fact
+
+
+class LeafPass:
+    """Clean akey leaves of one shard's scan, checked in bulk (see the module docstring)."""
+
+    def __init__(self, scan):
+        self.scan, self.reader, self.facts = scan, scan.reader, scan.facts
+        self._ilog_newest: dict[bytes, int | None] = {}     # log bytes -> newest epoch
+
+    def akeys(self, root, owner: list, akind: int) -> int | None:
+        """The newest epoch under a clean akey tree, its facts recorded; None (nothing
+        recorded) when the tree needs the record-by-record pass."""
+        if not ENABLED:
+            return None
+        page = 0
+        if root.flags & RootFlags.EMBEDDED:
+            buf, pos, end, nkeys = root.embed, 0, len(root.embed), root.count
+        elif root.page and root.depth == 0:
+            page = root.page
+            try:
+                leaf = self.reader.leaf_page(page, TreeClass.AKEY)
+            except CorruptionError:
+                return None
+            if leaf is None:
+                return None
+            buf, nkeys, end = leaf
+            pos = HDR_SIZE
+        else:
+            return None
+        if nkeys != root.count:
+            return None
+        rows = key_value_rows(buf, pos, end, nkeys)
+        if rows is None:
+            return None
+        newest = self._clean(rows, akind)
+        if newest is None:
+            return None
+        self.scan.tick()
+        if page:
+            self.scan.own(page, (owner, " akey tree node"))
+        f = self.facts
+        f.records += len(rows)
+        f.value_bytes += sum(map(_SIZE, filter(_CT, rows)))
+        return newest
+
+    def _clean(self, rows: list, akind: int) -> int | None:
+        """The newest epoch of rows that would raise no finding, else None."""
+        keys = list(map(_KEYS, rows))
+        if not all(map(lt, keys, keys[1:])):
+            return None                 # out of key order: lookups would miss records
+        if akind == KeyKind.UINT64 and any(len(k) != 8 for k in keys):
+            return None
+        want = _WANT
+        for r in rows:
+            if _CLEAN(r) != want or not r[F.sv_size]:
+                return None
+            lid = r[F.sv_dtx_lid]
+            if lid >= DTX_LID_FIRST and not lid & DTX_LID_SOLO_FLAG:
+                return None             # a pending write: the DTX checks need its facts
+            ct = r[F.sv_csum_type]
+            if ct and csum_of(ct, r[F.data]) != r[F.csum]:
+                return None
+        newest = max(map(epoch_from_key, map(_VKEYS, rows)))
+        logs = self._ilog_newest
+        for raw in set(map(_ILOGS, rows)):
+            n = logs.get(raw, -1)
+            if n == -1:
+                if len(logs) >= _ILOG_CACHE_MAX:
+                    logs.clear()
+                n = logs[raw] = _committed_newest(raw)
+            if n is None:
+                return None
+            if n > newest:
+                newest = n
+        return newest
+
+
+def _committed_newest(raw: bytes) -> int | None:
+    """The newest epoch of a log whose entries are all settled, each a punch or an update;
+    None for any other log (the record-by-record pass reports or records it)."""
+    newest = 0
+    for epoch, lid, punch_minor, update_minor in ILOG_ENTRY.iter_unpack(raw):
+        if punch_minor == update_minor or not (lid in _SETTLED or lid & DTX_LID_SOLO_FLAG):
+            return None
+        if epoch > newest:
+            newest = epoch
+    return newest
