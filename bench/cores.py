@@ -7,12 +7,15 @@ values) dealt over ``targets`` shards, each container on one target, so the
 shards are of equal size. Each timing is a fresh ``ddb check start -n``
 process (start-up included, as an operator sees it), the median of
 ``runs``; -j1 and -jN (N: this process's usable cores) are measured in the
-same run, alternately, so the ratio holds on a busy machine.
+same run, alternately. The CPU seconds beside each (the process and its
+workers) and the load average show what other processes took: on a shared
+machine the speed-up is bounded by the cores they leave.
 """
 from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import statistics
 import tempfile
@@ -37,36 +40,47 @@ def build_multi_shard_large(root: str, scale: float, targets: int) -> int:
     return sum(walk(p) for p in list_shards(root))
 
 
-def check_seconds(root: str, jobs: list[int], runs: int, state_dir: str) -> dict[int, float]:
-    """jobs -> median seconds of ``ddb check start -n -j JOBS`` over ``runs`` fresh processes
-    (the job counts taking turns); the dry-run report goes to ``state_dir``."""
+def _cpu_of_children() -> float:
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime
+
+
+def check_times(root: str, jobs: list[int], runs: int, state_dir: str) -> dict[int, tuple]:
+    """jobs -> (median wall seconds, median CPU seconds of the process and its workers) of
+    ``ddb check start -n -j JOBS`` over ``runs`` fresh processes (the job counts taking turns);
+    the dry-run report goes to ``state_dir``."""
     env = {**os.environ, STATE_ENV: state_dir}
-    times: dict[int, list[float]] = {j: [] for j in jobs}
+    walls: dict[int, list[float]] = {j: [] for j in jobs}
+    cpus: dict[int, list[float]] = {j: [] for j in jobs}
     for _ in range(runs):
         for j in jobs:
-            times[j].append(timed(ddb_cmd() + ["check", "start", "-n", "-j", str(j), "-D", root],
+            cpu = _cpu_of_children()
+            walls[j].append(timed(ddb_cmd() + ["check", "start", "-n", "-j", str(j), "-D", root],
                                   env=env))
-    return {j: statistics.median(ts) for j, ts in times.items()}
+            cpus[j].append(_cpu_of_children() - cpu)
+    return {j: (statistics.median(walls[j]), statistics.median(cpus[j])) for j in jobs}
 
 
 def measure(work: str, scale: float, targets: int, runs: int = 3) -> dict:
-    """records, cores, and seconds by job count (1 and every core) for the image built in ``work``."""
+    """records, shards, cores, load (the 1-minute load average before), and (wall, CPU)
+    seconds by job count (1 and every core) of the image built in ``work``."""
     root = os.path.join(work, "shards")
     records = build_multi_shard_large(root, scale, targets)
     cores = usable_cores()
-    seconds = check_seconds(root, sorted({1, cores}), runs, os.path.join(work, "state"))
-    return {"records": records, "shards": len(list_shards(root)), "cores": cores,
-            "seconds": seconds}
+    load = os.getloadavg()[0]
+    times = check_times(root, sorted({1, cores}), runs, os.path.join(work, "state"))
+    return {"records": records, "shards": len(list_shards(root)), "cores": cores, "load": load,
+            "times": times}
 
 
 def row(work: str, scale: float, targets: int = 4, runs: int = 3) -> tuple:
     """The bench table's row (operation, size, ours, baseline, ratio, target, peak MiB)."""
     m = measure(work, scale, targets, runs)
-    one, every = m["seconds"][1], m["seconds"][m["cores"]]
+    (one, _), (every, _) = m["times"][1], m["times"][m["cores"]]
     return ("check start -n, every core", f"large x{scale:g} over {m['shards']} shards",
             f"-j{m['cores']} {every:.2f} s ({m['records'] / every:,.0f} records/s)",
-            f"-j1 {one:.2f} s", one / every, f"speed-up ~{min(m['cores'], m['shards'])}x "
-            f"({m['cores']} cores)", None)
+            f"-j1 {one:.2f} s", one / every,
+            f"~{min(m['cores'], m['shards'])}x on idle cores (load {m['load']:.1f})", None)
 
 
 def main(argv=None) -> int:
@@ -82,9 +96,11 @@ def main(argv=None) -> int:
         shutil.rmtree(work, ignore_errors=True)
     print(f"check start -n, large x{args.scale} over {m['shards']} shards: {m['records']:,} value "
           f"records, {m['cores']} usable cores, median of {args.runs} fresh processes")
-    for j, t in m["seconds"].items():
-        print(f"  -j{j}: {t:8.2f} s {m['records'] / t:12,.0f} records/s")
-    one, every = m["seconds"][1], m["seconds"][m["cores"]]
+    print(f"  load average before: {m['load']:.2f} (other processes' share of the cores)")
+    for j, (wall, cpu) in m["times"].items():
+        print(f"  -j{j}: {wall:8.2f} s {m['records'] / wall:12,.0f} records/s   "
+              f"{cpu:6.2f} s of CPU ({cpu / wall:.2f} cores busy)")
+    (one, _), (every, _) = m["times"][1], m["times"][m["cores"]]
     print(f"  speed-up with every core: {one / every:.2f}x (ideal {min(m['cores'], m['shards'])}x)")
     return 0
 
