@@ -7,6 +7,7 @@ coverage instead and runs until stopped or ``-atheris_runs=N``:
     python tests/fuzz_atheris.py path  -atheris_runs=200000
     python tests/fuzz_atheris.py blob  -atheris_runs=200000
     python tests/fuzz_atheris.py shard -atheris_runs=20000
+    python tests/fuzz_atheris.py leaf  -atheris_runs=200000
 
 Anything other than the library's own errors is a crash: atheris stops and
 prints the input.
@@ -31,6 +32,7 @@ with atheris.instrument_imports():
     from vosfmt import VosError, open_shard
     from vosfmt.blob import decode_header
     from vosfmt.image import list_shards
+    from vosfmt.leafrows import key_value_rows
 
 from support import read_everything  # noqa: E402 (after the instrumented imports)
 
@@ -51,6 +53,12 @@ def fuzz_blob(data: bytes):
         decode_header(data, "fuzz")
     except VosError:
         pass
+
+
+def fuzz_leaf(data: bytes):
+    """The leaf-at-a-time decoder on any bytes: rows or None, never an exception."""
+    rows = key_value_rows(data, 0, len(data), 1 + (data[0] % 40 if data else 0))
+    assert rows is None or isinstance(rows, list)
 
 
 def _shard_target():
@@ -82,7 +90,8 @@ def _shard_target():
 
 
 def main() -> None:
-    targets = {"path": lambda: fuzz_path, "blob": lambda: fuzz_blob, "shard": _shard_target}
+    targets = {"path": lambda: fuzz_path, "blob": lambda: fuzz_blob, "shard": _shard_target,
+               "leaf": lambda: fuzz_leaf}
     if len(sys.argv) < 2 or sys.argv[1] not in targets:
         sys.exit(f"usage: {os.path.basename(sys.argv[0])} {{{'|'.join(targets)}}} [atheris options]")
     target = targets[sys.argv.pop(1)]()

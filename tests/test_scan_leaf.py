@@ -15,12 +15,12 @@ from ddb.checker.scan import ShardScan
 from fixtures.damage import DamageError, damage
 from fixtures.injectors import INJECTORS, InjectError
 from tests.support import sparse_copy
-from vosfmt import VosError, open_shard
+from vosfmt import VosError, leafrows, open_shard
 from vosfmt.image import list_shards
 
 
 def _scan(root: str, leaf: bool, monkeypatch) -> list:
-    monkeypatch.setattr(scan_leaf, "ENABLED", leaf)
+    monkeypatch.setattr(leafrows, "ENABLED", leaf)
     out = []
     for path in list_shards(root):
         try:

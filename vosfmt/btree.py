@@ -17,6 +17,7 @@ from itertools import chain
 
 from .constants import NODE_MAGIC, NodeFlags, RootFlags
 from .errors import ChecksumError, CorruptionError, StaleReadError
+from .leafrows import key_value_rows
 from .node import HDR_SIZE, HEADER, LEAF_ENTRY, LEAF_OVERHEAD, Node, parse_branch_body, parse_leaf_body
 from .pagecrc import page_crc
 from .record_decoding import record_name
@@ -157,6 +158,20 @@ class TreeReader:
             raise CorruptionError("embedded tree has trailing bytes",
                                   structure=f"embedded {record_name(root.tclass)} tree", path=path)
         return keys, vals
+
+    def key_value_rows(self, root: TreeRoot, path: str | None = None) -> list | None:
+        """The records of a one-leaf tree of key records each holding one inline value, as
+        ``vosfmt.leafrows`` rows (a leaf at a time); None for any other tree or leaf (a
+        damaged leaf page raises, as ``node`` does)."""
+        if root.flags & RootFlags.EMBEDDED:
+            return key_value_rows(root.embed, 0, len(root.embed), root.count)
+        if not root.page or root.depth:
+            return None
+        leaf = self.leaf_page(root.page, root.tclass, path)
+        if leaf is None or leaf[1] != root.count:
+            return None
+        buf, nkeys, end = leaf
+        return key_value_rows(buf, HDR_SIZE, end, nkeys)
 
     def _root_node(self, root: TreeRoot, path):
         if root.flags & RootFlags.EMBEDDED:

@@ -24,8 +24,9 @@ from .keys import (
     xid_from_key,
 )
 from .keytext import format_key
+from .leafrows import F, row_key_rec, row_value
 from .record_decoding import guarded, malformed
-from .records import ContainerRec, KeyRec, ObjectRec, TreeRoot, dec_key, dec_object
+from .records import ContainerRec, KeyRec, ObjectRec, TreeRoot, dec_key, dec_object, value_kind_of
 from .value_records import SingleValue, dec_extent, dec_sv
 
 
@@ -124,6 +125,13 @@ class _KeyParent:
             ck = dkey_collate(kind, start) if kind != KeyKind.UINT64 or len(start) == 8 else None
         child = self._CHILD
         uint = kind == KeyKind.UINT64
+        if child is AKey and start is None:
+            rows = self.shard.reader.key_value_rows(root, path=self)
+            if rows is not None:            # akeys of one inline value each: a leaf at a time
+                for r in rows:
+                    k = r[_ROW_KEY]
+                    yield AKey(self, dkey_uncollate(kind, k) if uint else k, None, r)
+                return
         for k, v in self.shard.reader.items(root, start=ck, path=self):
             key = dkey_uncollate(kind, k) if uint else k     # other kinds store the key as is
             try:
@@ -207,10 +215,19 @@ class DKey(_KeyParent):
 
 
 class AKey:
-    __slots__ = ("dkey", "key", "rec", "shard")
+    """An akey; one listed a leaf at a time holds its ``vosfmt.leafrows`` row and makes its
+    record, and its one value, from it only when asked."""
+    __slots__ = ("dkey", "key", "_rec", "shard", "_row")
 
-    def __init__(self, dkey: DKey, key: bytes, rec: KeyRec):
-        self.dkey, self.key, self.rec, self.shard = dkey, key, rec, dkey.shard
+    def __init__(self, dkey: DKey, key: bytes, rec: KeyRec | None, row: tuple | None = None):
+        self.dkey, self.key, self._rec, self.shard, self._row = dkey, key, rec, dkey.shard, row
+
+    @property
+    def rec(self) -> KeyRec:
+        rec = self._rec
+        if rec is None:
+            rec = self._rec = row_key_rec(self._row)
+        return rec
 
     @property
     def path(self) -> str:
@@ -225,11 +242,15 @@ class AKey:
 
     @property
     def value_kind(self) -> str | None:
-        return self.rec.value_kind
+        row = self._row
+        return self.rec.value_kind if row is None else value_kind_of(row[_ROW_FLAGS])
 
     def single_values(self):
         """Every stored version, oldest epoch first."""
-        if self.rec.value_kind != "sv":
+        if self.value_kind != "sv":
+            return
+        if self._row is not None:
+            yield row_value(self._row)
             return
         for k, v in self.shard.reader.items(self.rec.child_root, path=self):
             try:
@@ -272,5 +293,6 @@ class AKey:
             raise malformed(e, TreeClass.SINGV if sv else TreeClass.EVT, self) from None
 
 
+_ROW_KEY, _ROW_FLAGS = F.key, F.flags
 VosObject._CHILD = DKey
 DKey._CHILD = AKey

@@ -15,22 +15,33 @@ entry in one call; a leaf whose entries share one shape (keys of equal
 length, as DAOS's own akeys mostly are) is decoded with one
 ``iter_unpack``.
 
-A row is a plain tuple; ``F`` names its fields' positions. The log
+A row is a plain tuple; ``F`` names its fields' positions; ``row_key_rec``
+and ``row_value`` make the records of a row for code that wants objects. The log
 entries stay one ``bytes`` field (``F.ilog``, 16 bytes each) so that every
 shape has the same positions. ``key_value_rows`` returns None for a leaf it
 cannot decode this way (another value tree, a value not stored inline, a
 malformed entry): callers then take the record-by-record path, which also
 names what is wrong. A row is only ever returned for bytes the record
 decoders would accept.
+
+``DDB_LEAF_DECODE=0`` in the environment turns leaf decoding off (every
+reader and the checker then go record by record): the test suite runs on
+both paths, and a user can rule this path out when a result looks wrong.
 """
 from __future__ import annotations
 
+import os
 import struct
 from operator import itemgetter
 
 from . import layout as L
 from .codec import fast, int_field
 from .constants import Media, RootFlags
+from .keys import epoch_from_key
+from .records import KeyRec, TreeRoot
+from .value_records import SingleValue
+
+ENABLED = os.environ.get("DDB_LEAF_DECODE", "1") != "0"
 
 _LEAF_ENTRY = fast(L.leaf_entry)               # klen, vlen
 _KEY_FLAGS = int_field(L.key_rec, "flags")
@@ -89,8 +100,12 @@ class Shape:
 _SHAPES: dict[tuple, Shape] = {}
 
 
-def _shape_at(buf, pos: int) -> Shape | None:
-    """The shape of the entry at ``pos``, read field by field (None: not one of these)."""
+_FIXED = _HEAD + _KEY_HEAD + _ROOT.size + _HEAD + _SV.size    # an entry's bytes but its lengths
+
+
+def _shape_at(buf, pos: int, end: int) -> Shape | None:
+    """The shape of the entry at ``pos``, read field by field (None: not one of these, or
+    longer than the ``end - pos`` bytes left)."""
     try:
         klen, _vlen = _LEAF_ENTRY.unpack_from(buf, pos)
         at = pos + _HEAD + klen
@@ -107,7 +122,8 @@ def _shape_at(buf, pos: int) -> Shape | None:
         return None
     cl, media, size = sv[_SV.names.index("csum_len")], sv[_SV.names.index("media")], \
         sv[_SV.names.index("size")]
-    if media != Media.INLINE:
+    if media != Media.INLINE or \
+            _FIXED + klen + nr * _ILOG_ENT_SIZE + vklen + cl + size > end - pos:
         return None
     key = (klen, nr, vklen, cl, size)
     shape = _SHAPES.get(key)
@@ -121,8 +137,10 @@ def _shape_at(buf, pos: int) -> Shape | None:
 def key_value_rows(buf, pos: int, end: int, nkeys: int) -> list | None:
     """Rows of the ``nkeys`` entries stored in ``buf[pos:end]`` (a leaf's used area), each a
     key record whose tree is one embedded single value stored inline; None if any entry is
-    not, or the entries do not fill the area exactly."""
-    shape = _shape_at(buf, pos)
+    not, or the entries do not fill the area exactly (or leaf decoding is off)."""
+    if not ENABLED:
+        return None
+    shape = _shape_at(buf, pos, end)
     if shape is None or nkeys < 1:
         return None
     want = shape.lengths
@@ -133,13 +151,13 @@ def key_value_rows(buf, pos: int, end: int, nkeys: int) -> list | None:
     rows = []
     for _ in range(nkeys):
         if pos + shape.size > end:
-            shape = _shape_at(buf, pos)
-            if shape is None or pos + shape.size > end:
+            shape = _shape_at(buf, pos, end)
+            if shape is None:
                 return None
         row = shape.struct.unpack_from(buf, pos)
         if _LENGTHS(row) != shape.lengths:
-            shape = _shape_at(buf, pos)
-            if shape is None or pos + shape.size > end:
+            shape = _shape_at(buf, pos, end)
+            if shape is None:
                 return None
             row = shape.struct.unpack_from(buf, pos)
             if _LENGTHS(row) != shape.lengths:
@@ -147,3 +165,31 @@ def key_value_rows(buf, pos: int, end: int, nkeys: int) -> list | None:
         rows.append(row)
         pos += shape.size
     return rows if pos == end else None
+
+
+_EMBEDS: dict[tuple, struct.Struct] = {}
+
+
+def row_key_rec(row) -> KeyRec:
+    """The key record of a row, as ``records.dec_key`` decodes it (its embedded tree's bytes
+    packed back from the row's fields, which cover every byte of them)."""
+    shape = (row[F.embed_klen], row[F.sv_csum_len], row[F.sv_size])
+    embed = _EMBEDS.get(shape)
+    if embed is None:
+        if len(_EMBEDS) > 4096:
+            _EMBEDS.clear()
+        vklen, cl, size = shape
+        embed = _EMBEDS[shape] = struct.Struct(
+            f"<{_fmt(_LEAF_ENTRY)}{vklen}s{_fmt(_SV)}{cl}s{size}s")
+    return KeyRec(row[F.flags], (row[F.ilog], row[F.ilog_flags], row[F.ilog_mod_count]),
+                  TreeRoot(row[F.root_tclass], row[F.root_key_kind], row[F.root_page],
+                           row[F.root_count], row[F.root_depth], row[F.root_flags],
+                           embed.pack(*row[F.embed_klen:])))
+
+
+def row_value(row) -> SingleValue:
+    """The single value of a row, as ``value_records.dec_sv`` decodes it."""
+    return SingleValue(epoch_from_key(row[F.vkey]), row[F.sv_size], row[F.sv_minor],
+                       row[F.sv_dtx_lid], row[F.sv_ver], row[F.sv_media], row[F.sv_aflags],
+                       row[F.sv_gsize], row[F.sv_off], row[F.sv_csum_type], row[F.csum],
+                       row[F.data])

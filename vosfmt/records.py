@@ -262,7 +262,12 @@ class KeyRec(Record):
     @property
     def value_kind(self) -> str | None:
         """'sv' or 'array' for an akey that holds values, else None."""
-        return _VALUE_KIND[self.flags & _KIND_BITS]
+        return value_kind_of(self.flags)
+
+
+def value_kind_of(flags: int) -> str | None:
+    """'sv' or 'array' for the flags of an akey that holds values, else None."""
+    return _VALUE_KIND[flags & _KIND_BITS]
 
 
 _KIND_BITS = KrecFlags.DKEY | KrecFlags.EVT | KrecFlags.BTR

@@ -14,13 +14,13 @@ epoch.
 
 Anything else — a leaf of another shape, a branch, one row that would be
 a finding — returns None before a fact is recorded, and the caller checks
-the tree record by record, which names what is wrong. So the findings of
+the tree record by record, which names what is wrong (so does every tree
+when ``DDB_LEAF_DECODE=0`` turns leaf decoding off). So the findings of
 a check never depend on which path ran (tests/test_scan_leaf.py runs every
 damage both ways).
 """
 from __future__ import annotations
 
-import os
 from operator import itemgetter, lt
 
 from vosfmt import CorruptionError
@@ -35,13 +35,8 @@ from vosfmt.constants import (
     TreeClass,
 )
 from vosfmt.keys import epoch_from_key
-from vosfmt.leafrows import F, key_value_rows
-from vosfmt.node import HDR_SIZE
+from vosfmt.leafrows import F
 from vosfmt.records import ILOG_ENTRY, key_flags_for
-
-#: DDB_LEAF_DECODE=0 turns this path off (the record-by-record pass checks everything): the
-#: suite can run on both paths, and a user can rule it out when a result looks wrong
-ENABLED = os.environ.get("DDB_LEAF_DECODE", "1") != "0"
 
 #: what a row of a clean single-value akey reads, in _CLEAN's order
 _CLEAN = itemgetter(F.flags, F.root_tclass, F.embed_klen, F.sv_aflags)
@@ -63,34 +58,18 @@ class LeafPass:
     def akeys(self, root, owner: list, akind: int) -> int | None:
         """The newest epoch under a clean akey tree, its facts recorded; None (nothing
         recorded) when the tree needs the record-by-record pass."""
-        if not ENABLED:
+        try:
+            rows = self.reader.key_value_rows(root)
+        except CorruptionError:
             return None
-        page = 0
-        if root.flags & RootFlags.EMBEDDED:
-            buf, pos, end, nkeys = root.embed, 0, len(root.embed), root.count
-        elif root.page and root.depth == 0:
-            page = root.page
-            try:
-                leaf = self.reader.leaf_page(page, TreeClass.AKEY)
-            except CorruptionError:
-                return None
-            if leaf is None:
-                return None
-            buf, nkeys, end = leaf
-            pos = HDR_SIZE
-        else:
-            return None
-        if nkeys != root.count:
-            return None
-        rows = key_value_rows(buf, pos, end, nkeys)
         if rows is None:
             return None
         newest = self._clean(rows, akind)
         if newest is None:
             return None
         self.scan.tick()
-        if page:
-            self.scan.own(page, (owner, " akey tree node"))
+        if not root.flags & RootFlags.EMBEDDED:
+            self.scan.own(root.page, (owner, " akey tree node"))
         f = self.facts
         f.records += len(rows)
         f.value_bytes += sum(map(_SIZE, filter(_CT, rows)))
