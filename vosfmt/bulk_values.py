@@ -12,6 +12,7 @@ from typing import NamedTuple
 
 from .checksum import ChunkSummer, csum_len, csum_of, hasher
 from .constants import CSUM_INLINE_MAX, DTX_LID_FIRST, INLINE_MAX, AddrFlags, Media, RecType
+from .dtx_records import DtxRecRef
 from .errors import TransactionError
 from .keys import epoch_key, extent_key
 from .value_records import Extent, SingleValue, enc_extent, enc_sv
@@ -39,21 +40,24 @@ class ExtentIn(NamedTuple):
 
 
 class ValueEncoder:
-    """Encodes the values of one container's akeys (its checksum type and chunk size)."""
+    """Encodes the values of one container's akeys (its checksum type and chunk size); a
+    value written by an active DTX gets a record reference in ``refs`` (lid -> list)."""
 
-    def __init__(self, tx, csum_type: int, chunk_size: int):
-        self.tx, self.ctype, self.chunk = tx, csum_type, chunk_size
+    def __init__(self, tx, csum_type: int, chunk_size: int, refs: dict):
+        self.tx, self.ctype, self.chunk, self.refs = tx, csum_type, chunk_size, refs
 
-    def encode(self, kind: str, values, register) -> tuple[list, list]:
-        """(keys, records) of an akey's values; ``register(lid, type, vkey)`` is called for
-        each written by an active DTX."""
+    def encode(self, kind: str, values, path: tuple) -> tuple[list, list]:
+        """(keys, records) of the values of the akey at ``path`` (oid, dkey, akey)."""
         if kind == "sv":
-            return self._single_values(values, register)
+            return self._single_values(values, path)
         if kind == "array":
-            return self._extents(values, register)
+            return self._extents(values, path)
         raise TransactionError(f"unknown value kind {kind!r}")
 
-    def _single_values(self, values, register):
+    def _register(self, lid: int, rtype: int, path: tuple, vkey: bytes) -> None:
+        self.refs.setdefault(lid, []).append(DtxRecRef(rtype, *path, vkey))
+
+    def _single_values(self, values, path):
         keys, recs, ctype = [], [], self.ctype
         for epoch, minor, lid, data in values:
             if epoch <= 0:
@@ -76,10 +80,10 @@ class ValueEncoder:
             keys.append(key)
             recs.append(enc_sv(sv))
             if lid >= DTX_LID_FIRST:
-                register(lid, RecType.SVT, key)
+                self._register(lid, RecType.SVT, path, key)
         return keys, recs
 
-    def _extents(self, values, register):
+    def _extents(self, values, path):
         keys, recs, ctype, chunk = [], [], self.ctype, self.chunk
         for lo, nr, rsize, epoch, minor, lid, data in values:
             if epoch <= 0 or nr <= 0 or rsize <= 0 or lo < 0 or lo + nr > 1 << 64:
@@ -102,5 +106,5 @@ class ValueEncoder:
             keys.append(key)
             recs.append(enc_extent(ext))
             if lid >= DTX_LID_FIRST:
-                register(lid, RecType.EVT, key)
+                self._register(lid, RecType.EVT, path, key)
         return keys, recs

@@ -25,6 +25,7 @@ from typing import NamedTuple
 from .bulk_values import ValueEncoder
 from .constants import (
     DTX_LID_FIRST,
+    ILOG_MAX,
     MAX_VALUE,
     KrecFlags,
     RecType,
@@ -99,12 +100,16 @@ class BulkLoad(Transaction):
         """Write the tree of these records (keys strictly increasing) and return its root;
         a single leaf that fits ``budget`` bytes is embedded instead."""
         d = TreeRoot(tclass, key_kind)
-        if not keys:
+        n = len(keys)
+        if n == 1:
+            size = LEAF_OVERHEAD + len(keys[0]) + len(vals[0])
+        elif n:
+            if not all(map(bytes.__lt__, keys, keys[1:])):
+                raise TransactionError(f"bulk load: keys of a {TreeClass(tclass).name} tree are "
+                                       "not in increasing order (or repeat)")
+            size = sum(map(len, keys)) + sum(map(len, vals)) + LEAF_OVERHEAD * n
+        else:
             return d
-        if not all(map(bytes.__lt__, keys, keys[1:])):
-            raise TransactionError(f"bulk load: keys of a {TreeClass(tclass).name} tree are not "
-                                   "in increasing order (or repeat)")
-        size = sum(map(len, keys)) + sum(map(len, vals)) + LEAF_OVERHEAD * len(keys)
         if embeddable(size, budget):
             d.count, d.flags, d.embed = len(keys), RootFlags.EMBEDDED, leaf_body(keys, vals)
             return d
@@ -120,24 +125,15 @@ def _record(raw: bytes, what: str) -> bytes:
     return raw
 
 
-def _ilog(entries: list, what: str) -> Ilog:
-    """The incarnation log of a record as a transaction's ``set_ilog`` leaves it on a new
-    record (entries by epoch, modified once)."""
-    if not all(a.epoch < b.epoch for a, b in zip(entries, entries[1:])):
-        raise TransactionError(f"bulk load: the incarnation log of {what} is not in increasing "
-                               "epoch order")
-    return Ilog(list(entries), 0, 1)
-
-
 class ContainerLoad:
     """One container of a bulk load: objects in any order, then ``finish``."""
 
     def __init__(self, load: BulkLoad, rec: ContainerRec):
         self.load, self.rec = load, rec
-        self.values = ValueEncoder(load, rec.csum_type, rec.chunk_size)
         self.objects: list[tuple[bytes, bytes]] = []      # (oid key, object record)
         self.committed: list[tuple[bytes, bytes]] = []    # (xid key, committed entry)
         self.refs: dict[int, list] = {}                   # lid -> record references
+        self.values = ValueEncoder(load, rec.csum_type, rec.chunk_size, self.refs)
         self._key_base: dict[int, int] = {}
 
     def add_committed(self, entry: DtxCommitted) -> None:
@@ -153,8 +149,7 @@ class ContainerLoad:
         for dk in dkeys:
             aks, avals = [], []
             for ak in dk.akeys:
-                vkeys, vvals = self.values.encode(ak.kind, ak.values, self._value_refs(
-                    oid, dk.key, ak.key))
+                vkeys, vvals = self.values.encode(ak.kind, ak.values, (oid, dk.key, ak.key))
                 nvalues += len(vkeys)
                 tclass = TreeClass.SINGV if ak.kind == "sv" else TreeClass.EVT
                 aks.append(dkey_collate(akk, ak.key))
@@ -164,11 +159,10 @@ class ContainerLoad:
             dks.append(dkey_collate(dkk, dk.key))
             dvals.append(self._key_record(KrecFlags.DKEY, dk.ilog, TreeClass.AKEY, akk, aks, avals,
                                           (oid, dk.key, b"")))
-        rec = ObjectRec(oid, 0, max_write, _ilog(ilog, f"object {oid}"),
+        rec = ObjectRec(oid, 0, max_write, self._log(ilog, (oid, b"", b"")),
                         TreeRoot(TreeClass.DKEY, dkk))
         budget = MAX_VALUE - len(enc_object(rec))
         rec.dkey_root = self.load.tree(TreeClass.DKEY, dkk, dks, dvals, budget)
-        self._ilog_refs(ilog, (oid, b"", b""))
         self.objects.append((oid_key(oid), _record(enc_object(rec), f"object {oid}")))
         return nvalues
 
@@ -180,19 +174,26 @@ class ContainerLoad:
         if base is None:
             base = self._key_base[len(ilog)] = len(enc_key(KeyRec(flags, Ilog(list(ilog)))))
         root = self.load.tree(tclass, kind, keys, vals, MAX_VALUE - base)
-        self._ilog_refs(ilog, path)
-        return _record(enc_key(KeyRec(flags, _ilog(ilog, "a key"), root)), "key")
+        return _record(enc_key(KeyRec(flags, self._log(ilog, path), root)), "key")
 
-    def _value_refs(self, oid: Oid, dkey: bytes, akey: bytes):
-        """Registers a value written by an active DTX: ``register(lid, rec type, vkey)``."""
-        def register(lid: int, rtype: int, vkey: bytes) -> None:
-            self.refs.setdefault(lid, []).append(DtxRecRef(rtype, oid, dkey, akey, vkey))
-        return register
-
-    def _ilog_refs(self, ilog: list, path: tuple) -> None:
-        lids = dict.fromkeys(e.tx_id for e in ilog if e.tx_id >= DTX_LID_FIRST)
-        for lid in lids:
+    def _log(self, entries: list, path: tuple) -> Ilog:
+        """The incarnation log of the record at ``path`` (oid, dkey, akey) as a transaction's
+        ``set_ilog`` leaves a new record's (``entries`` by epoch, modified once), its
+        entries of active DTXs registered with them (once per DTX)."""
+        if len(entries) > ILOG_MAX:
+            raise TransactionError(f"incarnation log is full ({ILOG_MAX} entries)")
+        prev, lids = -1, None
+        for e in entries:
+            if e.epoch <= prev:
+                raise TransactionError(f"bulk load: the incarnation log of {path[0]} "
+                                       f"{path[1]!r} {path[2]!r} is not in increasing epoch order")
+            prev = e.epoch
+            if e.tx_id >= DTX_LID_FIRST:
+                lids = lids or {}
+                lids[e.tx_id] = None
+        for lid in lids or ():
             self.refs.setdefault(lid, []).append(DtxRecRef(RecType.ILOG, *path))
+        return Ilog(entries, 0, 1)
 
     def finish(self, active: list[DtxActive] = ()) -> None:
         """Pack the object table and the DTX tables (``active``: the container's active
