@@ -8,6 +8,10 @@ facts later passes use must be identical.
 """
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import pytest
 
 from ddb.checker import scan_leaf
@@ -87,3 +91,17 @@ def test_random_damage(built, tmp_path, preset, scale, seed, monkeypatch):
     except DamageError:
         pytest.skip("no damage of this kind applies")
     _both(root, monkeypatch)
+
+
+@pytest.mark.slow
+def test_the_checker_and_listing_suites_pass_record_by_record(tmp_path):
+    """The suites that pin the checker's findings and the listings' exact output, run again with
+    leaf decoding off (DDB_LEAF_DECODE=0): both paths meet the same contract. (The whole suite
+    passes both ways; CI re-runs these two, ~30 s.)"""
+    here = os.path.dirname(os.path.abspath(__file__))
+    env = dict(os.environ, DDB_LEAF_DECODE="0")
+    p = subprocess.run([sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider",
+                        f"--basetemp={tmp_path}", os.path.join(here, "test_checker.py"),
+                        os.path.join(here, "test_ddb_cli.py")],
+                       cwd=os.path.dirname(here), env=env, capture_output=True, text=True)
+    assert p.returncode == 0, p.stdout[-3000:]

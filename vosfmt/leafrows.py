@@ -146,7 +146,7 @@ def key_value_rows(buf, pos: int, end: int, nkeys: int) -> list | None:
     want = shape.lengths
     if end - pos == nkeys * shape.size:             # one shape throughout, most likely
         rows = list(shape.struct.iter_unpack(memoryview(buf)[pos:end]))
-        if all(_LENGTHS(r) == want for r in rows):
+        if set(map(_LENGTHS, rows)) == {want}:
             return rows
     rows = []
     for _ in range(nkeys):

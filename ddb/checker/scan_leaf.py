@@ -24,7 +24,7 @@ from __future__ import annotations
 from operator import itemgetter, lt
 
 from vosfmt import CorruptionError
-from vosfmt.checksum import csum_of
+from vosfmt.checksum import csum_len, csum_of, csums_of
 from vosfmt.constants import (
     DTX_LID_ABORTED,
     DTX_LID_COMMITTED,
@@ -40,10 +40,10 @@ from vosfmt.records import ILOG_ENTRY, key_flags_for
 
 #: what a row of a clean single-value akey reads, in _CLEAN's order
 _CLEAN = itemgetter(F.flags, F.root_tclass, F.embed_klen, F.sv_aflags)
-_WANT = (key_flags_for(TreeClass.SINGV), int(TreeClass.SINGV), 8, 0)
+_WANT = {(key_flags_for(TreeClass.SINGV), int(TreeClass.SINGV), 8, 0)}
 _KEYS, _VKEYS, _ILOGS = itemgetter(F.key), itemgetter(F.vkey), itemgetter(F.ilog)
-_LID, _SIZE, _CT, _CSUM, _DATA = (itemgetter(i) for i in (F.sv_dtx_lid, F.sv_size,
-                                                          F.sv_csum_type, F.csum, F.data))
+_LID, _SIZE, _CT, _CL, _CSUM, _DATA = (itemgetter(i) for i in (
+    F.sv_dtx_lid, F.sv_size, F.sv_csum_type, F.sv_csum_len, F.csum, F.data))
 _ILOG_CACHE_MAX = 1024
 _SETTLED = (DTX_LID_COMMITTED, DTX_LID_ABORTED)     # log ids that record no DTX fact
 
@@ -82,17 +82,14 @@ class LeafPass:
             return None                 # out of key order: lookups would miss records
         if akind == KeyKind.UINT64 and any(len(k) != 8 for k in keys):
             return None
-        want = _WANT
-        for r in rows:
-            if _CLEAN(r) != want or not r[F.sv_size]:
-                return None
-            lid = r[F.sv_dtx_lid]
-            if lid >= DTX_LID_FIRST and not lid & DTX_LID_SOLO_FLAG:
-                return None             # a pending write: the DTX checks need its facts
-            ct = r[F.sv_csum_type]
-            if ct and csum_of(ct, r[F.data]) != r[F.csum]:
-                return None
-        newest = max(map(epoch_from_key, map(_VKEYS, rows)))
+        if set(map(_CLEAN, rows)) != _WANT or not all(map(_SIZE, rows)):
+            return None
+        if any(lid >= DTX_LID_FIRST and not lid & DTX_LID_SOLO_FLAG
+               for lid in set(map(_LID, rows))):
+            return None                 # a pending write: the DTX checks need its facts
+        if not _csums_right(rows):
+            return None
+        newest = epoch_from_key(max(map(_VKEYS, rows)))    # 8-byte keys: bytes order is epoch order
         logs = self._ilog_newest
         for raw in set(map(_ILOGS, rows)):
             n = logs.get(raw, -1)
@@ -105,6 +102,20 @@ class LeafPass:
             if n > newest:
                 newest = n
         return newest
+
+
+def _csums_right(rows: list) -> bool:
+    """Does every checksummed value's checksum match its data? Rows of one checksum type and
+    length are verified at once (``checksum.csums_of``); mixed leaves value by value."""
+    kinds = set(zip(map(_CT, rows), map(_CL, rows)))
+    if len(kinds) == 1:
+        ((ct, cl),) = kinds
+        if not ct:
+            return True
+        if cl == csum_len(ct):
+            return csums_of(ct, list(map(_DATA, rows))) == b"".join(map(_CSUM, rows))
+    return all(not r[F.sv_csum_type] or csum_of(r[F.sv_csum_type], r[F.data]) == r[F.csum]
+               for r in rows)
 
 
 def _committed_newest(raw: bytes) -> int | None:
