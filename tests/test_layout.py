@@ -326,3 +326,12 @@ def test_one_call_checksums_equal_the_incremental_ones(data, cut):
     assert csum_of(CsumType.CRC32C, data) == crc32c(data).to_bytes(4, "little")
     assert csum_of(CsumType.ADLER32, data) == zlib.adler32(data).to_bytes(4, "little")
     assert csum_of(CsumType.OFF, data) == b""
+
+
+@given(st.lists(st.binary(max_size=40), max_size=30))
+def test_a_leaf_of_checksums_at_once_equals_one_by_one(chunks):
+    """csums_of (the leaf check's one comparison) is csum_of of each chunk, concatenated."""
+    from vosfmt.checksum import CSUM_ALGOS, csum_of, csums_of
+    from vosfmt.constants import CsumType
+    for ctype in (*CSUM_ALGOS, CsumType.OFF):
+        assert csums_of(ctype, chunks) == b"".join(csum_of(ctype, c) for c in chunks), ctype
