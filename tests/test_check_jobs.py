@@ -120,7 +120,7 @@ SLOW_LEADER = (
     "from ddb.checker import scan\n"
     "walk = scan.ShardScan.walk\n"
     "def slow(self, *a, **k):\n"
-    "    time.sleep(0.5)\n"
+    "    time.sleep(float(sys.argv[2]))\n"
     "    return walk(self, *a, **k)\n"
     "scan.ShardScan.walk = slow\n"
     "from ddb.cli import main\n"
@@ -140,25 +140,48 @@ def _processes_with(marker: str) -> list[int]:
     return pids
 
 
-@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="looks for workers in /proc")
-def test_stop_ends_every_worker(three_damaged_shards, tmp_path):
+def _leader_with_workers(src: str, tmp_path, delay: float):
+    """(root, marker, leader): a ``check start -y -j 2`` of a copy of ``src`` that walks each
+    tree ``delay`` s late, once its two workers are scanning; every process of it has
+    ``marker`` in its environment."""
     root = str(tmp_path / "img")
-    sparse_copy(three_damaged_shards, root)
+    sparse_copy(src, root)
     marker = f"DDB_JOBS_TEST={uuid.uuid4()}"
     env = {**os.environ, marker.split("=")[0]: marker.split("=")[1]}
-    leader = subprocess.Popen([sys.executable, "-c", SLOW_LEADER, root], cwd=REPO, env=env,
+    leader = subprocess.Popen([sys.executable, "-c", SLOW_LEADER, root, str(delay)], cwd=REPO, env=env,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not (image_in_use(root) and os.path.isdir(store_path(root))
+               and len(_processes_with(marker)) >= 3):      # the leader and two workers
+        if leader.poll() is not None or time.monotonic() > deadline:
+            leader.kill()
+            pytest.fail(f"no workers: {leader.communicate()}")
+        time.sleep(0.05)
+    return root, marker, leader
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="looks for workers in /proc")
+def test_stop_ends_every_worker(three_damaged_shards, tmp_path):
+    root, marker, leader = _leader_with_workers(three_damaged_shards, tmp_path, 0.5)
     try:
-        deadline = time.monotonic() + 60
-        while not (image_in_use(root) and os.path.isdir(store_path(root))
-                   and len(_processes_with(marker)) >= 3):      # the leader and two workers
-            assert leader.poll() is None and time.monotonic() < deadline, leader.communicate()
-            time.sleep(0.05)
         stop = _run("check", "stop", "-D", root)
         _, err = leader.communicate(timeout=60)
     finally:
-        if leader.poll() is None:
-            leader.kill()
+        leader.kill()
     assert stop.stdout == "Checker status: STOPPED\n", stop.stderr
     assert leader.returncode & EXIT_INTERRUPTED and "check stopped" in err, (leader.returncode, err)
     assert _processes_with(marker) == []
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="workers die with a Linux leader")
+def test_workers_die_with_a_killed_leader(three_damaged_shards, tmp_path):
+    """kill -9 of the leader: its workers end at once, and with them the image lock they hold."""
+    root, marker, leader = _leader_with_workers(three_damaged_shards, tmp_path, 5)
+    leader.kill()
+    leader.wait(timeout=60)             # not its pipes: a surviving worker holds them open
+    leader.stdout.close()
+    leader.stderr.close()
+    deadline = time.monotonic() + 3                 # a worker's own scan: 5 s a tree
+    while _processes_with(marker) or image_in_use(root):
+        assert time.monotonic() < deadline, _processes_with(marker)
+        time.sleep(0.05)

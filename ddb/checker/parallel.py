@@ -20,6 +20,7 @@ from .scan import ShardScan, unreadable_finding
 from .stopping import CheckStopped, StopWatch
 
 FOUND, FAILED, STOPPED = "found", "failed", "stopped"
+PR_SET_PDEATHSIG = 1            # prctl(2)
 
 
 def usable_cores() -> int:
@@ -34,6 +35,20 @@ def worker_count(jobs: int | None, shards: int) -> int:
     """Processes scanning ``shards`` shards: ``jobs`` (None: one per usable core), never more
     than there are shards; under 2 the leader scans them itself."""
     return min(shards, jobs or usable_cores())
+
+
+def _die_with_leader(leader: int) -> None:
+    """Pool initializer: a worker ends with its leader (Linux: SIGKILL when the leader dies; it
+    only reads), so a killed leader's workers neither go on scanning nor keep the image lock
+    that they inherited open."""
+    try:
+        import ctypes
+        import signal
+        ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):           # not Linux: they end after their shard
+        return
+    if os.getppid() != leader:                  # the leader died before the request
+        os._exit(1)
 
 
 def _scan_one(args):
@@ -74,7 +89,7 @@ def scan_in_parallel(db_root: str, paths: list[str], stop_base=None, jobs: int |
         return {}
     order = sorted(paths, key=_size, reverse=True)
     try:
-        with mp.get_context("fork").Pool(workers) as pool:
+        with mp.get_context("fork").Pool(workers, _die_with_leader, (os.getpid(),)) as pool:
             out = dict(pool.imap_unordered(_scan_one, [(db_root, p, stop_base) for p in order]))
     except (OSError, ValueError):
         return {}
