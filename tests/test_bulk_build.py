@@ -9,9 +9,9 @@ import os
 
 import pytest
 from click.testing import CliRunner
-from crashsim import FaultInjector, SimulatedCrash
 
 import fixtures.system_builder as system_builder
+from crashsim import FaultInjector, SimulatedCrash
 from ddb.cli import cli
 from fixtures import build, dump_system, export_image, preset
 from fixtures.builder import build_image
