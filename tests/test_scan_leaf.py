@@ -37,7 +37,7 @@ def _scan(root: str, leaf: bool, monkeypatch) -> list:
             findings = s.run()
             f = s.facts
             out.append(([(x.code, x.ctx) for x in findings], f.records, f.value_bytes,
-                        sorted(f.lid_records, key=repr), f.space.pages, f.space.blocks,
+                        sorted(f.lid_records, key=repr), f.space.pages, bytes(f.space.used), f.space.blocks,
                         f.space.page_conflicts, f.freelist_ok, f.vea_ok))
     return out
 

@@ -19,29 +19,49 @@ from .constants import FIRST_DATA_PAGE, Media
 
 @dataclass
 class SpaceUsage:
+    """The ledger of one shard. ``labelled`` None keeps the owner of every used page in
+    ``pages`` (what ``ddb`` and the fixtures show); a set keeps only those pages' owners,
+    so a checker's memory does not grow with the shard: whether a page is used is one byte
+    of ``used`` per page, and the owners a finding needs are looked up afterwards (a second
+    claim records its first owner as None then)."""
     total_pages: int
     page_size: int
     blk_size: int = 1
     blk_range: tuple = (0, 0)                         # usable blocks [lo, hi)
-    pages: dict = field(default_factory=dict)         # page -> first owner
+    pages: dict = field(default_factory=dict)         # page -> first owner (see labelled)
     page_conflicts: list = field(default_factory=list)  # (page, owner, first owner, detail)
     free_pages: set = field(default_factory=set)
     blocks: dict = field(default_factory=dict)
     block_conflicts: list = field(default_factory=list)
     free_blocks: set = field(default_factory=set)
+    labelled: set | None = None
+    used: bytearray = field(default_factory=bytearray)  # 1 per used page below total_pages
 
     @classmethod
-    def of(cls, sb) -> SpaceUsage:
+    def of(cls, sb, labelled: set | None = None) -> SpaceUsage:
         """An empty ledger for the shard whose superblock is ``sb``."""
         return cls(sb.total_pages, sb.page_size, sb.blk_size or 1,
-                   (sb.hdr_blks, sb.hdr_blks + sb.tot_blks))
+                   (sb.hdr_blks, sb.hdr_blks + sb.tot_blks), labelled=labelled,
+                   used=bytearray(sb.total_pages))
 
     def own_page(self, page: int, owner, detail=None) -> None:
         """Record ``owner`` using ``page`` (``detail``: what a second claim should carry)."""
-        if page in self.pages:
+        used = self.used
+        if 0 <= page < len(used):
+            if used[page]:
+                self.page_conflicts.append((page, owner, self.pages.get(page), detail))
+                return
+            used[page] = 1
+            if self.labelled is None or page in self.labelled:
+                self.pages[page] = owner
+        elif page in self.pages:        # a damaged pointer past the end: always labelled
             self.page_conflicts.append((page, owner, self.pages[page], detail))
         else:
             self.pages[page] = owner
+
+    def is_used(self, page: int) -> bool:
+        used = self.used
+        return bool(used[page]) if 0 <= page < len(used) else page in self.pages
 
     def own_block(self, blk: int, owner, detail=None) -> None:
         if blk in self.blocks:
@@ -70,9 +90,19 @@ class SpaceUsage:
             for start, count in extents:
                 self.free_pages.update(range(start, start + count))
 
+    def unused_pages(self, end: int | None = None) -> list[int]:
+        """Data pages below ``end`` (default: the ledger's total) nothing uses, in order,
+        whether free or not."""
+        used, out, total = self.used, [], self.total_pages
+        p = used.find(0, FIRST_DATA_PAGE, total)
+        while p != -1:
+            out.append(p)
+            p = used.find(0, p + 1, total)
+        return out + [p for p in range(total, end or total) if p not in self.pages]
+
     @property
     def leaked_pages(self) -> set:
-        return set(range(FIRST_DATA_PAGE, self.total_pages)) - set(self.pages) - self.free_pages
+        return set(self.unused_pages()) - self.free_pages
 
     @property
     def leaked_blocks(self) -> set:
@@ -81,7 +111,7 @@ class SpaceUsage:
 
     @property
     def free_and_used_pages(self) -> set:
-        return self.free_pages & set(self.pages)
+        return {p for p in self.free_pages if self.is_used(p)}
 
     @property
     def free_and_used_blocks(self) -> set:

@@ -9,7 +9,7 @@ exactly what was below the damage.
 from __future__ import annotations
 
 from vosfmt import NotFoundError, Xid
-from vosfmt.constants import DTX_LID_ABORTED, DTX_LID_COMMITTED, FIRST_DATA_PAGE, AddrFlags
+from vosfmt.constants import DTX_LID_ABORTED, DTX_LID_COMMITTED, AddrFlags
 from vosfmt.dtx import commit_active, discard_invalid
 from vosfmt.dtx_records import DtxRecRef
 from vosfmt.keys import Oid, uuid_bytes
@@ -49,8 +49,7 @@ def rewrite_superblock_copy(job, f, action) -> None:
 @repairs(Code.FREE_LIST_DAMAGED, phase=Phase.BEGIN, needs_facts=_always)
 def free_list_from_unused_pages(job, f, action) -> list:
     """The transaction starts from a free-page list of the pages nothing uses."""
-    used = job.facts.space.pages
-    return [(p, 1) for p in range(FIRST_DATA_PAGE, job.shard.sb.total_pages) if p not in used]
+    return [(p, 1) for p in job.facts.space.unused_pages(job.shard.sb.total_pages)]
 
 
 # --- trees and records ---------------------------------------------------------------------------

@@ -52,14 +52,15 @@ def _no_tick() -> None:
 
 
 class ShardScan:
-    def __init__(self, shard, progress=None, tick=None):
-        """``tick``: called once per tree walked; it may raise to cancel the scan (check stop)."""
+    def __init__(self, shard, progress=None, tick=None, labelled: set = frozenset()):
+        """``tick``: called once per tree walked; it may raise to cancel the scan (check stop).
+        ``labelled``: the pages whose owners the ledger keeps (see ``first_owners``)."""
         self.tick = tick or _no_tick
         self.shard = shard
         self.sb = shard.sb
         self.reader = shard.reader
         self.findings: list[Finding] = []
-        self.facts = ShardFacts(SpaceUsage.of(shard.sb))
+        self.facts = ShardFacts(SpaceUsage.of(shard.sb, labelled))
         self.progress = progress
         self.drops: list = []           # (finding ctx, pages its repair stops using)
 
@@ -137,6 +138,14 @@ class ShardScan:
 
     def p4_space(self) -> None:
         space_pass(self)
+
+    def first_owners(self, pages: set) -> dict:
+        """page -> its first owner, for pages claimed twice. The ledger keeps whether a page is
+        used, not by whom (its memory would grow with the shard), so the trees are walked
+        again recording only these pages' owners; only a damaged shard pays for it."""
+        again = ShardScan(self.shard, tick=self.tick, labelled=pages)
+        again.p1_p2_p3_trees()
+        return again.facts.space.pages
 
     # --- helpers ---------------------------------------------------------------------
     def own(self, page: int, label, value=None) -> None:

@@ -19,6 +19,11 @@ from .problems import Action, Code
 def space_pass(scan) -> None:
     f, space = scan.facts, scan.facts.space
     dropped = _settle_drops(scan)
+    unknown = {p for p, _o, first, _d in space.page_conflicts if first is None}
+    if unknown:
+        owners = scan.first_owners(unknown)
+        space.page_conflicts = [(p, o, owners.get(p) if first is None else first, d)
+                                for p, o, first, d in space.page_conflicts]
     seen = set()
     conflicts = [("shard page", c) for c in space.page_conflicts] + \
         [("NVMe block", c) for c in space.block_conflicts]
