@@ -224,7 +224,6 @@ class MutableTree:
         return len(node.keys) if node.leaf else sum(node.counts)
 
 
-
 # --- node packing, shared with the bulk loader (vosfmt.bulkload) -------------------------
 
 EMBED_MAX = 1024            # an embedded single-leaf tree never takes more than this
