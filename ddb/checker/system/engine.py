@@ -236,7 +236,7 @@ def local_check(req: dict) -> dict:
         raise BadRequest(str(e)) from None
     opts = Options(dry_run=bool(req.get("dry_run")), auto=bool(req.get("auto")),
                    failout=bool(req.get("failout")), reset=bool(req.get("reset")),
-                   policies=policies)
+                   policies=policies, jobs=1)   # the leader already runs a process per rank
     root = req["root"]
     if not is_image(root):          # a rank that holds nothing (yet): nothing to check
         return {"ok": True, "error": None, "exit": 0, "status": "EMPTY", "counts": {}}
