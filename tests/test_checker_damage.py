@@ -170,8 +170,10 @@ def slots(path):
 ], ids=["page-size", "max-generation", "far-generation", "pages"])
 def test_an_impossible_superblock_copy_falls_back_and_is_rewritten(copy, which, change):
     root = copy("small")
-    before = export_image(root)
     path = list_shards(root)[0]
+    with open_shard(path, write=True, db_root=root) as sh, Transaction(sh):
+        pass            # a second commit: the copy not in use has a free-page list to belie it
+    before = export_image(root)
     used, other = slots(path)
     edit_slot(path, used if which == "used" else other, change)
     found_then_repaired(root, {"SB_COPY_DAMAGED": 1})
