@@ -37,6 +37,7 @@ from .constants import (
 from .dtx_records import DtxActive, DtxCommitted, DtxRecRef, enc_dtx_active, enc_dtx_committed, enc_refs
 from .edit_dtx import REFS_INLINE_MAX
 from .errors import TransactionError
+from .inline_akeys import InlineAkeys
 from .keys import Oid, dkey_collate, oid_key, uuid_bytes, xid_key
 from .mutable_tree import embeddable, pack_nodes, stack_levels
 from .node import LEAF_OVERHEAD, leaf_body
@@ -134,6 +135,7 @@ class ContainerLoad:
         self.committed: list[tuple[bytes, bytes]] = []    # (xid key, committed entry)
         self.refs: dict[int, list] = {}                   # lid -> record references
         self.values = ValueEncoder(load, rec.csum_type, rec.chunk_size, self.refs)
+        self.inline = InlineAkeys(rec.csum_type)
         self._key_base: dict[int, int] = {}
 
     def add_committed(self, entry: DtxCommitted) -> None:
@@ -149,10 +151,15 @@ class ContainerLoad:
         for dk in dkeys:
             aks, avals = [], []
             for ak in dk.akeys:
+                aks.append(dkey_collate(akk, ak.key))
+                rec = self.inline.record(ak.ilog, ak.values) if ak.kind == "sv" else None
+                if rec is not None:
+                    nvalues += 1
+                    avals.append(rec)
+                    continue
                 vkeys, vvals = self.values.encode(ak.kind, ak.values, (oid, dk.key, ak.key))
                 nvalues += len(vkeys)
                 tclass = TreeClass.SINGV if ak.kind == "sv" else TreeClass.EVT
-                aks.append(dkey_collate(akk, ak.key))
                 avals.append(self._key_record(KrecFlags.BTR if ak.kind == "sv" else KrecFlags.EVT,
                                               ak.ilog, tclass, 0, vkeys, vvals,
                                               (oid, dk.key, ak.key)))

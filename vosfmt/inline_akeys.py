@@ -1,0 +1,81 @@
+"""The record of the commonest akey, packed in one call: the encode-side counterpart of
+``leafrows``.
+
+Most akeys of a big image hold one single value, small enough to live inside its record,
+in a one-leaf value tree embedded in the akey record, with a one-entry incarnation log.
+``bulkload.ContainerLoad`` would encode such a record piece by piece (``enc_sv``,
+``leaf_body``, ``enc_root``, ``enc_ilog``, ``enc_key``), five packs and four joins an
+akey. ``InlineAkeys`` packs the same bytes with one struct per value size, whose format is
+built from the same layout declarations those codecs use (``layout.key_rec``'s fields,
+``ilog_header``, ``ilog_entry``, ``tree_root_fixed``, ``leaf_entry``, ``sv_rec_fixed``);
+tests/test_bulk_build.py checks both give the same bytes.
+"""
+from __future__ import annotations
+
+import struct
+
+from . import layout as L
+from .checksum import csum_len, csum_of
+from .codec import fast, int_field
+from .constants import DTX_LID_FIRST, MAX_VALUE, KrecFlags, Media, RootFlags, TreeClass
+from .keys import epoch_key
+from .mutable_tree import EMBED_MAX
+
+_KEY_FLAGS = int_field(L.key_rec, "flags")
+_ILOG_HDR = fast(L.ilog_header)
+_ILOG_ENT = fast(L.ilog_entry)
+_ROOT = fast(L.tree_root_fixed)
+_LEAF_ENTRY = fast(L.leaf_entry)
+_SV = fast(L.sv_rec_fixed)
+_EPOCH_KEY_LEN = len(epoch_key(1))
+
+#: the record's bytes before its value tree: flags, a one-entry log, the root descriptor
+_HEAD_LEN = _KEY_FLAGS.size + _ILOG_HDR.size + _ILOG_ENT.size + _ROOT.size
+#: the embedded leaf's bytes besides the checksum and the data
+_LEAF_FIXED = _LEAF_ENTRY.size + _EPOCH_KEY_LEN + _SV.size
+
+
+def _fmt(s) -> str:
+    return (s.struct if hasattr(s, "struct") else s).format.lstrip("<")
+
+
+class InlineAkeys:
+    """Packs the records of one container's common akeys (its checksum type)."""
+
+    def __init__(self, csum_type: int):
+        self.ctype = csum_type
+        self.clen = csum_len(csum_type)
+        #: the largest value whose tree still embeds in the record (``mutable_tree.embeddable``)
+        self.max_size = min(EMBED_MAX, MAX_VALUE - _HEAD_LEN) - _LEAF_FIXED - self.clen
+        self._packs: dict[int, struct.Struct] = {}
+
+    def record(self, ilog: list, values: list) -> bytes | None:
+        """The record of an akey with this log (``IlogEntry``s) and single values
+        (``bulk_values.SvIn``), or None when it is not one of the common ones: more than one
+        value or log entry, a punch, a value too big to embed, or anything written by an
+        active transaction (whose records need references)."""
+        if len(values) != 1 or len(ilog) != 1:
+            return None
+        epoch, minor, lid, data = values[0]
+        e = ilog[0]
+        if data is None or lid >= DTX_LID_FIRST or e.tx_id >= DTX_LID_FIRST or epoch <= 0:
+            return None
+        size = len(data)
+        if not 0 < size <= self.max_size:
+            return None
+        pack = self._packs.get(size)
+        if pack is None:
+            pack = self._packs[size] = self._struct(size)
+        svlen = _SV.size + self.clen + size
+        return pack(KrecFlags.BTR, 1, 0, 1, e.epoch, e.tx_id, e.punch_minor, e.update_minor,
+                    0, 1, TreeClass.SINGV, 0, 0, RootFlags.EMBEDDED,
+                    _LEAF_ENTRY.size + _EPOCH_KEY_LEN + svlen,
+                    _EPOCH_KEY_LEN, svlen, epoch_key(epoch),
+                    minor, self.ctype, self.clen, lid, 0, Media.INLINE, 0, 0, size, size, 0,
+                    csum_of(self.ctype, data), data)
+
+    def _struct(self, size: int):
+        return struct.Struct("".join((
+            "<", _fmt(_KEY_FLAGS), _fmt(_ILOG_HDR), _fmt(_ILOG_ENT), _fmt(_ROOT),
+            _fmt(_LEAF_ENTRY), f"{_EPOCH_KEY_LEN}s", _fmt(_SV), f"{self.clen}s",
+            f"{size}s"))).pack
