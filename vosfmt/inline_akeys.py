@@ -34,6 +34,14 @@ _HEAD_LEN = _KEY_FLAGS.size + _ILOG_HDR.size + _ILOG_ENT.size + _ROOT.size
 #: the embedded leaf's bytes besides the checksum and the data
 _LEAF_FIXED = _LEAF_ENTRY.size + _EPOCH_KEY_LEN + _SV.size
 
+#: the fields every such record holds alike, in their order: flags and log header (one
+#: entry, modified once); the value tree's root (one embedded leaf, depth 0) but its
+#: length; after the value's dtx id: version, media, address flags and padding
+_HEAD = (KrecFlags.BTR, 1, 0, 1)
+_ROOT_HEAD = (0, 1, int(TreeClass.SINGV), 0, 0, RootFlags.EMBEDDED)
+_EMBED_FIXED = _LEAF_ENTRY.size + _EPOCH_KEY_LEN
+_SV_MID = (0, int(Media.INLINE), 0, 0)
+
 
 def _fmt(s) -> str:
     return (s.struct if hasattr(s, "struct") else s).format.lstrip("<")
@@ -67,11 +75,9 @@ class InlineAkeys:
         if pack is None:
             pack = self._packs[size] = self._struct(size)
         svlen = _SV.size + self.clen + size
-        return pack(KrecFlags.BTR, 1, 0, 1, e.epoch, e.tx_id, e.punch_minor, e.update_minor,
-                    0, 1, TreeClass.SINGV, 0, 0, RootFlags.EMBEDDED,
-                    _LEAF_ENTRY.size + _EPOCH_KEY_LEN + svlen,
-                    _EPOCH_KEY_LEN, svlen, epoch_key(epoch),
-                    minor, self.ctype, self.clen, lid, 0, Media.INLINE, 0, 0, size, size, 0,
+        return pack(*_HEAD, e.epoch, e.tx_id, e.punch_minor, e.update_minor, *_ROOT_HEAD,
+                    _EMBED_FIXED + svlen, _EPOCH_KEY_LEN, svlen, epoch_key(epoch), minor,
+                    self.ctype, self.clen, lid, *_SV_MID, size, size, 0,
                     csum_of(self.ctype, data), data)
 
     def _struct(self, size: int):
