@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from .bulk_values import ValueEncoder
+from .bulk_values import SvIn, ValueEncoder
 from .constants import (
     DTX_LID_FIRST,
     ILOG_MAX,
@@ -37,13 +37,14 @@ from .constants import (
 from .dtx_records import DtxActive, DtxCommitted, DtxRecRef, enc_dtx_active, enc_dtx_committed, enc_refs
 from .edit_dtx import REFS_INLINE_MAX
 from .errors import TransactionError
-from .inline_akeys import InlineAkeys
+from .inline_akeys import InlineAkeys, PlainAkeyIn
 from .keys import Oid, dkey_collate, oid_key, uuid_bytes, xid_key
 from .mutable_tree import embeddable, pack_nodes, stack_levels
 from .node import LEAF_OVERHEAD, leaf_body
 from .records import (
     ContainerRec,
     Ilog,
+    IlogEntry,
     KeyRec,
     ObjectRec,
     TreeRoot,
@@ -120,6 +121,11 @@ class BulkLoad(Transaction):
                                                     first_key=b""), 0)
 
 
+def _general(ak: PlainAkeyIn) -> AkeyIn:
+    return AkeyIn(ak.key, [IlogEntry(ak.created, 0, 0, ak.created_minor)], "sv",
+                  [SvIn(ak.epoch, ak.minor, 0, ak.data)])
+
+
 def _record(raw: bytes, what: str) -> bytes:
     if len(raw) > MAX_VALUE:
         raise TransactionError(f"{what} record of {len(raw)} bytes exceeds {MAX_VALUE}")
@@ -142,7 +148,8 @@ class ContainerLoad:
         self.committed.append((xid_key(entry.xid), enc_dtx_committed(entry)))
 
     def add_object(self, oid: Oid, ilog: list, max_write: int, dkeys: list) -> int:
-        """Write an object's trees (``dkeys``: ``DkeyIn`` in tree order); keep its record.
+        """Write an object's trees (``dkeys``: ``DkeyIn`` in tree order, their akeys
+        ``AkeyIn`` or ``inline_akeys.PlainAkeyIn``); keep its record.
         Returns how many values it holds."""
         self.load._check_open()
         dkk, akk = dkey_kind(oid.otype), akey_kind(oid.otype)
@@ -152,11 +159,13 @@ class ContainerLoad:
             aks, avals = [], []
             for ak in dk.akeys:
                 aks.append(dkey_collate(akk, ak.key))
-                rec = self.inline.record(ak.ilog, ak.values) if ak.kind == "sv" else None
-                if rec is not None:
-                    nvalues += 1
-                    avals.append(rec)
-                    continue
+                if type(ak) is PlainAkeyIn:
+                    rec = self.inline.record(ak)
+                    if rec is not None:
+                        nvalues += 1
+                        avals.append(rec)
+                        continue
+                    ak = _general(ak)
                 vkeys, vvals = self.values.encode(ak.kind, ak.values, (oid, dk.key, ak.key))
                 nvalues += len(vkeys)
                 tclass = TreeClass.SINGV if ak.kind == "sv" else TreeClass.EVT

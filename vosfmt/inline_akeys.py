@@ -13,11 +13,12 @@ tests/test_bulk_build.py checks both give the same bytes.
 from __future__ import annotations
 
 import struct
+from typing import NamedTuple
 
 from . import layout as L
 from .checksum import csum_len, csum_of
 from .codec import fast, int_field
-from .constants import DTX_LID_FIRST, MAX_VALUE, KrecFlags, Media, RootFlags, TreeClass
+from .constants import MAX_VALUE, KrecFlags, Media, RootFlags, TreeClass
 from .keys import epoch_key
 from .mutable_tree import EMBED_MAX
 
@@ -47,8 +48,20 @@ def _fmt(s) -> str:
     return (s.struct if hasattr(s, "struct") else s).format.lstrip("<")
 
 
+class PlainAkeyIn(NamedTuple):
+    """An akey to load that was created once, at ``created`` (update minor
+    ``created_minor``), and holds one single value, both committed: the commonest akey, in
+    one tuple (``bulkload.AkeyIn`` is any akey)."""
+    key: bytes
+    created: int
+    created_minor: int
+    epoch: int
+    minor: int
+    data: bytes
+
+
 class InlineAkeys:
-    """Packs the records of one container's common akeys (its checksum type)."""
+    """Packs the records of one container's plain akeys (its checksum type)."""
 
     def __init__(self, csum_type: int):
         self.ctype = csum_type
@@ -57,27 +70,20 @@ class InlineAkeys:
         self.max_size = min(EMBED_MAX, MAX_VALUE - _HEAD_LEN) - _LEAF_FIXED - self.clen
         self._packs: dict[int, struct.Struct] = {}
 
-    def record(self, ilog: list, values: list) -> bytes | None:
-        """The record of an akey with this log (``IlogEntry``s) and single values
-        (``bulk_values.SvIn``), or None when it is not one of the common ones: more than one
-        value or log entry, a punch, a value too big to embed, or anything written by an
-        active transaction (whose records need references)."""
-        if len(values) != 1 or len(ilog) != 1:
-            return None
-        epoch, minor, lid, data = values[0]
-        e = ilog[0]
-        if data is None or lid >= DTX_LID_FIRST or e.tx_id >= DTX_LID_FIRST or epoch <= 0:
-            return None
+    def record(self, ak: PlainAkeyIn) -> bytes | None:
+        """The record of a plain akey whose value lives in it, in an embedded tree; None
+        when the value is too big for that (or invalid: the general path names why)."""
+        _key, created, created_minor, epoch, minor, data = ak
         size = len(data)
-        if not 0 < size <= self.max_size:
+        if not 0 < size <= self.max_size or epoch <= 0:
             return None
         pack = self._packs.get(size)
         if pack is None:
             pack = self._packs[size] = self._struct(size)
         svlen = _SV.size + self.clen + size
-        return pack(*_HEAD, e.epoch, e.tx_id, e.punch_minor, e.update_minor, *_ROOT_HEAD,
+        return pack(*_HEAD, created, 0, 0, created_minor, *_ROOT_HEAD,
                     _EMBED_FIXED + svlen, _EPOCH_KEY_LEN, svlen, epoch_key(epoch), minor,
-                    self.ctype, self.clen, lid, *_SV_MID, size, size, 0,
+                    self.ctype, self.clen, 0, *_SV_MID, size, size, 0,
                     csum_of(self.ctype, data), data)
 
     def _struct(self, size: int):
