@@ -5,22 +5,26 @@ transaction can go on writing, and an interrupted load that leaves the shard as 
 from __future__ import annotations
 
 import functools
+import hashlib
 import os
 
 import pytest
 from click.testing import CliRunner
 
+import fixtures.spec_objects as spec_objects
 import fixtures.system_builder as system_builder
 from crashsim import FaultInjector, SimulatedCrash
 from ddb.cli import cli
-from fixtures import build, dump_system, export_image, preset
+from fixtures import SpecError, build, dump_system, export_image, preset
 from fixtures.builder import build_image
+from fixtures.spec import normalize_image
 from vosfmt import open_shard
 from vosfmt.bulk_values import SvIn
 from vosfmt.bulkload import AkeyIn, BulkLoad, DkeyIn
 from vosfmt.constants import ObjType
 from vosfmt.errors import TransactionError
 from vosfmt.image import list_shards
+from vosfmt.inline_akeys import InlineAkeys
 from vosfmt.keys import Oid
 from vosfmt.records import IlogEntry
 from vosfmt.txn import Transaction
@@ -184,3 +188,65 @@ def test_load_refuses_bad_input(tmp_path, damage, message):
             c.finish()
     with open_shard(path, db_root=root) as sh:
         assert sh.sb.cont_count == 0
+
+
+# --- the fast paths for plain akeys give what the general paths give ---------------------------
+
+def _general_paths(monkeypatch) -> None:
+    """Turn off the plain-akey fast paths: spec normalisation's and the loader's record packing
+    (a PlainAkeyIn then goes through the general encoders)."""
+    monkeypatch.setattr(spec_objects, "_plain_akeys", lambda items, kind: None)
+    monkeypatch.setattr(InlineAkeys, "record", lambda self, ak: None)
+
+
+def _files(root: str) -> dict[str, bytes]:
+    out = {}
+    for d, _, names in os.walk(root):
+        for n in names:
+            if n != "lock.mdb":
+                with open(os.path.join(d, n), "rb") as f:
+                    out[os.path.relpath(os.path.join(d, n), root)] = hashlib.sha256(f.read()).digest()
+    return out
+
+
+@pytest.mark.parametrize("name,scale", PRESETS)
+def test_fast_paths_write_the_same_bytes(tmp_path, monkeypatch, name, scale):
+    fast = str(tmp_path / "fast")
+    build_image(preset(name, 0, scale), fast)
+    with monkeypatch.context() as m:
+        _general_paths(m)
+        build_image(preset(name, 0, scale), str(tmp_path / "general"))
+    assert _files(fast) == _files(str(tmp_path / "general"))
+
+
+def _akeys_spec(akeys: list, otype: str) -> dict:
+    return {"containers": [{"objects": [{"type": otype, "dkeys": [{"key": "d", "akeys": akeys}]}]}]}
+
+
+def _sv(epoch, text="00ff"):
+    return [{"epoch": epoch, "hex": text}]
+
+
+@pytest.mark.parametrize("akeys", [
+    [{"key": "b", "sv": _sv(7)}, {"key": "a", "sv": _sv(5, "AB cd")}, {"key": "é", "sv": _sv(6)}],
+    [{"key": "tab\there", "sv": _sv(7)}, {"key": "x", "sv": _sv(1 << 63)}],
+    [{"key": "8 bytes!", "sv": _sv(7)}, {"key": "another8", "sv": _sv(4)}],
+    [{"key": "a", "sv": _sv(7)}, {"key": "b", "sv": _sv(5) + _sv(9)}],
+    [{"key": "a", "sv": _sv(7)}, {"key": "a", "sv": _sv(8)}],
+    [{"key": "a", "sv": _sv(0)}], [{"key": "a", "sv": _sv(True)}], [{"key": "a", "sv": _sv(1 << 64)}],
+    [{"key": "a", "sv": _sv(3, "zz")}], [{"key": "a", "sv": _sv(3, "")}], [{"key": "a", "sv": _sv(3, 5)}],
+    [{"key": "", "sv": _sv(3)}], [{"key": "k" * 600, "sv": _sv(3)}], [{"key": "a", "sv": []}],
+    [{"key": "a", "sv": [{"epoch": 3, "hex": "00", "minor": 2}]}], [{"key": "a", "sv": _sv(3), "x": 1}],
+])
+@pytest.mark.parametrize("otype", ["multi_hashed", "akey_uint64"])
+def test_plain_akeys_normalise_as_the_general_path_does(monkeypatch, akeys, otype):
+    """Same explicit form, or the same error, with and without the fast path."""
+    def outcome():
+        try:
+            return normalize_image(_akeys_spec(akeys, otype))
+        except SpecError as e:
+            return str(e)
+    fast = outcome()
+    with monkeypatch.context() as m:
+        _general_paths(m)
+        assert outcome() == fast
