@@ -46,3 +46,12 @@ def load_big_value(shard: str, src: str, mib: int) -> None:
     with open_shard(shard, write=True, db_root=db_root_of(shard)) as sh, Transaction(sh) as tx, \
             open(src, "rb") as f:
         tx.put_single_value(BIG_CONT, Oid(1, 1), b"d", b"a", 1, stream=f, size=mib << 20)
+
+
+def print_table(table: list[tuple], baseline: str = "baseline") -> None:
+    """Print bench rows (operation, size, ours, baseline, ratio, target, peak MiB) as one table."""
+    from tabulate import tabulate
+    print(tabulate([(op, size, ours, base, f"{r:.2f}x" if r else "", target,
+                     f"{peak:.0f}" if peak else "") for op, size, ours, base, r, target, peak in table],
+                   headers=["operation", "size", "ours", baseline, "ratio", "target", "peak MiB"],
+                   disable_numparse=True))

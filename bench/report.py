@@ -31,7 +31,7 @@ from vosfmt.txn import Transaction
 
 from .build_walk import raw_read
 from .check import measure
-from .common import big_value_setup, ddb_cmd, timed
+from .common import big_value_setup, ddb_cmd, print_table, timed
 from .cores import row as cores_row
 from .ddb_cmds import _lines_per_s, _walls
 from .scale import measure_walk, parse_scales
@@ -173,10 +173,6 @@ def main(argv=None) -> int:
         table.append(cores_row(work, args.cores_scale))
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    from tabulate import tabulate
-    print(tabulate([(op, size, ours, base, f"{r:.2f}x" if r else "", target,
-                     f"{peak:.0f}" if peak else "") for op, size, ours, base, r, target, peak in table],
-                   headers=["operation", "size", "ours", "baseline", "ratio", "target", "peak MiB"],
-                   disable_numparse=True))
+    print_table(table)
     print(f"\n{os.cpu_count()} cores, Python {sys.version.split()[0]}, {time.strftime('%Y-%m-%d')}")
     return 0

@@ -24,6 +24,7 @@ import tempfile
 from vosfmt.image import list_shards
 
 from .check import measure as measure_check
+from .common import print_table
 
 PER_RECORD_AIM = 1.05           # x10 records -> <= 10.5x the time
 PEAK_AIM_MIB = 100
@@ -136,11 +137,7 @@ def main(argv=None) -> int:
         table = rows(args.scales, work, args.runs)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    from tabulate import tabulate
-    print(tabulate([(op, size, ours, base, f"{r:.2f}x" if r else "", target,
-                     f"{peak:.0f}" if peak else "") for op, size, ours, base, r, target, peak in table],
-                   headers=["operation", "size", "ours", "time", "ratio", "target", "peak MiB"],
-                   disable_numparse=True))
+    print_table(table, "time")
     return 0
 
 
