@@ -66,7 +66,6 @@ class _Fields:
         names += [f"sv_{n}" for n in _SV.names] + ["csum", "data"]
         for i, n in enumerate(names):
             setattr(self, n, i)
-        self.count = len(names)
 
 
 F = _Fields()
@@ -101,6 +100,8 @@ _SHAPES: dict[tuple, Shape] = {}
 
 
 _FIXED = _HEAD + _KEY_HEAD + _ROOT.size + _HEAD + _SV.size    # an entry's bytes but its lengths
+_ILOG_NR = _ILOG_HDR.names.index("nr")
+_SV_CL, _SV_MEDIA, _SV_SIZE = (_SV.names.index(n) for n in ("csum_len", "media", "size"))
 
 
 def _shape_at(buf, pos: int, end: int) -> Shape | None:
@@ -109,7 +110,7 @@ def _shape_at(buf, pos: int, end: int) -> Shape | None:
     try:
         klen, _vlen = _LEAF_ENTRY.unpack_from(buf, pos)
         at = pos + _HEAD + klen
-        nr = buf[at + _KEY_FLAGS.size]
+        nr = _ILOG_HDR.unpack_from(buf, at + _KEY_FLAGS.size)[_ILOG_NR]
         at += _KEY_HEAD + nr * _ILOG_ENT_SIZE
         _page, count, _tc, _kk, _depth, flags, _elen = _ROOT.unpack_from(buf, at)
         if count != 1 or not flags & RootFlags.EMBEDDED:
@@ -120,8 +121,7 @@ def _shape_at(buf, pos: int, end: int) -> Shape | None:
         sv = _SV.unpack_from(buf, at)
     except (struct.error, IndexError):
         return None
-    cl, media, size = sv[_SV.names.index("csum_len")], sv[_SV.names.index("media")], \
-        sv[_SV.names.index("size")]
+    cl, media, size = sv[_SV_CL], sv[_SV_MEDIA], sv[_SV_SIZE]
     if media != Media.INLINE or \
             _FIXED + klen + nr * _ILOG_ENT_SIZE + vklen + cl + size > end - pos:
         return None
