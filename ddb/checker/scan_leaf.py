@@ -34,13 +34,13 @@ from vosfmt.constants import (
     RootFlags,
     TreeClass,
 )
-from vosfmt.keys import epoch_from_key
+from vosfmt.keys import epoch_from_key, epoch_key
 from vosfmt.leafrows import F
 from vosfmt.records import ILOG_ENTRY, key_flags_for
 
 #: what a row of a clean single-value akey reads, in _CLEAN's order
 _CLEAN = itemgetter(F.flags, F.root_tclass, F.embed_klen, F.sv_aflags)
-_WANT = {(key_flags_for(TreeClass.SINGV), int(TreeClass.SINGV), 8, 0)}
+_WANT = {(key_flags_for(TreeClass.SINGV), int(TreeClass.SINGV), len(epoch_key(0)), 0)}
 _KEYS, _VKEYS, _ILOGS = itemgetter(F.key), itemgetter(F.vkey), itemgetter(F.ilog)
 _LID, _SIZE, _CT, _CL, _CSUM, _DATA = (itemgetter(i) for i in (
     F.sv_dtx_lid, F.sv_size, F.sv_csum_type, F.sv_csum_len, F.csum, F.data))
@@ -89,7 +89,7 @@ class LeafPass:
             return None                 # a pending write: the DTX checks need its facts
         if not _csums_right(rows):
             return None
-        newest = epoch_from_key(max(map(_VKEYS, rows)))    # 8-byte keys: bytes order is epoch order
+        newest = epoch_from_key(max(map(_VKEYS, rows)))    # epoch keys sort as their epochs
         logs = self._ilog_newest
         for raw in set(map(_ILOGS, rows)):
             n = logs.get(raw, -1)
