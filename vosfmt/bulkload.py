@@ -8,7 +8,8 @@ as the object arrives, and only its record (a hundred bytes or so) is kept; at t
 of a container the object records are sorted by oid and the object table is packed,
 then the DTX tables. Nodes are cut by ``mutable_tree.pack_nodes`` and small trees
 embedded by ``mutable_tree.embeddable``, the rules every transaction's commit
-follows, and every record is encoded by the ``enc_*`` codecs.
+follows, and every record is encoded by the ``enc_*`` codecs, but the commonest akey's
+(``inline_akeys.PlainAkeyIn``), packed in one call into the same bytes.
 
 Crash safety is the transaction's own: ``BulkLoad`` *is* a ``Transaction`` (its space
 allocators hand out only pages and blocks free in the durable state, or past its end;

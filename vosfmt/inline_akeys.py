@@ -5,7 +5,8 @@ Most akeys of a big image hold one single value, small enough to live inside its
 in a one-leaf value tree embedded in the akey record, with a one-entry incarnation log.
 ``bulkload.ContainerLoad`` would encode such a record piece by piece (``enc_sv``,
 ``leaf_body``, ``enc_root``, ``enc_ilog``, ``enc_key``), five packs and four joins an
-akey. ``InlineAkeys`` packs the same bytes with one struct per value size, whose format is
+akey. Given as a ``PlainAkeyIn`` (one tuple, no log-entry or value objects),
+``InlineAkeys`` packs the same bytes with one struct per value size, whose format is
 built from the same layout declarations those codecs use (``layout.key_rec``'s fields,
 ``ilog_header``, ``ilog_entry``, ``tree_root_fixed``, ``leaf_entry``, ``sv_rec_fixed``);
 tests/test_bulk_build.py checks both give the same bytes.
