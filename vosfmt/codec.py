@@ -110,3 +110,9 @@ class Fast:
 
 def fast(con: cs.Struct) -> Fast:
     return Fast(con)
+
+
+def format_body(s) -> str:
+    """A ``struct.Struct``'s (or a ``Fast``'s) format without its byte-order mark: a piece
+    to join into the format of a larger, composed record (``leafrows``, ``inline_akeys``)."""
+    return (s.struct if isinstance(s, Fast) else s).format.lstrip("<")

@@ -18,7 +18,7 @@ from typing import NamedTuple
 
 from . import layout as L
 from .checksum import csum_len, csum_of
-from .codec import fast, int_field
+from .codec import fast, format_body, int_field
 from .constants import MAX_VALUE, KrecFlags, Media, RootFlags, TreeClass
 from .keys import epoch_key
 from .mutable_tree import EMBED_MAX
@@ -44,9 +44,6 @@ _ROOT_HEAD = (0, 1, int(TreeClass.SINGV), 0, 0, RootFlags.EMBEDDED)
 _EMBED_FIXED = _LEAF_ENTRY.size + _EPOCH_KEY_LEN
 _SV_MID = (0, int(Media.INLINE), 0, 0)
 
-
-def _fmt(s) -> str:
-    return (s.struct if hasattr(s, "struct") else s).format.lstrip("<")
 
 
 class PlainAkeyIn(NamedTuple):
@@ -89,6 +86,6 @@ class InlineAkeys:
 
     def _struct(self, size: int):
         return struct.Struct("".join((
-            "<", _fmt(_KEY_FLAGS), _fmt(_ILOG_HDR), _fmt(_ILOG_ENT), _fmt(_ROOT),
-            _fmt(_LEAF_ENTRY), f"{_EPOCH_KEY_LEN}s", _fmt(_SV), f"{self.clen}s",
+            "<", format_body(_KEY_FLAGS), format_body(_ILOG_HDR), format_body(_ILOG_ENT), format_body(_ROOT),
+            format_body(_LEAF_ENTRY), f"{_EPOCH_KEY_LEN}s", format_body(_SV), f"{self.clen}s",
             f"{size}s"))).pack

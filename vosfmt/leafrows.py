@@ -35,7 +35,7 @@ import struct
 from operator import itemgetter
 
 from . import layout as L
-from .codec import fast, int_field
+from .codec import fast, format_body, int_field
 from .constants import Media, RootFlags
 from .keys import epoch_from_key
 from .records import KeyRec, TreeRoot
@@ -50,9 +50,6 @@ _ILOG_ENT_SIZE = fast(L.ilog_entry).size
 _ROOT = fast(L.tree_root_fixed)
 _SV = fast(L.sv_rec_fixed)
 
-
-def _fmt(s) -> str:
-    return (s.struct if hasattr(s, "struct") else s).format.lstrip("<")
 
 
 class _Fields:
@@ -83,9 +80,9 @@ class Shape:
 
     def __init__(self, klen: int, nr: int, vklen: int, cl: int, size: int):
         fmt = "".join((
-            "<", _fmt(_LEAF_ENTRY), f"{klen}s", _fmt(_KEY_FLAGS), _fmt(_ILOG_HDR),
-            f"{nr * _ILOG_ENT_SIZE}s", _fmt(_ROOT), _fmt(_LEAF_ENTRY), f"{vklen}s", _fmt(_SV),
-            f"{cl}s", f"{size}s"))
+            "<", format_body(_LEAF_ENTRY), f"{klen}s", format_body(_KEY_FLAGS),
+            format_body(_ILOG_HDR), f"{nr * _ILOG_ENT_SIZE}s", format_body(_ROOT),
+            format_body(_LEAF_ENTRY), f"{vklen}s", format_body(_SV), f"{cl}s", f"{size}s"))
         self.struct = struct.Struct(fmt)
         self.size = self.struct.size
         evlen = _SV.size + cl + size
@@ -180,7 +177,7 @@ def row_key_rec(row) -> KeyRec:
             _EMBEDS.clear()
         vklen, cl, size = shape
         embed = _EMBEDS[shape] = struct.Struct(
-            f"<{_fmt(_LEAF_ENTRY)}{vklen}s{_fmt(_SV)}{cl}s{size}s")
+            f"<{format_body(_LEAF_ENTRY)}{vklen}s{format_body(_SV)}{cl}s{size}s")
     return KeyRec(row[F.flags], (row[F.ilog], row[F.ilog_flags], row[F.ilog_mod_count]),
                   TreeRoot(row[F.root_tclass], row[F.root_key_kind], row[F.root_page],
                            row[F.root_count], row[F.root_depth], row[F.root_flags],
