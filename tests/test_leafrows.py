@@ -23,6 +23,13 @@ from vosfmt.value_records import SingleValue, dec_sv, enc_sv
 settings.register_profile("leafrows", max_examples=150, deadline=None)
 
 
+@pytest.fixture(autouse=True)
+def leaf_decoding_on(monkeypatch):
+    """These tests are of the decoder itself: on even when DDB_LEAF_DECODE=0 runs the suite."""
+    from vosfmt import leafrows
+    monkeypatch.setattr(leafrows, "ENABLED", True)
+
+
 def _akey(epoch: int, data: bytes, *, ilog=1, csum=b"\x01\x02\x03\x04", lid=0, aflags=0,
           media=Media.INLINE) -> bytes:
     """An akey record holding one embedded single value, as the writer stores it."""
