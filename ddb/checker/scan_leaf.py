@@ -38,12 +38,12 @@ from vosfmt.keys import epoch_from_key, epoch_key
 from vosfmt.leafrows import F
 from vosfmt.records import ILOG_ENTRY, key_flags_for
 
-#: what a row of a clean single-value akey reads, in _CLEAN's order
-_CLEAN = itemgetter(F.flags, F.root_tclass, F.embed_klen, F.sv_aflags)
-_WANT = {(key_flags_for(TreeClass.SINGV), int(TreeClass.SINGV), len(epoch_key(0)), 0)}
-_KEYS, _VKEYS, _ILOGS = itemgetter(F.key), itemgetter(F.vkey), itemgetter(F.ilog)
-_LID, _SIZE, _CT, _CL, _CSUM, _DATA = (itemgetter(i) for i in (
-    F.sv_dtx_lid, F.sv_size, F.sv_csum_type, F.sv_csum_len, F.csum, F.data))
+#: the fields of a row judged row by row, and what the first four must read
+_KIND = itemgetter(F.flags, F.root_tclass, F.embed_klen, F.sv_aflags, F.sv_size, F.sv_dtx_lid,
+                   F.sv_csum_type, F.sv_csum_len, F.ilog)
+_WANT = (key_flags_for(TreeClass.SINGV), int(TreeClass.SINGV), len(epoch_key(0)), 0)
+_KEYS, _VKEYS, _SIZE, _CT, _CSUM, _DATA = (itemgetter(i) for i in (
+    F.key, F.vkey, F.sv_size, F.sv_csum_type, F.csum, F.data))
 _ILOG_CACHE_MAX = 1024
 _SETTLED = (DTX_LID_COMMITTED, DTX_LID_ABORTED)     # log ids that record no DTX fact
 
@@ -64,7 +64,7 @@ class LeafPass:
             return None
         if rows is None:
             return None
-        newest = self._clean(rows, akind)
+        newest, checked = self._clean(rows, akind)
         if newest is None:
             return None
         self.scan.tick()
@@ -72,42 +72,44 @@ class LeafPass:
             self.scan.own(root.page, (owner, " akey tree node"))
         f = self.facts
         f.records += len(rows)
-        f.value_bytes += sum(map(_SIZE, filter(_CT, rows)))
+        f.value_bytes += checked
         return newest
 
-    def _clean(self, rows: list, akind: int) -> int | None:
-        """The newest epoch of rows that would raise no finding, else None."""
+    def _clean(self, rows: list, akind: int) -> tuple[int | None, int]:
+        """(the newest epoch, the bytes of checksummed values) of rows that would raise no
+        finding; (None, 0) otherwise. The fields judged row by row are taken in one pass,
+        and most leaves have one combination of them (one kind of akey, one log), so each
+        distinct combination is judged once."""
         keys = list(map(_KEYS, rows))
         if not all(map(lt, keys, keys[1:])):
-            return None                 # out of key order: lookups would miss records
+            return None, 0              # out of key order: lookups would miss records
         if akind == KeyKind.UINT64 and any(len(k) != 8 for k in keys):
-            return None
-        if set(map(_CLEAN, rows)) != _WANT or not all(map(_SIZE, rows)):
-            return None
-        if any(lid >= DTX_LID_FIRST and not lid & DTX_LID_SOLO_FLAG
-               for lid in set(map(_LID, rows))):
-            return None                 # a pending write: the DTX checks need its facts
-        if not _csums_right(rows):
-            return None
-        newest = epoch_from_key(max(map(_VKEYS, rows)))    # epoch keys sort as their epochs
-        logs = self._ilog_newest
-        for raw in set(map(_ILOGS, rows)):
+            return None, 0
+        newest, logs, csums = 0, self._ilog_newest, set()
+        for flags, tclass, vklen, aflags, size, lid, ct, cl, raw in set(map(_KIND, rows)):
+            if (flags, tclass, vklen, aflags) != _WANT or not size \
+                    or (lid >= DTX_LID_FIRST and not lid & DTX_LID_SOLO_FLAG):
+                return None, 0          # (a pending write: the DTX checks need its facts)
+            csums.add((ct, cl))
             n = logs.get(raw, -1)
             if n == -1:
                 if len(logs) >= _ILOG_CACHE_MAX:
                     logs.clear()
                 n = logs[raw] = _committed_newest(raw)
             if n is None:
-                return None
+                return None, 0
             if n > newest:
                 newest = n
-        return newest
+        if not _csums_right(rows, csums):
+            return None, 0
+        checked = sum(map(_SIZE, filter(_CT, rows))) if any(ct for ct, _ in csums) else 0
+        return max(newest, epoch_from_key(max(map(_VKEYS, rows)))), checked   # keys sort as epochs
 
 
-def _csums_right(rows: list) -> bool:
+def _csums_right(rows: list, kinds: set) -> bool:
     """Does every checksummed value's checksum match its data? Rows of one checksum type and
-    length are verified at once (``checksum.csums_of``); mixed leaves value by value."""
-    kinds = set(zip(map(_CT, rows), map(_CL, rows)))
+    length (``kinds``: the leaf's (type, length) pairs) are verified at once
+    (``checksum.csums_of``); mixed leaves value by value."""
     if len(kinds) == 1:
         ((ct, cl),) = kinds
         if not ct:
