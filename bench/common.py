@@ -49,10 +49,13 @@ def load_big_value(shard: str, src: str, mib: int) -> None:
         tx.put_single_value(BIG_CONT, Oid(1, 1), b"d", b"a", 1, stream=f, size=mib << 20)
 
 
-def print_table(table: list[tuple], baseline: str = "baseline") -> None:
-    """Print bench rows (operation, size, ours, baseline, ratio, target, peak MiB) as one table."""
+HEADERS = ("operation", "size", "ours", "baseline", "ratio", "target", "peak MiB")
+
+
+def print_table(table: list[tuple], headers=HEADERS) -> None:
+    """Print bench rows (operation, size, ours, baseline, ratio, target, peak MiB; the figures
+    already text, ratio and peak numbers or None) as one table."""
     from tabulate import tabulate
     print(tabulate([(op, size, ours, base, f"{r:.2f}x" if r else "", target,
                      f"{peak:.0f}" if peak else "") for op, size, ours, base, r, target, peak in table],
-                   headers=["operation", "size", "ours", baseline, "ratio", "target", "peak MiB"],
-                   disable_numparse=True))
+                   headers=list(headers), disable_numparse=True))

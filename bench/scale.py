@@ -24,7 +24,7 @@ import tempfile
 from vosfmt.image import list_shards
 
 from .check import measure as measure_check
-from .common import print_table
+from .common import HEADERS, print_table
 
 PER_RECORD_AIM = 1.05           # x10 records -> <= 10.5x the time
 PEAK_AIM_MIB = 100
@@ -137,7 +137,7 @@ def main(argv=None) -> int:
         table = rows(args.scales, work, args.runs)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    print_table(table, "time")
+    print_table(table, HEADERS[:3] + ("time",) + HEADERS[4:])
     return 0
 
 

@@ -24,6 +24,8 @@ import sys
 import tempfile
 import time
 
+from .common import print_table
+
 PY = sys.executable
 _HWM = ("hwm = [l.split()[1] for l in open('/proc/self/status') if l.startswith('VmHWM')][0]\n"
         "print(int(hwm) / 1024, file=sys.stderr)\n")
@@ -126,11 +128,9 @@ def main(argv=None) -> int:
                      "the largest per-rank check"))
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    print(f"{'benchmark':58} {'ours':>9} {'baseline':>9} {'ratio':>8}  unit  baseline is")
-    for name, ours, base, ratio, unit, what in rows:
-        b = f"{base:9.2f}" if base is not None else " " * 9
-        r = f"{ratio:7.1f}x" if ratio is not None else " " * 8
-        print(f"{name:58} {ours:9.2f} {b} {r}  {unit:4}  {what}")
+    print_table([(name, unit, f"{ours:.2f}", "" if base is None else f"{base:.2f}", ratio, what,
+                  None) for name, ours, base, ratio, unit, what in rows],
+                ("benchmark", "unit", "ours", "baseline", "ratio", "baseline is", ""))
     return 0
 
 
